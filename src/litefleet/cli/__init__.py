@@ -1,0 +1,53 @@
+"""The `litefleet` command: thin wrappers that parse options and call the packages.
+
+Each command group lives in its own module and imports its heavy packages inside the
+command function, so `litefleet agent …` runs on a device where TensorFlow is absent.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from litefleet.errors import UserError
+
+app = typer.Typer(
+    name="litefleet",
+    help="Train, compress, convert, sign and ship Keras models to a fleet of edge devices.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err_console = Console(stderr=True)
+
+
+def _register() -> None:
+    from litefleet.cli import build
+
+    build.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point: a `UserError` becomes one red line on stderr and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise

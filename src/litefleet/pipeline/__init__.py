@@ -1,0 +1,1 @@
+"""The build side: train, compress, convert, evaluate. The only package that imports TensorFlow."""

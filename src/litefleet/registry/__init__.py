@@ -1,0 +1,1 @@
+"""The release side: a TUF repository of signed model releases, rollouts, deltas, the server."""

@@ -1,0 +1,283 @@
+"""The formats shared by the build, release and device sides.
+
+Data flows one way (pipeline -> registry -> device); this module is the only one all three
+import, so it holds the contracts between them and nothing heavy (pydantic + hashlib only):
+
+- the build folder that `litefleet build` writes and `litefleet publish` reads;
+- the target paths inside a TUF repository;
+- the signed target `custom` data of a model file (`VariantInfo`);
+- the signed release index `<model>/releases.json` (`ReleaseIndex`), signed by the offline
+  targets key, and the rollout state `<model>/rollout.json` (`RolloutState`), signed by the
+  online `rollout` delegated role so the server can halt a rollout without being able to
+  sign a model;
+- the rollout cohort rule (`in_rollout`): a stable hash, so raising a percentage only adds
+  devices, and the simulator, the server and the agent agree on who is in.
+
+python-tuf does not validate `custom` data: every reader parses it with these models
+(`extra="forbid"`), so a malformed or unexpected field is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Precision = Literal["float32", "float16", "dynamic", "int8"]
+"""How a `.tflite` file stores its weights and computes: the four converter recipes."""
+
+PRECISIONS: tuple[Precision, ...] = ("float32", "float16", "dynamic", "int8")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- build folder
+
+BUILD_REPORT = "report.json"
+"""File name of the build report inside a build folder."""
+
+GOLDEN_SET = "golden.npz"
+"""Golden set inside a build folder: arrays `x` (float32 inputs), `y` (int labels) and
+`reference` (the float Keras model's output probabilities for `x`)."""
+
+
+class TensorSpec(_Strict):
+    """One input or output tensor of a converted model, as LiteRT reports it."""
+
+    name: str
+    shape: list[int]
+    dtype: str
+    scale: float = 0.0
+    """Quantization scale; 0.0 for a tensor that is not quantized."""
+    zero_point: int = 0
+
+
+class Signature(_Strict):
+    """The inputs and outputs an app feeds and reads. Shapes keep the batch axis as 1."""
+
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+
+    def compatible_with(self, other: Signature) -> bool:
+        """Same number, shapes and dtypes of tensors (names differ by converter path)."""
+        return _same_tensors(self.inputs, other.inputs) and _same_tensors(
+            self.outputs, other.outputs
+        )
+
+
+def _same_tensors(a: list[TensorSpec], b: list[TensorSpec]) -> bool:
+    return len(a) == len(b) and all(
+        x.shape[1:] == y.shape[1:] and x.dtype == y.dtype for x, y in zip(a, b, strict=True)
+    )
+
+
+class CandidateReport(_Strict):
+    """Every measured figure for one `.tflite` file of a build."""
+
+    name: str
+    """Variant name, also the file stem: e.g. `pruned-int8` -> `pruned-int8.tflite`."""
+    file: str
+    source: str
+    """The Keras candidate it was converted from: baseline, pruned, qat, distilled."""
+    precision: Precision
+    signature: Signature
+    accuracy: float
+    agreement: float
+    """Share of test samples where its top class equals the float Keras baseline's."""
+    latency_ms_p50: float
+    latency_ms_p95: float
+    throughput_per_s: float
+    raw_bytes: int
+    zstd_bytes: int
+    sparsity: float
+    """Share of exactly-zero values among the weights of the float Keras candidate."""
+    parameters: int
+    sha256: str
+
+
+class BuildReport(_Strict):
+    """`report.json` of a build folder: what `litefleet publish` trusts about the files."""
+
+    schema_version: Literal[1] = 1
+    dataset: str
+    num_classes: int
+    input_shape: list[int]
+    keras_accuracy: float
+    """Accuracy of the float Keras baseline on the test split (the reference)."""
+    candidates: list[CandidateReport]
+    golden: str = GOLDEN_SET
+    reference_stats: FeatureStats | None = None
+    environment: dict[str, str] = Field(default_factory=dict)
+    recipe: dict = Field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class FeatureStats(_Strict):
+    """Reference statistics of the training inputs, for on-device drift (PSI per feature).
+
+    `edges[i]` are the bin edges of feature i (len = bins + 1); `fractions[i]` the share of
+    training samples in each bin. Features are the flattened input.
+    """
+
+    edges: list[list[float]]
+    fractions: list[list[float]]
+
+
+BuildReport.model_rebuild()
+
+
+# --------------------------------------------------------------------------- repository
+
+
+def variant_path(model: str, version: int, variant: str) -> str:
+    return f"{model}/{version}/{variant}.tflite"
+
+
+def golden_path(model: str, version: int) -> str:
+    return f"{model}/{version}/{GOLDEN_SET}"
+
+
+def patch_path(model: str, version: int, variant: str, old_version: int) -> str:
+    return f"{model}/{version}/{variant}.from-{old_version}.patch"
+
+
+def index_path(model: str) -> str:
+    return f"{model}/releases.json"
+
+
+def rollout_path(model: str) -> str:
+    return f"{model}/rollout.json"
+
+
+ROLLOUT_ROLE = "rollout"
+"""Name of the delegated TUF role (online key) that signs only `*/rollout.json`."""
+
+
+class VariantInfo(_Strict):
+    """Signed target `custom` data of a `.tflite` target: what a device may trust about it."""
+
+    model: str
+    version: int
+    """Release counter: monotonic per model, never reused."""
+    variant: str
+    precision: Precision
+    signature: Signature
+    accuracy: float
+    latency_ms_p50: float
+    raw_bytes: int
+    zstd_bytes: int
+    sha256: str
+
+
+class PatchEntry(_Strict):
+    """A bsdiff4 patch that turns the same variant of `from_version` into this one."""
+
+    from_version: int
+    path: str
+    bytes: int
+
+
+class VariantEntry(_Strict):
+    path: str
+    precision: Precision
+    bytes: int
+    accuracy: float
+    latency_ms_p50: float
+    sha256: str
+    patches: list[PatchEntry] = Field(default_factory=list)
+
+
+class Release(_Strict):
+    version: int
+    channel: str = "stable"
+    created: str
+    """ISO 8601 UTC time of publishing."""
+    variants: dict[str, VariantEntry]
+    golden: str
+    min_accuracy: float
+    """A device refuses the release when its golden-set accuracy is below this."""
+    min_agreement: float = 0.9
+    """A device refuses the release when fewer golden outputs agree with the reference."""
+    reference_stats: FeatureStats | None = None
+
+
+class ReleaseIndex(_Strict):
+    """`<model>/releases.json`, signed by the offline targets role."""
+
+    schema_version: Literal[1] = 1
+    model: str
+    signature: Signature
+    """The signature the app expects; every release of this model keeps it."""
+    releases: list[Release]
+
+    def release(self, version: int) -> Release | None:
+        return next((r for r in self.releases if r.version == version), None)
+
+
+RolloutStatus = Literal["active", "paused", "aborted"]
+
+
+class RolloutEntry(_Strict):
+    percent: float = Field(ge=0, le=100)
+    status: RolloutStatus = "active"
+    reason: str = ""
+    updated: str = ""
+
+
+class RolloutState(_Strict):
+    """`<model>/rollout.json`, signed by the online `rollout` role: who gets which release.
+
+    A release with no entry is not rolled out to anyone. An `aborted` release must not run:
+    devices on it go back to the newest earlier release that is not aborted.
+    """
+
+    schema_version: Literal[1] = 1
+    model: str
+    rollouts: dict[int, RolloutEntry] = Field(default_factory=dict)
+
+
+def in_rollout(device_id: str, model: str, version: int, percent: float) -> bool:
+    """Whether a device falls in a rollout of `percent` %: a stable hash, monotone in percent.
+
+    The device's bucket is a number in [0, 100) derived from sha256(device, model, version):
+    independent of the percentage, so raising it only adds devices, and a different draw per
+    release, so the same devices are not always first.
+    """
+    return rollout_bucket(device_id, model, version) < percent
+
+
+def rollout_bucket(device_id: str, model: str, version: int) -> float:
+    digest = hashlib.sha256(f"{device_id}\x00{model}\x00{version}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * 100.0
+
+
+# --------------------------------------------------------------------------- telemetry
+
+EventType = Literal[
+    "installed", "activated", "health_failed", "rolled_back", "rejected", "heartbeat"
+]
+
+
+class TelemetryEvent(BaseModel):
+    """One event a device reports: `POST /v1/devices/{device_id}/events` with an `EventBatch`.
+
+    `metrics` carries numbers only (drift score, latency, confidence, bytes downloaded).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: EventType
+    model: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    version: int | None = Field(default=None, ge=0)
+    time: float = Field(description="Unix time on the device when it happened.")
+    reason: str = Field(default="", max_length=1000)
+    metrics: dict[str, float] = Field(default_factory=dict, max_length=32)
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[TelemetryEvent] = Field(min_length=1, max_length=500)

@@ -1,0 +1,1 @@
+"""A discrete-event fleet simulation that drives the real device policy code."""

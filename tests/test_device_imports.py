@@ -1,0 +1,53 @@
+"""The device side must run where TensorFlow is not installed."""
+
+import subprocess
+import sys
+import textwrap
+
+BLOCKER = textwrap.dedent(
+    """
+    import importlib.abc, sys
+
+    class _RefuseHeavy(importlib.abc.MetaPathFinder):
+        BLOCKED = ("tensorflow", "tf_keras", "keras", "tensorflow_model_optimization")
+
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in self.BLOCKED:
+                raise ImportError(f"blocked on a device: {name}")
+            return None
+
+    sys.meta_path.insert(0, _RefuseHeavy())
+    """
+)
+
+
+def run_blocked(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKER + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_blocker_really_blocks_tensorflow():
+    result = run_blocked("import tensorflow")
+    assert result.returncode != 0
+    assert "blocked on a device: tensorflow" in result.stderr
+
+
+def test_device_package_imports_without_tensorflow():
+    result = run_blocked(
+        """
+        import pkgutil, importlib, sys
+        import litefleet.device as device
+        import litefleet.release
+        for mod in pkgutil.walk_packages(device.__path__, "litefleet.device."):
+            importlib.import_module(mod.name)
+        heavy = [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_keras")]
+        assert not heavy, heavy
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout
