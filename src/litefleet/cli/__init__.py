@@ -23,6 +23,11 @@ app = typer.Typer(
 err_console = Console(stderr=True)
 
 
+@app.callback()
+def _root() -> None:
+    """Train, compress, convert, sign and ship Keras models to a fleet of edge devices."""
+
+
 def _register() -> None:
     from litefleet.cli import build
 
@@ -35,19 +40,7 @@ _register()
 def main() -> None:
     """Entry point: a `UserError` becomes one red line on stderr and exit code 2."""
     try:
-        app(standalone_mode=False)
+        app()
     except UserError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except Exception as exc:  # click's usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise

@@ -1,0 +1,174 @@
+"""Compression of a trained baseline: magnitude pruning, quantization-aware training and
+knowledge distillation. Each returns a new model; the baseline is never mutated.
+
+- Pruning: tfmot `prune_low_magnitude` with a `PolynomialDecay` schedule, fine-tuned with
+  `UpdatePruningStep`, then `strip_pruning` (the exported model is an ordinary Keras model
+  whose pruned weights are exact zeros).
+- QAT: tfmot `quantize_model` (fake-quant nodes learn int8 ranges), fine-tuned; the
+  converter turns it into a real int8 model.
+- Distillation: there is no `tfmot.distillation`; `Distiller` trains a smaller student on
+  a·CE(labels) + (1−a)·T²·KL(softmax(teacher/T) ‖ softmax(student/T)).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from litefleet.pipeline.data import Dataset
+from litefleet.pipeline.models import LOGITS_LAYER, copy_model, mlp
+from litefleet.pipeline.recipe import DistillOptions, PruneOptions, QatOptions, TrainOptions
+from litefleet.pipeline.tf import keras, tf, tfmot
+from litefleet.pipeline.train import EpochHook, compile_classifier, fit
+
+
+def prune(
+    baseline: keras.Model,
+    data: Dataset,
+    options: PruneOptions,
+    train: TrainOptions,
+    hook: EpochHook | None = None,
+) -> keras.Model:
+    """Magnitude-prune a copy of `baseline` to `final_sparsity` on a polynomial schedule."""
+    train_samples = int(len(data.x_train) * (1 - train.validation_split))
+    steps_per_epoch = math.ceil(train_samples / train.batch_size)
+    end_step = steps_per_epoch * max(options.epochs - 1, 1)
+    schedule = tfmot.sparsity.keras.PolynomialDecay(
+        initial_sparsity=options.initial_sparsity,
+        final_sparsity=options.final_sparsity,
+        begin_step=steps_per_epoch * options.begin_epoch,
+        end_step=end_step,
+        power=options.power,
+        frequency=options.frequency,
+    )
+    wrapped = tfmot.sparsity.keras.prune_low_magnitude(
+        copy_model(baseline), pruning_schedule=schedule
+    )
+    compile_classifier(wrapped, train.learning_rate)
+    fit(
+        wrapped,
+        data,
+        epochs=options.epochs,
+        batch_size=train.batch_size,
+        validation_split=train.validation_split,
+        patience=None,  # early stopping would cut the schedule short of its final sparsity
+        callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
+        hook=hook,
+    )
+    stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
+    stripped._name = "pruned"
+    return stripped
+
+
+def quantization_aware(
+    model: keras.Model,
+    data: Dataset,
+    options: QatOptions,
+    train: TrainOptions,
+    hook: EpochHook | None = None,
+) -> keras.Model:
+    """Fine-tune a copy of `model` with fake-quantization so int8 conversion loses little."""
+    qat = tfmot.quantization.keras.quantize_model(copy_model(model))
+    compile_classifier(qat, options.learning_rate)
+    fit(
+        qat,
+        data,
+        epochs=options.epochs,
+        batch_size=train.batch_size,
+        validation_split=train.validation_split,
+        patience=None,
+        hook=hook,
+    )
+    return qat
+
+
+class Distiller(keras.Model):
+    """Trains `student` from a frozen `teacher`'s softened outputs and the true labels.
+
+    The teacher may end in a softmax: log-probabilities differ from its logits only by a
+    per-sample constant, which a softmax ignores, so they stand in for logits.
+    """
+
+    def __init__(
+        self, student: keras.Model, teacher: keras.Model, temperature: float, alpha: float
+    ) -> None:
+        super().__init__()
+        self.student = student
+        self.teacher = teacher
+        self.teacher.trainable = False
+        self.student_logits = keras.Model(student.input, student.get_layer(LOGITS_LAYER).output)
+        self.temperature = temperature
+        self.alpha = alpha
+        self.hard_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self.soft_loss = keras.losses.KLDivergence()
+        self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    @property
+    def metrics(self) -> list:
+        return [self.loss_tracker, self.accuracy]
+
+    def _distillation_loss(self, x, y, training: bool):
+        teacher_log_p = tf.math.log(tf.clip_by_value(self.teacher(x, training=False), 1e-7, 1.0))
+        logits = self.student_logits(x, training=training)
+        t = self.temperature
+        soft = self.soft_loss(
+            tf.nn.softmax(teacher_log_p / t, axis=1), tf.nn.softmax(logits / t, axis=1)
+        )
+        hard = self.hard_loss(y, logits)
+        return self.alpha * hard + (1 - self.alpha) * t * t * soft, logits
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss, logits = self._distillation_loss(x, y, training=True)
+        variables = self.student_logits.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        return self._track(loss, y, logits)
+
+    def test_step(self, data):
+        x, y = data
+        loss, logits = self._distillation_loss(x, y, training=False)
+        return self._track(loss, y, logits)
+
+    def _track(self, loss, y, logits) -> dict:
+        self.loss_tracker.update_state(loss)
+        self.accuracy.update_state(y, logits)
+        return {m.name: m.result() for m in self.metrics}
+
+    def call(self, x, training: bool = False):
+        return self.student(x, training=training)
+
+
+def distill(
+    teacher: keras.Model,
+    data: Dataset,
+    options: DistillOptions,
+    train: TrainOptions,
+    hook: EpochHook | None = None,
+) -> keras.Model:
+    """A student MLP of `student_hidden` widths, trained to imitate `teacher`."""
+    student = mlp(data.input_shape, data.num_classes, options.student_hidden, name="student")
+    distiller = Distiller(student, teacher, options.temperature, options.alpha)
+    distiller.compile(optimizer=keras.optimizers.Adam(train.learning_rate))
+    fit(
+        distiller,
+        data,
+        epochs=options.epochs,
+        batch_size=train.batch_size,
+        validation_split=train.validation_split,
+        patience=options.patience,
+        hook=hook,
+    )
+    teacher.trainable = True
+    return student
+
+
+def weight_sparsity(model: keras.Model) -> float:
+    """Share of exact zeros among kernel weights (biases and quantizer state excluded)."""
+    kernels = [w.numpy() for w in model.weights if "kernel" in w.name and "quantize" not in w.name]
+    if not kernels:
+        return 0.0
+    total = sum(k.size for k in kernels)
+    return float(sum(int(np.count_nonzero(k == 0)) for k in kernels) / total)

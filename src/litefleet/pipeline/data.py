@@ -1,0 +1,110 @@
+"""Datasets for a build: the embedded digits set, or the user's `.npz` file.
+
+Shapes and the number of classes always come from the data. Inputs become float32 in [0, 1]
+(integer images are divided by their training maximum) so that the golden set, the
+representative dataset for int8 and the device all see the same preprocessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from litefleet.errors import UserError
+
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    input_scale: float
+    """The inputs were divided by this; the app must do the same before `predict`."""
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+
+def load_dataset(path: Path | None = None, *, test_size: float = 0.2, seed: int = 0) -> Dataset:
+    """Digits from scikit-learn when `path` is None, else the arrays of an `.npz` file."""
+    if path is None:
+        return _digits(test_size, seed)
+    return _npz(Path(path))
+
+
+def _digits(test_size: float, seed: int) -> Dataset:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    x = bunch.data.astype(np.float32)
+    y = bunch.target.astype(np.int64)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_size, random_state=seed, stratify=y
+    )
+    return _normalized("digits", x_train, y_train, x_test, y_test)
+
+
+def _npz(path: Path) -> Dataset:
+    if not path.is_file():
+        raise UserError(f"data file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in NPZ_KEYS if k not in archive.files]
+            if missing:
+                raise UserError(
+                    f"data file {path} lacks arrays {', '.join(missing)} "
+                    f"(needs {', '.join(NPZ_KEYS)})"
+                )
+            arrays = {k: archive[k] for k in NPZ_KEYS}
+    except UserError:
+        raise
+    except Exception as exc:  # zipfile.BadZipFile, ValueError (pickled), OSError …
+        raise UserError(f"data file {path} is not a readable .npz: {exc}") from None
+    x_train, y_train, x_test, y_test = (arrays[k] for k in NPZ_KEYS)
+    _check(path, x_train, y_train, "train")
+    _check(path, x_test, y_test, "test")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise UserError(
+            f"data file {path}: x_train samples have shape {x_train.shape[1:]} "
+            f"but x_test samples have {x_test.shape[1:]}"
+        )
+    return _normalized(path.stem, x_train, y_train.ravel(), x_test, y_test.ravel())
+
+
+def _check(path: Path, x: np.ndarray, y: np.ndarray, split: str) -> None:
+    if x.ndim < 2 or len(x) == 0:
+        raise UserError(f"data file {path}: x_{split} must be a non-empty batch of samples")
+    if not (np.issubdtype(x.dtype, np.number) and np.issubdtype(y.dtype, np.integer)):
+        raise UserError(f"data file {path}: x_{split} must be numeric and y_{split} integer labels")
+    if y.ravel().shape[0] != x.shape[0]:
+        raise UserError(
+            f"data file {path}: x_{split} has {x.shape[0]} samples but y_{split} has {y.size}"
+        )
+    if y.min() < 0:
+        raise UserError(f"data file {path}: y_{split} has negative labels")
+    if not np.isfinite(x).all():
+        raise UserError(f"data file {path}: x_{split} contains NaN or infinite values")
+
+
+def _normalized(name: str, x_train, y_train, x_test, y_test) -> Dataset:
+    scale = float(np.abs(x_train).max()) if np.abs(x_train).max() > 1.0 else 1.0
+    return Dataset(
+        name=name,
+        x_train=(x_train.astype(np.float32) / scale),
+        y_train=y_train.astype(np.int64),
+        x_test=(x_test.astype(np.float32) / scale),
+        y_test=y_test.astype(np.int64),
+        input_scale=scale,
+    )

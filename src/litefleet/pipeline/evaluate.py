@@ -1,0 +1,145 @@
+"""Evaluation of a `.tflite` file in the LiteRT interpreter: what a device will really run.
+
+Accuracy and agreement are measured on the whole test split through the interpreter, int8
+models fed quantized inputs and read back dequantized, exactly as the device runtime does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import zstandard
+from ai_edge_litert.interpreter import Interpreter
+
+from litefleet.release import Signature, TensorSpec
+
+
+@dataclass(frozen=True)
+class Measurement:
+    accuracy: float
+    agreement: float
+    latency_ms_p50: float
+    latency_ms_p95: float
+    throughput_per_s: float
+    raw_bytes: int
+    zstd_bytes: int
+    sha256: str
+    signature: Signature
+
+
+def signature_of(interpreter: Interpreter) -> Signature:
+    def spec(detail: dict) -> TensorSpec:
+        scale, zero_point = detail["quantization"]
+        return TensorSpec(
+            name=detail["name"],
+            shape=[int(d) for d in detail["shape"]],
+            dtype=np.dtype(detail["dtype"]).name,
+            scale=float(scale),
+            zero_point=int(zero_point),
+        )
+
+    return Signature(
+        inputs=[spec(d) for d in interpreter.get_input_details()],
+        outputs=[spec(d) for d in interpreter.get_output_details()],
+    )
+
+
+def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Float inputs in the tensor's dtype: int8 by its (scale, zero point), else a cast."""
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail["quantization"]
+    if dtype.kind in "iu" and scale:
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
+    return x.astype(dtype)
+
+
+def dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero_point = detail["quantization"]
+    if np.dtype(detail["dtype"]).kind in "iu" and scale:
+        return (y.astype(np.float32) - zero_point) * scale
+    return y.astype(np.float32)
+
+
+def predict_batch(interpreter: Interpreter, x: np.ndarray) -> np.ndarray:
+    """Outputs for a whole batch, resizing the input once (fast evaluation of thousands)."""
+    inp = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(inp["index"], [len(x), *inp["shape"][1:]])
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    out = interpreter.get_output_details()[0]
+    interpreter.set_tensor(inp["index"], quantize(x, inp))
+    interpreter.invoke()
+    return dequantize(interpreter.get_tensor(out["index"]), out)
+
+
+def measure(
+    path: Path,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    reference_classes: np.ndarray,
+    *,
+    latency_runs: int,
+    throughput_batch: int,
+    zstd_level: int,
+) -> Measurement:
+    raw = path.read_bytes()
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    signature = signature_of(interpreter)
+
+    predicted = predict_batch(interpreter, x_test).argmax(axis=1)
+    p50, p95 = _single_sample_latency(interpreter, x_test, latency_runs)
+    throughput = _throughput(interpreter, x_test, throughput_batch)
+    return Measurement(
+        accuracy=float((predicted == y_test).mean()),
+        agreement=float((predicted == reference_classes).mean()),
+        latency_ms_p50=p50,
+        latency_ms_p95=p95,
+        throughput_per_s=throughput,
+        raw_bytes=len(raw),
+        zstd_bytes=len(zstandard.ZstdCompressor(level=zstd_level).compress(raw)),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        signature=signature,
+    )
+
+
+def _single_sample_latency(
+    interpreter: Interpreter, x: np.ndarray, runs: int
+) -> tuple[float, float]:
+    inp = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(inp["index"], [1, *inp["shape"][1:]])
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    out = interpreter.get_output_details()[0]
+    samples = [quantize(x[i % len(x)][np.newaxis, ...], inp) for i in range(runs)]
+    for sample in samples[:10]:  # warm-up: first invokes allocate and page in
+        interpreter.set_tensor(inp["index"], sample)
+        interpreter.invoke()
+    timings = np.empty(runs)
+    for i, sample in enumerate(samples):
+        start = time.perf_counter()
+        interpreter.set_tensor(inp["index"], sample)
+        interpreter.invoke()
+        interpreter.get_tensor(out["index"])
+        timings[i] = time.perf_counter() - start
+    return float(np.median(timings) * 1e3), float(np.percentile(timings, 95) * 1e3)
+
+
+def _throughput(interpreter: Interpreter, x: np.ndarray, batch: int) -> float:
+    """Samples per second of batched invokes (the input resized once, as a server would)."""
+    repeats = int(np.ceil(batch / len(x)))
+    batch_x = np.concatenate([x] * repeats)[:batch]
+    predict_batch(interpreter, batch_x)  # resizes to this batch and warms up
+    inp = interpreter.get_input_details()[0]
+    quantized = quantize(batch_x, inp)
+    rounds, start = 0, time.perf_counter()
+    while rounds < 10 or time.perf_counter() - start < 0.2:  # long enough to time reliably
+        interpreter.set_tensor(inp["index"], quantized)
+        interpreter.invoke()
+        rounds += 1
+    return rounds * batch / (time.perf_counter() - start)

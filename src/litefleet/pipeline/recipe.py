@@ -1,0 +1,166 @@
+"""A build recipe: every option of a build, so a build can be repeated exactly.
+
+A recipe is a TOML file whose tables mirror the sections below; unknown keys are errors
+(a typo must not silently fall back to a default). Command-line options override it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from litefleet.errors import UserError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataOptions(_Section):
+    path: Path | None = None
+    """An `.npz` with x_train, y_train, x_test, y_test; None = the embedded digits."""
+    test_size: float = Field(0.2, gt=0, lt=1)
+    golden_size: int = Field(300, ge=10)
+
+
+class ModelOptions(_Section):
+    path: Path | None = None
+    """A `.keras`/`.h5` file or SavedModel folder of a tf_keras model; None = the default MLP."""
+    hidden: list[int] = Field(default_factory=lambda: [128, 64])
+
+
+class TrainOptions(_Section):
+    epochs: int = Field(200, ge=1)
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    validation_split: float = Field(0.1, gt=0, lt=1)
+    patience: int = Field(10, ge=1)
+    trainable: Literal["all", "last"] = "all"
+    """`last` fine-tunes only the last layer of a loaded model (small delta patches)."""
+
+
+class PruneOptions(_Section):
+    enabled: bool = True
+    initial_sparsity: float = Field(0.0, ge=0, lt=1)
+    final_sparsity: float = Field(0.5, gt=0, lt=1)
+    begin_epoch: int = Field(0, ge=0)
+    epochs: int = Field(10, ge=1)
+    """Fine-tuning epochs; the schedule ends one epoch before the last."""
+    power: float = Field(3.0, gt=0)
+    frequency: int = Field(10, ge=1)
+    """Pruning steps: masks are updated every `frequency` training steps."""
+
+    @model_validator(mode="after")
+    def _initial_below_final(self) -> PruneOptions:
+        if self.initial_sparsity >= self.final_sparsity:
+            raise ValueError("prune.initial_sparsity must be below prune.final_sparsity")
+        if self.begin_epoch >= self.epochs:
+            raise ValueError("prune.begin_epoch must be below prune.epochs")
+        return self
+
+
+class QatOptions(_Section):
+    enabled: bool = True
+    epochs: int = Field(5, ge=1)
+    learning_rate: float = Field(1e-4, gt=0)
+
+
+class DistillOptions(_Section):
+    enabled: bool = True
+    student_hidden: list[int] = Field(default_factory=lambda: [32, 16])
+    temperature: float = Field(4.0, gt=0)
+    alpha: float = Field(0.1, ge=0, le=1)
+    """Weight of the hard-label loss; 1 - alpha goes to the teacher's soft targets."""
+    epochs: int = Field(200, ge=1)
+    patience: int = Field(15, ge=1)
+
+
+class ConvertOptions(_Section):
+    representative_samples: int = Field(300, ge=10)
+
+
+class EvaluateOptions(_Section):
+    latency_runs: int = Field(300, ge=10)
+    throughput_batch: int = Field(64, ge=1)
+    zstd_level: int = Field(19, ge=1, le=22)
+
+
+class Recipe(_Section):
+    seed: int = 0
+    data: DataOptions = Field(default_factory=DataOptions)
+    model: ModelOptions = Field(default_factory=ModelOptions)
+    train: TrainOptions = Field(default_factory=TrainOptions)
+    prune: PruneOptions = Field(default_factory=PruneOptions)
+    qat: QatOptions = Field(default_factory=QatOptions)
+    distill: DistillOptions = Field(default_factory=DistillOptions)
+    convert: ConvertOptions = Field(default_factory=ConvertOptions)
+    evaluate: EvaluateOptions = Field(default_factory=EvaluateOptions)
+
+    def with_overrides(self, overrides: dict[str, object]) -> Recipe:
+        """A copy with dotted keys (`prune.final_sparsity`) replaced; None values are skipped."""
+        data = self.model_dump()
+        for dotted, value in overrides.items():
+            if value is None:
+                continue
+            node = data
+            *parents, leaf = dotted.split(".")
+            for key in parents:
+                node = node[key]
+            node[leaf] = value
+        return parse_recipe(data, source="command-line options")
+
+
+def parse_recipe(data: dict, *, source: str) -> Recipe:
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        problem = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise UserError(f"recipe {source}: {where}: {problem}") from None
+
+
+def load_recipe(path: Path) -> Recipe:
+    """Read a TOML recipe; relative data/model paths are relative to the recipe file."""
+    if not path.is_file():
+        raise UserError(f"recipe not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"recipe {path} is not valid TOML: {exc}") from None
+    recipe = parse_recipe(data, source=str(path))
+    base = path.parent
+    updates = {}
+    if recipe.data.path is not None and not recipe.data.path.is_absolute():
+        updates["data.path"] = str(base / recipe.data.path)
+    if recipe.model.path is not None and not recipe.model.path.is_absolute():
+        updates["model.path"] = str(base / recipe.model.path)
+    return recipe.with_overrides(updates) if updates else recipe
+
+
+def recipe_to_toml(recipe: Recipe) -> str:
+    """The recipe as TOML (tomllib reads but cannot write; the format here is flat enough)."""
+    lines: list[str] = [f"seed = {recipe.seed}", ""]
+    for section, values in recipe.model_dump(mode="json").items():
+        if not isinstance(values, dict):
+            continue
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            if value is None:
+                continue
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)

@@ -1,0 +1,67 @@
+"""Shared fixtures: real build folders, made once per test session by the real pipeline.
+
+`build_factory(name, **options)` runs `litefleet.pipeline.build.build` with a quick recipe
+(few epochs; every compression step still runs) and caches the folder by its options, so
+the registry and device suites publish real `.tflite` files without paying for a full build.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+QUICK_RECIPE: dict = {
+    "train": {"epochs": 40, "patience": 5},
+    "prune": {"epochs": 3},
+    "qat": {"epochs": 1},
+    "distill": {"epochs": 40, "patience": 5},
+    "convert": {"representative_samples": 100},
+    "evaluate": {"latency_runs": 20, "throughput_batch": 16},
+    "data": {"golden_size": 200},
+}
+
+BuildFactory = Callable[..., Path]
+
+
+def quick_recipe(**overrides: object):
+    """The quick test recipe with dotted overrides (`prune.final_sparsity=0.8`)."""
+    from litefleet.pipeline.recipe import parse_recipe
+
+    recipe = parse_recipe(QUICK_RECIPE, source="tests")
+    return recipe.with_overrides(dict(overrides))
+
+
+@pytest.fixture(scope="session")
+def build_factory(tmp_path_factory: pytest.TempPathFactory) -> BuildFactory:
+    """Make (or reuse) a build folder.
+
+    `build_factory("v1")` is the default quick build of digits. `build_factory("v2",
+    fine_tune_from="v1")` fine-tunes only the last layer of v1's baseline (small patches).
+    Other keyword arguments are dotted recipe overrides, e.g. `**{"seed": 1}`.
+    """
+    from litefleet.pipeline.build import build
+
+    root = tmp_path_factory.mktemp("builds")
+    made: dict[str, tuple[dict, Path]] = {}
+
+    def make(name: str = "v1", *, fine_tune_from: str | None = None, **overrides) -> Path:
+        key = {"fine_tune_from": fine_tune_from, **overrides}
+        if name in made:
+            if made[name][0] != key:
+                raise ValueError(f"build {name!r} already made with other options")
+            return made[name][1]
+        if fine_tune_from is not None:
+            overrides["model.path"] = str(make(fine_tune_from) / "baseline.keras")
+            overrides["train.trainable"] = "last"
+            overrides.setdefault("train.epochs", 5)
+        out = root / name
+        build(quick_recipe(**overrides), out)
+        made[name] = (key, out)
+        return out
+
+    return make
