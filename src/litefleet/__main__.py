@@ -1,0 +1,5 @@
+"""`python -m litefleet` = the `litefleet` command."""
+
+from litefleet.cli import main
+
+main()

@@ -1,0 +1,33 @@
+"""`litefleet build --json` with the default recipe: the figures the README promises."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+
+def test_default_build_meets_the_ten_times_claim(tmp_path):
+    """Best full-int8 candidate: zstd bytes ≤ 1/10 of float32 raw bytes, ≤ 0.5 pp less accurate."""
+    result = subprocess.run(
+        [sys.executable, "-m", "litefleet", "build", "--out", str(tmp_path / "b"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)  # stdout holds only the JSON
+    assert "baseline-int8" in result.stderr  # the table went to stderr
+    by_name = {c["name"]: c for c in report["candidates"]}
+    float32 = by_name["baseline-float32"]
+    good_int8 = [
+        c
+        for c in report["candidates"]
+        if c["precision"] == "int8" and c["accuracy"] >= float32["accuracy"] - 0.005
+    ]
+    assert good_int8, "no int8 candidate within 0.5 pp of float32"
+    best = min(good_int8, key=lambda c: c["zstd_bytes"])
+    assert best["zstd_bytes"] * 10 <= float32["raw_bytes"], best
+    assert (tmp_path / "b" / "report.png").stat().st_size > 10_000
