@@ -281,3 +281,23 @@ class EventBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     events: list[TelemetryEvent] = Field(min_length=1, max_length=500)
+
+
+def tuf_custom(info: BaseModel) -> dict:
+    """`info` as TUF target `custom` data: `{"litefleet": {...}}` with floats as strings.
+
+    TUF signs canonical JSON, which has no floats; every float is written as its exact
+    decimal string (`repr`), and `Model.model_validate(custom["litefleet"])` reads it back
+    to the same float (pydantic's lax mode parses numeric strings).
+    """
+    return {"litefleet": _floats_to_str(info.model_dump(mode="json"))}
+
+
+def _floats_to_str(value: object) -> object:
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _floats_to_str(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_floats_to_str(v) for v in value]
+    return value
