@@ -29,9 +29,11 @@ def _root() -> None:
 
 
 def _register() -> None:
-    from litefleet.cli import build
+    from litefleet.cli import agent, build, repo
 
     build.register(app)
+    repo.register(app)
+    agent.register(app)
 
 
 _register()

@@ -1,0 +1,209 @@
+"""`litefleet agent …`: the device side on the command line (never imports TensorFlow).
+
+Other tools and tests drive the agent through these commands, so their options and the
+JSON of `check --json` are a contract. Heavy modules are imported inside each command.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+HOME = typer.Option(..., "--home", help="Device home folder (config, store, TUF metadata).")
+
+
+def _print_json(obj: object) -> None:
+    typer.echo(json.dumps(obj, indent=None, default=str))
+
+
+def register(app: typer.Typer) -> None:
+    agent_app = typer.Typer(
+        help="The device agent: verified updates, health gate, rollback, local inference.",
+        no_args_is_help=True,
+    )
+    app.add_typer(agent_app, name="agent")
+
+    @agent_app.command("init")
+    def init(
+        home: Path = HOME,
+        server: str = typer.Option(..., "--server", help="Update server URL."),
+        root: Path = typer.Option(..., "--root", help="Trusted root.json shipped with the device."),
+        model: str = typer.Option(..., "--model", help="Model name to follow."),
+        device_id: str | None = typer.Option(None, "--device-id"),
+        channel: str = typer.Option("stable", "--channel"),
+        token: str | None = typer.Option(None, "--token", help="Telemetry bearer token."),
+        strategy: str = typer.Option(
+            "periodic", "--strategy", help="periodic | conditional | smart"
+        ),
+        conditions: Path | None = typer.Option(
+            None, "--conditions", help="Read device conditions from this JSON file each cycle."
+        ),
+        policy: str | None = typer.Option(
+            None, "--policy", help="Strategy settings as JSON, e.g. '{\"interval\": 600}'."
+        ),
+        latency_budget_ms: float | None = typer.Option(None, "--latency-budget-ms"),
+        precisions: str | None = typer.Option(
+            None, "--precisions", help="Comma list the device supports, e.g. int8,float32."
+        ),
+        prefer: str = typer.Option("accuracy", "--prefer", help="accuracy | size | speed"),
+        keep: int = typer.Option(3, "--keep", help="Versions kept on disk (>= 2)."),
+        probation_predictions: int = typer.Option(200, "--probation-predictions"),
+        probation_seconds: float = typer.Option(1800.0, "--probation-seconds"),
+    ) -> None:
+        """Create a device home that follows MODEL on SERVER, trusting ROOT."""
+        from litefleet.device.home import init_home
+        from litefleet.errors import UserError
+
+        if strategy not in ("periodic", "conditional", "smart"):
+            raise UserError(f"unknown strategy {strategy!r}: periodic, conditional or smart")
+        try:
+            policy_dict = json.loads(policy) if policy else {}
+        except json.JSONDecodeError as exc:
+            raise UserError(f"--policy is not JSON: {exc}") from None
+        try:
+            cfg = init_home(
+                home,
+                server=server,
+                root=root,
+                model=model,
+                device_id=device_id,
+                channel=channel,
+                token=token,
+                strategy=strategy,
+                policy=policy_dict,
+                conditions_file=str(conditions.resolve()) if conditions else None,
+                latency_budget_ms=latency_budget_ms,
+                precisions=precisions.split(",") if precisions else None,
+                prefer=prefer,
+                keep=keep,
+                probation_predictions=probation_predictions,
+                probation_seconds=probation_seconds,
+            )
+        except ValueError as exc:  # pydantic validation of the settings
+            raise UserError(f"invalid agent settings: {exc}") from None
+        typer.echo(f"initialised {home} for model {cfg.model} as device {cfg.device_id}")
+
+    @agent_app.command("check")
+    def check(
+        home: Path = HOME,
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        """One update cycle. Exit 0 when it completed (even deferred/rejected), else 1."""
+        from litefleet.device.agent import Agent
+
+        result = Agent(home).check()
+        if as_json:
+            _print_json(result.to_json())
+        else:
+            typer.echo(
+                f"{result.action}: active {result.active_version}"
+                + (f" ({result.reason})" if result.reason else "")
+            )
+        if not result.completed:
+            raise SystemExit(1)  # not typer.Exit: survives standalone_mode=False
+
+    @agent_app.command("run")
+    def run(
+        home: Path = HOME,
+        max_cycles: int | None = typer.Option(None, "--max-cycles", help="Stop after N checks."),
+        tick: float = typer.Option(5.0, "--tick", help="Seconds between looks at the schedule."),
+        as_json: bool = typer.Option(False, "--json", help="One JSON line per check."),
+    ) -> None:
+        """Run the update loop under the configured strategy (Ctrl-C to stop)."""
+        from litefleet.device.agent import Agent
+
+        def show(r) -> None:
+            if as_json:
+                _print_json(r.to_json())
+            else:
+                typer.echo(f"{r.action}: active {r.active_version} {r.reason}".rstrip())
+
+        try:
+            Agent(home).run(max_cycles=max_cycles, tick=tick, on_result=show)
+        except KeyboardInterrupt:
+            raise SystemExit(130) from None
+
+    @agent_app.command("status")
+    def status(
+        home: Path = HOME,
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """What is installed and active, probation, the last check, the next one."""
+        from litefleet.device.status import status_of
+
+        s = status_of(home)
+        if as_json:
+            _print_json(s)
+            return
+        typer.echo(f"model {s['model']} on {s['server']} as {s['device_id']} ({s['strategy']})")
+        typer.echo(f"active {s['active']}  previous {s['previous']}  installed {s['installed']}")
+        if s["probation"]:
+            typer.echo(f"on probation: {s['probation']}")
+        if s["blocked"]:
+            typer.echo(f"blocked: {s['blocked']}")
+        if s["last_check"]:
+            last = s["last_check"]
+            typer.echo(f"last check: {last['action']} {last.get('reason', '')}".rstrip())
+        typer.echo(f"telemetry queued: {s['telemetry_queued']}")
+
+    @agent_app.command("rollback")
+    def rollback(
+        home: Path = HOME,
+        to: int | None = typer.Option(None, "--to", help="Version (default: the previous)."),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Activate an older installed version now; the version left is not reinstalled."""
+        from litefleet.device.agent import Agent
+
+        result = Agent(home).rollback(to)
+        if as_json:
+            _print_json(result.to_json())
+        else:
+            typer.echo(f"rolled back: active {result.active_version}")
+
+    @agent_app.command("predict")
+    def predict(
+        input_npy: Path = typer.Argument(..., help="A .npy array: one sample or a batch."),
+        home: Path = HOME,
+        out: Path | None = typer.Option(None, "--out", help="Write outputs to this .npy."),
+    ) -> None:
+        """Run the active model on INPUT.npy; prints JSON {version, outputs}."""
+        import numpy as np
+
+        from litefleet.device.runtime import ModelRuntime
+        from litefleet.errors import UserError
+
+        try:
+            x = np.load(input_npy, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read {input_npy}: {exc}") from None
+        y, version = ModelRuntime(home).predict_with_version(x)
+        if out:
+            np.save(out, y)
+        _print_json({"version": version, "outputs": y.tolist()})
+
+    @agent_app.command("serve")
+    def serve(
+        home: Path = HOME,
+        port: int = typer.Option(8500, "--port"),
+        host: str = typer.Option("127.0.0.1", "--host", help="Keep it local unless you mean it."),
+    ) -> None:
+        """Serve predictions over HTTP (POST /v1/predict) with hot swap and probation."""
+        import threading
+
+        from litefleet.device.serve import make_server, watch_probation
+
+        server = make_server(home, host, port)
+        stop = threading.Event()
+        if (home / "config.json").exists():
+            watch_probation(home, stop)
+        typer.echo(f"serving {home} on http://{host}:{server.server_address[1]}")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            server.server_close()

@@ -1,0 +1,206 @@
+"""`litefleet repo …`, `publish`, `rollout`, `serve`, `fleet status`: the release side.
+
+Thin wrappers: they parse options and call `litefleet.registry`, imported inside each
+command so the rest of the CLI starts without the server dependencies.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import typer
+
+from litefleet.errors import UserError
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        role, sep, rest = value.partition("=")
+        if not sep or not rest:
+            raise UserError(f"{what} must look like ROLE=VALUE, not {value!r}")
+        out[role] = rest
+    return out
+
+
+def _seconds(text: str) -> int:
+    match = _DURATION.match(text)
+    if not match:
+        raise UserError(f"duration {text!r} must look like 30d, 12h, 90m or 3600s")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def register(app: typer.Typer) -> None:
+    """Add the release-side commands to the `litefleet` app."""
+    repo_app = typer.Typer(help="Create and maintain a signed (TUF) model repository.")
+    fleet_app = typer.Typer(help="What the fleet runs, from a running update server.")
+    app.add_typer(repo_app, name="repo")
+    app.add_typer(fleet_app, name="fleet")
+
+    @repo_app.command("init")
+    def repo_init(
+        repo: Path = typer.Argument(..., help="Folder to create (must be empty or absent)."),
+        expiry: list[str] = typer.Option(
+            [], "--expiry", help="ROLE=DURATION, e.g. timestamp=1d, targets=365d (repeatable)."
+        ),
+        threshold: list[str] = typer.Option(
+            [], "--threshold", help="ROLE=N keys that must sign, e.g. root=2 (repeatable)."
+        ),
+    ) -> None:
+        """Create keys (REPO/keys, 0600; encrypted if LITEFLEET_KEY_PASSPHRASE is set) and
+        version-1 metadata for root, targets, snapshot, timestamp and the rollout role."""
+        from litefleet.registry.repository import ALL_ROLES, RepoConfig, Repository
+
+        config = RepoConfig()
+        for role, text in _pairs(expiry, "--expiry").items():
+            if role not in ALL_ROLES:
+                raise UserError(f"unknown role {role!r}: one of {', '.join(ALL_ROLES)}")
+            config.expiry[role] = _seconds(text)
+        for role, text in _pairs(threshold, "--threshold").items():
+            if role not in ALL_ROLES or not text.isdigit():
+                raise UserError(f"--threshold {role}={text}: need a known role and an integer")
+            config.thresholds[role] = int(text)
+        Repository.init(repo, config)
+        typer.echo(
+            f"created repository {repo} (keys in {repo / 'keys'}: keep root and targets offline)"
+        )
+
+    @repo_app.command("refresh-timestamp")
+    def repo_refresh_timestamp(repo: Path = typer.Argument(...)) -> None:
+        """Re-sign timestamp.json with a new expiry (the server does it by itself)."""
+        from litefleet.registry.repository import Repository
+
+        version = Repository(repo).refresh_timestamp()
+        typer.echo(f"timestamp version {version}")
+
+    @repo_app.command("rotate-key")
+    def repo_rotate_key(
+        repo: Path = typer.Argument(...),
+        role: str = typer.Argument(..., help="root, targets, snapshot, timestamp or rollout."),
+    ) -> None:
+        """Replace a role's keys; devices follow through the signed root chain."""
+        from litefleet.registry.repository import Repository
+
+        keyids = Repository(repo).rotate_key(role)
+        typer.echo(f"{role}: new key {', '.join(k[:16] for k in keyids)}")
+
+    @repo_app.command("token")
+    def repo_token(
+        repo: Path = typer.Argument(...),
+        label: str = typer.Option("fleet", help="A note stored next to the token's hash."),
+    ) -> None:
+        """Print a new bearer token for devices to report telemetry (only its hash is kept)."""
+        from litefleet.registry.repository import Repository
+
+        typer.echo(Repository(repo).keys.issue_token(label))
+
+    @app.command("publish")
+    def publish_cmd(
+        repo: Path = typer.Argument(...),
+        build_dir: Path = typer.Argument(..., help="Output folder of `litefleet build`."),
+        model: str = typer.Option(..., "--model", help="Model name in the repository."),
+        version: int | None = typer.Option(None, help="Release counter (default: latest+1)."),
+        channel: str = typer.Option("stable", help="Channel: stable, beta, …"),
+        rollout: float = typer.Option(100.0, "--rollout", help="Percent of devices that get it."),
+        min_accuracy: float | None = typer.Option(
+            None, help="Golden-set accuracy a device requires (default: lowest variant - 0.1)."
+        ),
+    ) -> None:
+        """Sign a build as a new release: models, golden set, delta patches, release index."""
+        from litefleet.registry.releases import publish
+        from litefleet.registry.repository import Repository
+
+        done = publish(Repository(repo), build_dir, model, version, channel, rollout, min_accuracy)
+        typer.echo(
+            f"published {done.model} {done.version}: {len(done.variants)} variants, "
+            f"{len(done.patches)} patches, rollout {rollout:g}% on {channel}"
+        )
+
+    @app.command("rollout")
+    def rollout_cmd(
+        repo: Path = typer.Argument(...),
+        model: str = typer.Option(..., "--model"),
+        version: int = typer.Option(..., "--version"),
+        percent: float | None = typer.Option(None, "--percent", help="Set the percentage."),
+        pause: bool = typer.Option(False, "--pause"),
+        resume: bool = typer.Option(False, "--resume"),
+        abort: bool = typer.Option(False, "--abort", help="Devices on it go back."),
+        reason: str = typer.Option("", help="Recorded in the signed rollout state."),
+    ) -> None:
+        """Change who gets a release: one of --percent, --pause, --resume, --abort."""
+        from litefleet.registry.repository import Repository
+        from litefleet.registry.rollout import change_rollout
+
+        chosen = [
+            name
+            for name, on in (
+                ("percent", percent is not None),
+                ("pause", pause),
+                ("resume", resume),
+                ("abort", abort),
+            )
+            if on
+        ]
+        if len(chosen) != 1:
+            raise UserError("give exactly one of --percent, --pause, --resume, --abort")
+        state = change_rollout(Repository(repo), model, version, chosen[0], percent, reason)
+        entry = state.rollouts[version]
+        typer.echo(f"{model} {version}: {entry.status}, {entry.percent:g}%")
+
+    @app.command("serve")
+    def serve_cmd(
+        repo: Path = typer.Argument(...),
+        host: str = typer.Option("127.0.0.1", help="Bind address (put TLS in front if public)."),
+        port: int = typer.Option(8080),
+        db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL of the telemetry store."),
+        halt_threshold: float = typer.Option(0.2, help="Failure share that pauses a rollout."),
+        halt_min_devices: int = typer.Option(5, help="Devices needed before a halt."),
+    ) -> None:
+        """Serve the repository, collect telemetry, halt failing rollouts, re-sign timestamps."""
+        from litefleet.registry.fleet import HaltRule
+        from litefleet.registry.server import ServerSettings, serve
+
+        if not (repo / "metadata" / "root.json").is_file():
+            raise UserError(f"{repo} is not a litefleet repository")
+        rule = HaltRule(threshold=halt_threshold, min_devices=halt_min_devices)
+        serve(ServerSettings(repo=repo, db_url=db, halt=rule), host=host, port=port)
+
+    @fleet_app.command("status")
+    def fleet_status(
+        server: str = typer.Option("http://127.0.0.1:8080", "--server"),
+        as_json: bool = typer.Option(False, "--json", help="Print the raw report."),
+    ) -> None:
+        """Per model and release: devices running it, failures, rollbacks, rollout state."""
+        from litefleet.registry.fleet import fetch_fleet
+
+        report = fetch_fleet(server)
+        if as_json:
+            typer.echo(report.model_dump_json(indent=1))
+            return
+        _print_fleet(report)
+
+
+def _print_fleet(report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "model", "version", "channel", "running", "tried", "failed", "rolled back", "rollout"
+    )
+    for r in report.releases:
+        rollout = "-" if r.rollout_status is None else f"{r.rollout_percent:g}% {r.rollout_status}"
+        table.add_row(
+            r.model,
+            str(r.version),
+            r.channel or "-",
+            str(r.running),
+            str(r.tried),
+            f"{r.failed} ({r.failure_rate:.0%})",
+            str(r.rolled_back),
+            rollout,
+        )
+    Console().print(table)

@@ -1,0 +1,385 @@
+"""The device agent: one update cycle, sequenced; every rule lives in the module it names.
+
+    check:  recover the store -> probation verdict -> refresh TUF -> choose a release
+            (selection) -> rank variants (profile) -> may we download now? (policy) ->
+            fetch, patch first (download) -> health gate (health) -> commit + activate (store)
+    run:    loop `check` whenever the strategy says it is due; watch probation in between.
+
+Every outcome is a `CheckResult` whose `action` is one of none, installed, deferred,
+rejected, rolled_back, error; the active model changes only on installed and rolled_back.
+
+    agent = Agent(home)          # reads HOME/config.json; clock/conditions/policy injectable
+    result = agent.check()
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from litefleet.device import download
+from litefleet.device.clock import Clock, SystemClock
+from litefleet.device.conditions import (
+    ConditionsProvider,
+    JsonConditions,
+    SystemConditions,
+)
+from litefleet.device.config import AgentConfig, load_config
+from litefleet.device.fsutil import atomic_write_json, read_json
+from litefleet.device.health import health_check, probation_verdict
+from litefleet.device.policy import Feedback, Policy, PolicyState, make_policy
+from litefleet.device.profile import rank_variants
+from litefleet.device.runtime import read_feedback
+from litefleet.device.selection import choose_release
+from litefleet.device.source import ReleaseSource, UnreachableError, VerificationError
+from litefleet.device.store import Manifest, ModelStore
+from litefleet.device.telemetry import TelemetryQueue
+from litefleet.errors import UserError
+from litefleet.release import GOLDEN_SET, Release, ReleaseIndex
+
+ACTIONS = ("none", "installed", "deferred", "rejected", "rolled_back", "error")
+
+
+@dataclass
+class CheckResult:
+    action: str
+    active_version: int | None
+    reason: str = ""
+    version: int | None = None
+    """The release the cycle was about (installed, deferred, rejected, rolled back to)."""
+    variant: str | None = None
+    source: str | None = None
+    bytes_downloaded: int = 0
+    completed: bool = True
+    """False when the cycle could not complete (server unreachable, verification failed):
+    the CLI exits 1."""
+    details: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Agent:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        config: AgentConfig | None = None,
+        clock: Clock | None = None,
+        conditions: ConditionsProvider | None = None,
+        policy: Policy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.home = Path(home)
+        self.config = config or load_config(self.home)
+        self.clock = clock or SystemClock()
+        self.conditions = conditions or self._default_conditions()
+        self.policy = policy or make_policy(self.config.strategy, **dict(self.config.policy))
+        self.rng = rng or random.Random()
+        self.store = ModelStore(self.home, keep=self.config.keep, recover=False)
+        self.source = ReleaseSource(
+            self.home, self.config.server, self.config.model, timeout=self.config.timeout_s
+        )
+        self.telemetry = TelemetryQueue(
+            self.home, self.config.server, self.config.device_id, self.config.token
+        )
+
+    def _default_conditions(self) -> ConditionsProvider:
+        if self.config.conditions_file:
+            return JsonConditions(Path(self.config.conditions_file), SystemConditions(self.home))
+        return SystemConditions(self.home)
+
+    # ------------------------------------------------------------------ one cycle
+
+    def check(self, flush_telemetry: bool = True) -> CheckResult:
+        """One update cycle. Never raises for the outside world's faults: they are results."""
+        t0 = time.perf_counter()
+        try:
+            with self.store.lock:
+                self.store.recover()
+                result = self._probation_step() or self._cycle()
+        except VerificationError as exc:
+            result = self._result("error", str(exc), completed=False)
+        except UnreachableError as exc:
+            result = self._result("error", str(exc), completed=False)
+        except UserError as exc:
+            result = self._result("error", str(exc), completed=False)
+        result.seconds = round(time.perf_counter() - t0, 4)
+        self._remember(result)
+        if flush_telemetry:
+            self.telemetry.flush()
+        return result
+
+    def _result(self, action: str, reason: str = "", **kw: Any) -> CheckResult:
+        return CheckResult(action, self.store.active_version(), reason, **kw)
+
+    def _cycle(self) -> CheckResult:
+        cfg = self.config
+        st = self.store.state()
+        conditions = self.conditions.read()
+        with self.source.session() as s:
+            index = s.index()
+            choice = choose_release(
+                index,
+                s.rollout(),
+                device_id=cfg.device_id,
+                channel=cfg.channel,
+                active=st.active,
+                highest=st.highest_activated,
+                blocked=st.blocked,
+            )
+            if choice.kind == "none":
+                return self._result("none", choice.reason)
+            version = choice.version
+            assert version is not None
+            release = index.release(version)
+            assert release is not None
+            if version in self.store.installed() and version not in st.blocked:
+                # installed and gated before a crash or an earlier switch: just activate
+                return self._activate_installed(version, choice)
+            if choice.kind == "back" and version in self.store.installed():
+                self.store.rollback(to=version, reason=choice.reason)
+                self._report_rollback(st.active, version, choice.reason)
+                return self._result("rolled_back", choice.reason, version=version)
+            try:
+                return self._install(s, index, release, conditions, st.active)
+            except VerificationError as exc:  # a target failed its signed hashes: refuse it
+                self.telemetry.record("rejected", cfg.model, version, str(exc))
+                return self._result("rejected", str(exc), version=version, completed=False)
+
+    def _activate_installed(self, version: int, choice) -> CheckResult:
+        st = self.store.state()
+        if choice.kind == "back":
+            self.store.rollback(to=version, reason=choice.reason)
+            self._report_rollback(st.active, version, choice.reason)
+            return self._result("rolled_back", choice.reason, version=version)
+        now = self.clock.now()
+        self.store.activate(
+            version, self.config.probation_rules().start(version, now), reason="installed earlier"
+        )
+        self.telemetry.record("activated", self.config.model, version, "installed earlier")
+        m = self.store.manifest(version)
+        return self._result(
+            "installed", "already on disk", version=version, variant=m.variant, source="local"
+        )
+
+    def _install(self, s, index: ReleaseIndex, release: Release, conditions, active) -> CheckResult:
+        cfg, version = self.config, release.version
+        ranked, why_not = rank_variants(release, cfg.profile(), conditions)
+        if not ranked:
+            return self._result(
+                "rejected", f"no variant fits this device: {why_not}", version=version
+            )
+        active_manifest = self.store.manifest(active) if active is not None else None
+        expected = cfg.pinned_signature or (
+            active_manifest.signature if active_manifest else index.signature
+        )
+        reasons: list[str] = []
+        for name, entry in ranked:
+            p = download.plan(
+                entry,
+                name,
+                active,
+                active_manifest.variant if active_manifest else None,
+                self.store.model_path(active) if active is not None else None,
+            )
+            gate = self.policy.may_download(self.clock.now(), conditions, p.size)
+            if not gate.go:
+                return self._result(
+                    "deferred",
+                    gate.reason,
+                    version=version,
+                    variant=name,
+                    details={"bytes": p.size},
+                )
+            info = s.variant_info(entry.path)
+            if (info.model, info.version, info.variant, info.sha256) != (
+                cfg.model,
+                version,
+                name,
+                entry.sha256,
+            ):
+                raise VerificationError(f"{entry.path}: signed custom data disagrees with index")
+            with self.store.staging() as stage:
+                model_file = stage / f"{name}.tflite"
+                src, nbytes, note = download.fetch(s, p, model_file)
+                s.download(release.golden, stage / GOLDEN_SET)
+                report = health_check(
+                    model_file,
+                    stage / GOLDEN_SET,
+                    expected=expected,
+                    min_accuracy=release.min_accuracy,
+                    min_agreement=release.min_agreement,
+                    latency_budget_ms=cfg.latency_budget_ms,
+                )
+                metrics = {
+                    "accuracy": report.accuracy,
+                    "agreement": report.agreement,
+                    "latency_ms": report.latency_ms,
+                    "bytes": float(nbytes),
+                }
+                if not report.ok:
+                    self.telemetry.record(
+                        "health_failed", cfg.model, version, f"{name}: {report.reason}", **metrics
+                    )
+                    reasons.append(f"{name}: {report.reason}")
+                    if report.checks.get("latency") is False:
+                        continue  # the measured latency says it does not fit: next variant
+                    break
+                manifest = Manifest(
+                    model=cfg.model,
+                    version=version,
+                    variant=name,
+                    file=model_file.name,
+                    precision=entry.precision,
+                    sha256=entry.sha256,
+                    bytes=entry.bytes,
+                    signature=report.signature or index.signature,
+                    accuracy=report.accuracy,
+                    latency_ms=report.latency_ms,
+                    source=src,
+                    installed=self.clock.now(),
+                    reference_stats=release.reference_stats,
+                )
+                self.store.commit(stage, manifest)
+            now = self.clock.now()
+            self.store.activate(
+                version, cfg.probation_rules().start(version, now), reason=f"{src} {name}"
+            )
+            self.telemetry.record("installed", cfg.model, version, f"{src} {name}", **metrics)
+            self.telemetry.record("activated", cfg.model, version, "", **metrics)
+            return self._result(
+                "installed",
+                note,
+                version=version,
+                variant=name,
+                source=src,
+                bytes_downloaded=nbytes,
+                details=metrics,
+            )
+        reason = "; ".join(reasons)
+        self.store.block(version, reason)
+        self.telemetry.record("rejected", cfg.model, version, reason)
+        return self._result("rejected", reason, version=version)
+
+    # ------------------------------------------------------------------ probation / rollback
+
+    def _probation_step(self) -> CheckResult | None:
+        st = self.store.state()
+        p = st.probation
+        if p is None or p.version != st.active:
+            return None
+        feedback = read_feedback(self.home, p.version)
+        verdict, reason = probation_verdict(
+            p, feedback, self.clock.now(), self.config.probation_rules()
+        )
+        if verdict == "failed":
+            to = self.store.rollback(reason=reason)
+            self._report_rollback(
+                p.version, to, reason, drift=feedback.drift, error_rate=feedback.error_rate
+            )
+            return self._result("rolled_back", reason, version=to)
+        if verdict == "passed":
+            self.store.end_probation(p.version)
+        return None
+
+    def _report_rollback(self, left: int | None, to: int, reason: str, **metrics: float) -> None:
+        """`rolled_back` names the version left (the server counts it as failed), then
+        `activated` names the one running now."""
+        self.telemetry.record(
+            "rolled_back", self.config.model, left, f"to {to}: {reason}", **metrics
+        )
+        self.telemetry.record("activated", self.config.model, to, reason)
+
+    def watch_probation(self) -> CheckResult | None:
+        """The probation verdict alone (no network): for the serve and run loops."""
+        with self.store.lock:
+            return self._probation_step()
+
+    def rollback(self, to: int | None = None) -> CheckResult:
+        with self.store.lock:
+            self.store.recover()
+            before = self.store.active_version()
+            version = self.store.rollback(to=to)
+        reason = f"rollback on command from {before}"
+        self._report_rollback(before, version, reason)
+        self.telemetry.flush()
+        return self._result("rolled_back", reason, version=version)
+
+    # ------------------------------------------------------------------ the long run
+
+    @property
+    def state_path(self) -> Path:
+        return self.home / "agent.json"
+
+    def policy_state(self) -> PolicyState:
+        data = (read_json(self.state_path) or {}).get("policy")
+        if data:
+            return PolicyState(**data)
+        return self.policy.start(self.clock.now(), self.rng)
+
+    def _remember(self, result: CheckResult, policy: PolicyState | None = None) -> None:
+        data = read_json(self.state_path) or {}
+        data["last"] = result.to_json()
+        data["last_time"] = self.clock.now()
+        if policy is not None:
+            data["policy"] = asdict(policy)
+        atomic_write_json(self.state_path, data)
+
+    def feedback(self) -> Feedback:
+        return read_feedback(self.home, self.store.active_version())
+
+    def step(self, state: PolicyState) -> tuple[PolicyState, CheckResult | None]:
+        """One tick of the run loop: probation, then a check if the strategy says so."""
+        result = self.watch_probation()
+        feedback = self.feedback()
+        now = self.clock.now()
+        if result is None and not self.policy.due(state, now, feedback):
+            return state, None
+        if result is None:
+            result = self.check(flush_telemetry=False)
+            self.telemetry.record(
+                "heartbeat",
+                self.config.model,
+                result.active_version,
+                result.action,
+                drift=feedback.drift,
+                error_rate=feedback.error_rate,
+                confidence=feedback.confidence,
+                predictions=feedback.predictions,
+            )
+            self.telemetry.flush()
+        outcome = result.action if result.action in ACTIONS else "error"
+        state = self.policy.after(state, self.clock.now(), outcome, feedback, self.rng)
+        self._remember(result, state)
+        return state, result
+
+    def run(
+        self,
+        stop: threading.Event | None = None,
+        max_cycles: int | None = None,
+        tick: float = 5.0,
+        on_result=None,
+    ) -> None:
+        """Loop until `stop` is set (or `max_cycles` checks ran)."""
+        stop = stop or threading.Event()
+        state = self.policy_state()
+        cycles = 0
+        while not stop.is_set():
+            state, result = self.step(state)
+            if result is not None:
+                cycles += 1
+                if on_result:
+                    on_result(result)
+                if max_cycles is not None and cycles >= max_cycles:
+                    return
+            wait = max(0.0, min(tick, state.next_check - self.clock.now()))
+            if isinstance(self.clock, SystemClock):
+                stop.wait(wait)
+            else:
+                self.clock.sleep(max(wait, 1e-3))

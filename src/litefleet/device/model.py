@@ -1,0 +1,96 @@
+"""One `.tflite` file in a LiteRT interpreter: the app's float arrays in, float arrays out.
+
+Full-int8 models take and return int8 tensors; `LoadedModel` quantizes inputs and
+dequantizes outputs with each tensor's own (scale, zero_point), so the caller never sees
+the difference. One `LoadedModel` is NOT thread-safe (neither is the interpreter): the
+runtime keeps one per thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from litefleet.errors import UserError
+from litefleet.release import Signature, TensorSpec
+
+
+class LoadedModel:
+    def __init__(self, content: bytes, num_threads: int = 1) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            self._interp = Interpreter(model_content=content, num_threads=max(1, num_threads))
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise UserError(f"model does not load in LiteRT: {exc}") from None
+        self._inputs = self._interp.get_input_details()
+        self._outputs = self._interp.get_output_details()
+        self.signature = Signature(
+            inputs=[_spec(d) for d in self._inputs], outputs=[_spec(d) for d in self._outputs]
+        )
+
+    @classmethod
+    def from_file(cls, path: Path, num_threads: int = 1) -> LoadedModel:
+        return cls(Path(path).read_bytes(), num_threads)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Run a batch (or one sample without the batch axis) through the first output."""
+        x = np.asarray(x)
+        spec = self._inputs[0]
+        sample_shape = tuple(spec["shape"][1:])
+        single = x.shape == sample_shape
+        batch = x[None] if single else x
+        if batch.shape[1:] != sample_shape:
+            raise UserError(f"input shape {x.shape} does not match model input {sample_shape}")
+        out = np.stack([self._invoke_one(sample) for sample in batch])
+        return out[0] if single else out
+
+    def _invoke_one(self, sample: np.ndarray) -> np.ndarray:
+        spec = self._inputs[0]
+        self._interp.set_tensor(spec["index"], _quantize(sample[None], spec))
+        self._interp.invoke()
+        out = self._outputs[0]
+        # get_tensor copies: no view survives the next invoke()
+        return _dequantize(self._interp.get_tensor(out["index"])[0], out)
+
+
+def app_view(sig: Signature) -> Signature:
+    """The signature as the app sees it: quantized int tensors are fed and read as float32
+    (LoadedModel converts), so an int8 variant and a float32 variant are interchangeable."""
+
+    def one(t: TensorSpec) -> TensorSpec:
+        if t.scale and t.dtype in ("int8", "uint8", "int16"):
+            return TensorSpec(name=t.name, shape=t.shape, dtype="float32")
+        return t
+
+    return Signature(inputs=[one(t) for t in sig.inputs], outputs=[one(t) for t in sig.outputs])
+
+
+def _spec(d: dict) -> TensorSpec:
+    scale, zero = d.get("quantization", (0.0, 0))
+    return TensorSpec(
+        name=str(d["name"]),
+        shape=[int(s) for s in d["shape"]],
+        dtype=np.dtype(d["dtype"]).name,
+        scale=float(scale),
+        zero_point=int(zero),
+    )
+
+
+def _quantize(x: np.ndarray, spec: dict) -> np.ndarray:
+    dtype = np.dtype(spec["dtype"])
+    scale, zero = spec.get("quantization", (0.0, 0))
+    if dtype.kind in "iu" and scale:
+        info = np.iinfo(dtype)
+        q = np.round(x.astype(np.float32) / scale + zero)
+        return np.clip(q, info.min, info.max).astype(dtype)
+    return x.astype(dtype, copy=False)
+
+
+def _dequantize(y: np.ndarray, spec: dict) -> np.ndarray:
+    scale, zero = spec.get("quantization", (0.0, 0))
+    if np.dtype(spec["dtype"]).kind in "iu" and scale:
+        return (y.astype(np.float32) - zero) * scale
+    return y.astype(np.float32, copy=False)

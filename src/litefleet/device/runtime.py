@@ -1,0 +1,198 @@
+"""`ModelRuntime(home).predict(x)`: the app's entry point, with hot swap.
+
+Every call reads one immutable *generation* (version, file bytes, drift monitor) and runs
+it start to finish in this thread's own interpreter, so a request is never mixed between
+two models. A call notices a newly activated model by a `stat` of the `active` pointer
+(its inode changes on every `os.replace`); the first call to see it loads the new
+generation, older calls finish on the old one, and no call fails because of the switch.
+
+Feedback (drift, confidence, errors) goes to `HOME/run/feedback.json` every few seconds
+for the agent's smart policy and probation; inference never waits for the agent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from litefleet.device.feedback import DriftMonitor
+from litefleet.device.fsutil import atomic_write_json, read_json
+from litefleet.device.model import LoadedModel
+from litefleet.device.store import Manifest, ModelStore
+from litefleet.errors import UserError
+
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Generation:
+    id: int
+    version: int
+    path: Path
+    content: bytes
+    manifest: Manifest
+    monitor: DriftMonitor
+    stamp: tuple[int, int]
+
+
+def feedback_path(home: Path) -> Path:
+    return Path(home) / "run" / "feedback.json"
+
+
+class ModelRuntime:
+    def __init__(self, home: Path, num_threads: int = 1, feedback_every: float = 2.0) -> None:
+        self.home = Path(home)
+        self.store = ModelStore(self.home, recover=False)
+        self.num_threads = num_threads
+        self.feedback_every = feedback_every
+        self._swap = threading.Lock()
+        self._flush = threading.Lock()
+        self._local = threading.local()
+        self._gen: Generation | None = None
+        self._next_flush = time.monotonic() + feedback_every
+        self.swaps = 0
+        self._refresh()
+        if self._gen is None:
+            raise UserError(f"no active model in {self.home}: run `litefleet agent check` first")
+
+    @property
+    def version(self) -> int | None:
+        return self._gen.version if self._gen else None
+
+    @property
+    def manifest(self) -> Manifest | None:
+        return self._gen.manifest if self._gen else None
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        y, _ = self.predict_with_version(x)
+        return y
+
+    def predict_with_version(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """Predict and say which version answered (the whole call used that one)."""
+        self._refresh()
+        gen = self._gen
+        assert gen is not None
+        try:
+            y = self._model(gen).predict(np.asarray(x, dtype=np.float32))
+        except Exception:
+            gen.monitor.error()
+            raise
+        rows = y if y.ndim > 1 else y[None]
+        xs = np.asarray(x).reshape(len(rows), -1)
+        for xi, yi in zip(xs, rows, strict=True):
+            gen.monitor.observe(xi, yi)
+        self._maybe_flush(gen)
+        return y, gen.version
+
+    # ------------------------------------------------------------------ hot swap
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.store.pointer_path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns
+
+    def _refresh(self) -> None:
+        stamp = self._stamp()
+        gen = self._gen
+        if stamp is None or (gen is not None and gen.stamp == stamp):
+            return
+        with self._swap:
+            gen = self._gen
+            if gen is not None and gen.stamp == stamp:
+                return
+            new = self._load(stamp)
+            if new is not None:
+                self._gen = new
+                self.swaps += 1
+
+    def _load(self, stamp: tuple[int, int]) -> Generation | None:
+        pointer = self.store.read_pointer()
+        if pointer is None:
+            return None
+        version, path = pointer
+        if self._gen is not None and self._gen.version == version:
+            # same version re-pointed (e.g. recovery rewrote the file): keep the generation
+            return Generation(**{**self._gen.__dict__, "stamp": stamp})
+        try:
+            content = path.read_bytes()
+            manifest = self.store.manifest(version)
+            model = LoadedModel(content, self.num_threads)
+        except (OSError, UserError):
+            # never fail a request over a bad switch: keep serving the current model
+            return None
+        gen = Generation(
+            id=next(_ids),
+            version=version,
+            path=path,
+            content=content,
+            manifest=manifest,
+            monitor=DriftMonitor(manifest.reference_stats),
+            stamp=stamp,
+        )
+        self._local_models()[gen.id] = model
+        return gen
+
+    def _local_models(self) -> dict[int, LoadedModel]:
+        models = getattr(self._local, "models", None)
+        if models is None:
+            models = self._local.models = {}
+        return models
+
+    def _model(self, gen: Generation) -> LoadedModel:
+        models = self._local_models()
+        model = models.get(gen.id)
+        if model is None:
+            for old in [k for k in models if k != gen.id]:
+                del models[old]
+            model = models[gen.id] = LoadedModel(gen.content, self.num_threads)
+        return model
+
+    # ------------------------------------------------------------------ feedback
+
+    def _maybe_flush(self, gen: Generation) -> None:
+        if time.monotonic() < self._next_flush or not self._flush.acquire(blocking=False):
+            return
+        try:
+            self._next_flush = time.monotonic() + self.feedback_every
+            self.flush_feedback(gen)
+        finally:
+            self._flush.release()
+
+    def flush_feedback(self, gen: Generation | None = None) -> None:
+        gen = gen or self._gen
+        if gen is None:
+            return
+        fb = gen.monitor.snapshot()
+        atomic_write_json(
+            feedback_path(self.home),
+            {
+                "version": gen.version,
+                "drift": fb.drift,
+                "error_rate": fb.error_rate,
+                "confidence": fb.confidence,
+                "predictions": fb.predictions,
+                "time": time.time(),
+            },
+        )
+
+
+def read_feedback(home: Path, version: int | None):
+    """The runtime's last feedback for `version` (empty feedback for another version)."""
+    from litefleet.device.policy import Feedback
+
+    data = read_json(feedback_path(home)) or {}
+    if data.get("version") != version:
+        return Feedback()
+    return Feedback(
+        drift=float(data.get("drift", 0.0)),
+        error_rate=float(data.get("error_rate", 0.0)),
+        confidence=float(data.get("confidence", 1.0)),
+        predictions=int(data.get("predictions", 0)),
+    )

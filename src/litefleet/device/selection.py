@@ -1,0 +1,76 @@
+"""Which release this device should run: channel, rollout cohort, status, monotonic counter.
+
+Pure functions of the signed index, the signed rollout state and the local journal.
+- A release is offered when it is on the device's channel, has a rollout entry that is
+  `active` and the device's stable bucket falls inside its percentage (`in_rollout`).
+- Only releases above the highest version ever installed are offered (a repository can
+  sign an old model as new; the counter refuses it), and never a locally blocked one.
+- The one way down: the active release is `aborted` in the signed rollout state; then the
+  device goes back to the newest earlier release that is not aborted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from litefleet.release import ReleaseIndex, RolloutState, in_rollout
+
+
+@dataclass(frozen=True)
+class Choice:
+    kind: Literal["none", "install", "back"]
+    version: int | None = None
+    reason: str = ""
+
+
+def choose_release(
+    index: ReleaseIndex,
+    rollout: RolloutState | None,
+    *,
+    device_id: str,
+    channel: str,
+    active: int | None,
+    highest: int,
+    blocked: set[int] | dict[int, str],
+) -> Choice:
+    entries = rollout.rollouts if rollout else {}
+
+    def aborted(v: int) -> bool:
+        e = entries.get(v)
+        return e is not None and e.status == "aborted"
+
+    if active is not None and aborted(active):
+        older = [
+            r.version
+            for r in index.releases
+            if r.version < active
+            and r.channel == channel
+            and not aborted(r.version)
+            and r.version not in blocked
+        ]
+        if older:
+            return Choice("back", max(older), f"release {active} was aborted")
+        return Choice("none", None, f"release {active} was aborted and nothing older is left")
+    offered = []
+    for r in index.releases:
+        e = entries.get(r.version)
+        if (
+            r.channel == channel
+            and e is not None
+            and e.status == "active"
+            and r.version > highest
+            and r.version not in blocked
+            and in_rollout(device_id, index.model, r.version, e.percent)
+        ):
+            offered.append(r.version)
+    if not offered:
+        return Choice("none", None, _why_none(index, entries, channel, highest, active))
+    return Choice("install", max(offered), "")
+
+
+def _why_none(index, entries, channel, highest, active) -> str:
+    newer = [r.version for r in index.releases if r.version > highest and r.channel == channel]
+    if not newer:
+        return f"up to date (active {active}, highest installed {highest})"
+    return f"release {max(newer)} not rolled out to this device"

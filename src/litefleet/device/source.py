@@ -1,0 +1,194 @@
+"""The TUF side of a check: refresh signed metadata and fetch verified targets.
+
+A new `tuf.ngclient.Updater` per check (`refresh()` works once per Updater), under a file
+lock on the metadata dir (an Updater is not safe across processes). Every download goes to
+a `.tmp-` file first and is renamed only after python-tuf verified its length and hashes,
+so a cut connection never leaves a half file under a real name.
+
+    with ReleaseSource(home, server, model).session() as s:
+        index = s.index()                  # <model>/releases.json, signed by targets
+        path = s.download(variant_path(...), dest_dir)
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from litefleet.device.crashpoints import crash_wanted, crashpoint
+from litefleet.device.fsutil import TMP_PREFIX
+from litefleet.device.lock import FileLock
+from litefleet.errors import UserError
+from litefleet.release import (
+    ReleaseIndex,
+    RolloutState,
+    VariantInfo,
+    index_path,
+    rollout_path,
+)
+
+
+class VerificationError(UserError):
+    """Signed metadata or a target failed verification: tampered, expired or truncated."""
+
+
+class UnreachableError(UserError):
+    """The server could not be reached or answered with an error."""
+
+
+def install_root(home: Path, root_json: Path) -> None:
+    """Ship the device's trusted root: copy it into `HOME/tuf/root.json`."""
+    meta = Path(home) / "tuf"
+    meta.mkdir(parents=True, exist_ok=True)
+    from tuf.api.metadata import Metadata
+
+    try:
+        Metadata.from_bytes(Path(root_json).read_bytes())
+    except FileNotFoundError:
+        raise UserError(f"root metadata not found: {root_json}") from None
+    except Exception as exc:
+        raise UserError(f"{root_json} is not TUF root metadata: {exc}") from None
+    shutil.copyfile(root_json, meta / "root.json")
+
+
+class ReleaseSource:
+    def __init__(self, home: Path, server: str, model: str, timeout: int = 10) -> None:
+        self.home = Path(home)
+        self.server = server.rstrip("/")
+        self.model = model
+        self.timeout = timeout
+        self.meta_dir = self.home / "tuf"
+        self.lock = FileLock(self.home / "tuf.lock")
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        from tuf.ngclient import Updater
+        from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
+
+        with self.lock:
+            if not (self.meta_dir / "root.json").exists():
+                raise UserError(f"no trusted root in {self.meta_dir}: run `agent init`")
+            updater = Updater(
+                metadata_dir=str(self.meta_dir),
+                metadata_base_url=f"{self.server}/metadata/",
+                target_base_url=f"{self.server}/targets/",
+                fetcher=Urllib3Fetcher(socket_timeout=self.timeout),
+                bootstrap=None,
+            )
+            with _translated():
+                updater.refresh()
+            yield Session(updater, self.model)
+
+
+class Session:
+    def __init__(self, updater, model: str) -> None:
+        self.updater = updater
+        self.model = model
+
+    def targetinfo(self, path: str):
+        with _translated():
+            info = self.updater.get_targetinfo(path)
+        if info is None:
+            raise VerificationError(f"{path} is not a signed target")
+        return info
+
+    def read(self, path: str, max_bytes: int = 16 << 20) -> bytes:
+        """A small signed target (an index) straight into memory, verified."""
+        info = self.targetinfo(path)
+        if info.length > max_bytes:
+            raise VerificationError(f"{path} is {info.length} bytes, more than {max_bytes}")
+        tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"{TMP_PREFIX}{uuid.uuid4().hex}"
+        try:
+            with _translated():
+                self.updater.download_target(info, str(tmp))
+            return tmp.read_bytes()
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def index(self) -> ReleaseIndex:
+        data = self.read(index_path(self.model))
+        try:
+            index = ReleaseIndex.model_validate_json(data)
+        except ValidationError as exc:
+            raise VerificationError(f"release index does not parse: {exc}") from None
+        if index.model != self.model:
+            raise VerificationError(f"release index is for {index.model!r}, not {self.model!r}")
+        return index
+
+    def rollout(self) -> RolloutState | None:
+        try:
+            data = self.read(rollout_path(self.model))
+        except VerificationError as exc:
+            if "not a signed target" in str(exc):
+                return None
+            raise
+        try:
+            state = RolloutState.model_validate_json(data)
+        except ValidationError as exc:
+            raise VerificationError(f"rollout state does not parse: {exc}") from None
+        return state
+
+    def variant_info(self, path: str) -> VariantInfo:
+        """The signed custom data of a model target (python-tuf does not validate it)."""
+        info = self.targetinfo(path)
+        try:
+            return VariantInfo.model_validate((info.custom or {})["litefleet"])
+        except (KeyError, ValidationError) as exc:
+            raise VerificationError(f"{path}: bad signed custom data: {exc}") from None
+
+    def download(self, path: str, dest: Path) -> Path:
+        """Fetch and verify a target to `dest` (a temp name first, then os.replace)."""
+        info = self.targetinfo(path)
+        tmp = dest.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
+        try:
+            with _translated():
+                self.updater.download_target(info, str(tmp))
+            if crash_wanted("download.partial"):  # die with half a file on disk
+                os.truncate(tmp, tmp.stat().st_size // 2)
+                crashpoint("download.partial")
+            crashpoint("download.done")
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return dest
+
+    def verify_bytes(self, path: str, data: bytes) -> bool:
+        """Whether `data` has the signed length and hashes of target `path`."""
+        from tuf.api.exceptions import LengthOrHashMismatchError
+
+        info = self.targetinfo(path)
+        try:
+            info.verify_length_and_hashes(io.BytesIO(data))
+        except LengthOrHashMismatchError:
+            return False
+        return True
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """python-tuf and urllib3 errors -> our two named errors with a readable reason."""
+    from tuf.api import exceptions as tuf_exc
+
+    try:
+        yield
+    except tuf_exc.DownloadError as exc:
+        raise UnreachableError(f"download failed: {exc}") from None
+    except tuf_exc.RepositoryError as exc:
+        raise VerificationError(f"verification failed: {type(exc).__name__}: {exc}") from None
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise UserError(f"disk full: {exc}") from None
+        raise UnreachableError(f"network or disk error: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:
+        # urllib3 errors do not all derive from OSError
+        if type(exc).__module__.startswith("urllib3"):
+            raise UnreachableError(f"server unreachable: {exc}") from None
+        raise

@@ -1,0 +1,98 @@
+"""Telemetry with a local queue: events are appended to a file first, sent when possible.
+
+`TelemetryQueue.record()` only appends a line (never touches the network), so inference and
+updates never wait for the server. `flush()` posts batches of `EventBatch` to
+`POST {server}/v1/devices/{device_id}/events` and drops them from the queue once the server
+accepted them; a dead server leaves them queued (bounded, oldest dropped first).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from litefleet.device.fsutil import atomic_write_bytes
+from litefleet.device.lock import FileLock
+from litefleet.release import EventBatch, TelemetryEvent
+
+
+class TelemetryQueue:
+    def __init__(
+        self,
+        home: Path,
+        server: str | None,
+        device_id: str,
+        token: str | None = None,
+        max_events: int = 10_000,
+        timeout: float = 3.0,
+    ) -> None:
+        self.dir = Path(home) / "telemetry"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / "queue.jsonl"
+        self.lock = FileLock(self.dir / "queue.lock")
+        self.server = server.rstrip("/") if server else None
+        self.device_id = device_id
+        self.token = token
+        self.max_events = max_events
+        self.timeout = timeout
+
+    def record(
+        self, type: str, model: str, version: int | None = None, reason: str = "", **metrics: float
+    ) -> None:
+        event = TelemetryEvent(
+            type=type,
+            model=model,
+            version=version,
+            time=time.time(),  # type: ignore[arg-type]
+            reason=reason[:1000],
+            metrics={k: float(v) for k, v in metrics.items()},
+        )
+        with self.lock, open(self.path, "a") as f:
+            f.write(event.model_dump_json() + "\n")
+
+    def pending(self) -> list[TelemetryEvent]:
+        try:
+            lines = self.path.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                out.append(TelemetryEvent.model_validate_json(line))
+            except ValueError:
+                continue  # a line cut by a crash: drop it
+        return out
+
+    def flush(self) -> int:
+        """Send what is queued; returns how many events the server accepted."""
+        if not self.server:
+            return 0
+        import httpx
+
+        with self.lock:
+            events = self.pending()[-self.max_events :]
+            sent = 0
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            url = f"{self.server}/v1/devices/{self.device_id}/events"
+            try:
+                with httpx.Client(timeout=self.timeout) as client:
+                    for start in range(0, len(events), 500):
+                        chunk = events[start : start + 500]
+                        body = EventBatch(events=chunk).model_dump_json()
+                        r = client.post(
+                            url,
+                            content=body,
+                            headers={**headers, "Content-Type": "application/json"},
+                        )
+                        if r.status_code >= 300 and (
+                            r.status_code in (401, 403, 408, 429) or r.status_code >= 500
+                        ):
+                            break  # worth retrying later
+                        sent += len(chunk)  # accepted, or refused for good: do not resend
+            except httpx.HTTPError:
+                pass
+            rest = events[sent:]
+            atomic_write_bytes(
+                self.path, "".join(e.model_dump_json() + "\n" for e in rest).encode()
+            )
+            return sent

@@ -1,0 +1,114 @@
+"""Check a build folder before anything is signed: the report, the hashes, real TFLite files.
+
+Everything `litefleet publish` signs comes from here, so a folder that fails any check is
+refused as a whole (a `UserError` naming the problem) before the repository is touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from litefleet.errors import UserError
+from litefleet.release import BUILD_REPORT, BuildReport, CandidateReport
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+"""Model, variant and channel names: safe as a path segment and as a telemetry field."""
+
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+@dataclass(frozen=True)
+class Build:
+    """A validated build folder: its report and the bytes of every file to publish."""
+
+    report: BuildReport
+    files: dict[str, bytes]
+    """Variant name -> `.tflite` bytes."""
+    golden: bytes
+
+
+def check_name(kind: str, value: str) -> str:
+    if not NAME_RE.match(value):
+        raise UserError(f"invalid {kind} name {value!r}: use letters, digits, '.', '_', '-'")
+    return value
+
+
+def load_build(folder: Path, load_interpreter: bool = True) -> Build:
+    """Parse `report.json` and check every file it names; refuse the folder on any doubt."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"build folder {folder} does not exist")
+    report_file = folder / BUILD_REPORT
+    if not report_file.is_file():
+        raise UserError(f"{folder} has no {BUILD_REPORT}: not a build folder")
+    try:
+        report = BuildReport.model_validate_json(report_file.read_bytes())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        msg = f"{report_file} is not a valid build report: {where}: {first['msg']}"
+        raise UserError(msg) from exc
+    if not report.candidates:
+        raise UserError(f"{report_file} lists no model files")
+    files: dict[str, bytes] = {}
+    for cand in report.candidates:
+        check_name("variant", cand.name)
+        if cand.name in files:
+            raise UserError(f"variant {cand.name!r} appears twice in {report_file}")
+        files[cand.name] = _check_tflite(folder, cand, load_interpreter)
+    golden = _read_inside(folder, report.golden)
+    _check_golden(report.golden, golden)
+    return Build(report=report, files=files, golden=golden)
+
+
+def _read_inside(folder: Path, name: str) -> bytes:
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise UserError(f"{name!r} points outside the build folder")
+    if not path.is_file():
+        raise UserError(f"{name} is missing from {folder}")
+    return path.read_bytes()
+
+
+def _check_tflite(folder: Path, cand: CandidateReport, load_interpreter: bool) -> bytes:
+    data = _read_inside(folder, cand.file)
+    if data[4:8] != TFLITE_IDENTIFIER:
+        raise UserError(f"{cand.file} is not a TFLite model (no {TFLITE_IDENTIFIER!r} identifier)")
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != cand.sha256:
+        raise UserError(f"{cand.file}: sha256 {digest[:12]}… does not match the report")
+    if len(data) != cand.raw_bytes:
+        raise UserError(f"{cand.file}: {len(data)} bytes, the report says {cand.raw_bytes}")
+    if load_interpreter:
+        _check_loads(cand.file, data)
+    return data
+
+
+def _check_loads(name: str, data: bytes) -> None:
+    """Let LiteRT parse the flatbuffer: a truncated or corrupt file fails here, not on a device."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # the server extra may be installed without LiteRT
+        return
+    try:
+        Interpreter(model_content=data).allocate_tensors()
+    except Exception as exc:  # LiteRT raises ValueError/RuntimeError with its own text
+        raise UserError(f"{name} does not load in LiteRT: {exc}") from exc
+
+
+def _check_golden(name: str, data: bytes) -> None:
+    import numpy as np
+
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            missing = {"x", "y"} - set(npz.files)
+    except Exception as exc:  # numpy raises several types for a non-npz file
+        raise UserError(f"{name} is not a readable .npz golden set: {exc}") from exc
+    if missing:
+        raise UserError(f"{name} lacks arrays {sorted(missing)}")

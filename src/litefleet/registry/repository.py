@@ -1,0 +1,425 @@
+"""A TUF repository on disk, changed only through locked, ordered transactions.
+
+Layout: `metadata/` (root.json + N.root.json, timestamp.json, N.snapshot.json,
+N.targets.json, N.rollout.json; consistent snapshots on), `targets/` (files under
+`<dir>/<sha256>.<name>`, as python-tuf's ngclient fetches them), `keys/` (private, never
+served), `litefleet.json` (expiry periods), `.lock` (one writer at a time: CLI or server).
+
+Roles: root and targets are offline (only the CLI loads them); snapshot, timestamp and the
+delegated `rollout` role (paths `*/rollout.json`) are online, so the server can re-sign the
+timestamp and pause a rollout but can never sign a model file.
+
+Every change is a transaction:
+
+    with repo.transaction(roles=("targets",)) as tx:
+        tx.add_target("digits/3/int8.tflite", data, custom={...})
+
+It loads the needed keys first (a wrong passphrase changes nothing), writes target files,
+then on success the new targets/rollout metadata, then the snapshot, and last
+`timestamp.json` (an atomic replace): the one switch that makes clients see the change. A
+crash before that switch leaves only unreferenced files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from securesystemslib.signer import CryptoSigner
+from tuf.api.metadata import (
+    DelegatedRole,
+    Delegations,
+    Metadata,
+    MetaFile,
+    Root,
+    Signed,
+    Snapshot,
+    TargetFile,
+    Targets,
+    Timestamp,
+)
+from tuf.api.serialization.json import JSONSerializer
+
+from litefleet.errors import UserError
+from litefleet.registry.keys import KEYS_DIR_ENV, KeyStore
+from litefleet.release import ROLLOUT_ROLE
+
+CONFIG_FILE = "litefleet.json"
+ROLLOUT_PATTERN = "*/rollout.json"
+TOP_ROLES = ("root", "targets", "snapshot", "timestamp")
+ALL_ROLES = (*TOP_ROLES, ROLLOUT_ROLE)
+_SERIALIZER = JSONSerializer(compact=False)
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RepoConfig:
+    """Expiry periods (seconds) and signature thresholds, stored in `litefleet.json`."""
+
+    expiry: dict[str, int] = field(
+        default_factory=lambda: {
+            "root": 365 * 86400,
+            "targets": 365 * 86400,
+            "snapshot": 30 * 86400,
+            "timestamp": 86400,
+            ROLLOUT_ROLE: 30 * 86400,
+        }
+    )
+    thresholds: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ALL_ROLES, 1))
+
+
+class Repository:
+    """One repository directory: reads the current signed state, writes via `transaction`."""
+
+    def __init__(self, path: Path | str, keys: KeyStore | None = None, clock: Clock = utcnow):
+        self.path = Path(path)
+        if not (self.path / "metadata" / "root.json").is_file():
+            raise UserError(f"{self.path} is not a litefleet repository (run `repo init`)")
+        self.keys = keys or KeyStore(Path(os.environ.get(KEYS_DIR_ENV) or self.path / "keys"))
+        self.clock = clock
+        raw = json.loads((self.path / CONFIG_FILE).read_text())
+        self.config = RepoConfig(**raw)
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._lock_fh: IO[str] | None = None
+
+    @property
+    def metadata_dir(self) -> Path:
+        return self.path / "metadata"
+
+    @property
+    def targets_dir(self) -> Path:
+        return self.path / "targets"
+
+    # ------------------------------------------------------------------ creation
+
+    @classmethod
+    def init(
+        cls, path: Path | str, config: RepoConfig | None = None, clock: Clock = utcnow
+    ) -> Repository:
+        """Create keys and version-1 metadata for every role. Refuses a non-empty folder."""
+        path = Path(path)
+        config = config or RepoConfig()
+        if path.exists() and any(path.iterdir()):
+            raise UserError(f"{path} exists and is not empty")
+        for role, n in config.thresholds.items():
+            if n < 1:
+                raise UserError(f"threshold of {role} must be >= 1")
+        keys = KeyStore(Path(os.environ.get(KEYS_DIR_ENV) or path / "keys"))
+        pub = {
+            role: [keys.generate(role) for _ in range(config.thresholds[role])]
+            for role in ALL_ROLES
+        }
+        (path / "metadata").mkdir(parents=True)
+        (path / "targets").mkdir()
+        _atomic_write(path / CONFIG_FILE, json.dumps(asdict(config), indent=1).encode())
+        now = clock()
+
+        def expires(role: str) -> datetime:
+            return now + timedelta(seconds=config.expiry[role])
+
+        root = Root(expires=expires("root"), consistent_snapshot=True)
+        for role in TOP_ROLES:
+            for key in pub[role]:
+                root.add_key(key, role)
+            root.roles[role].threshold = config.thresholds[role]
+        targets = Targets(expires=expires("targets"))
+        targets.delegations = Delegations(keys={}, roles={})
+        targets.delegations.roles[ROLLOUT_ROLE] = DelegatedRole(
+            name=ROLLOUT_ROLE,
+            keyids=[],
+            threshold=config.thresholds[ROLLOUT_ROLE],
+            terminating=True,
+            paths=[ROLLOUT_PATTERN],
+        )
+        for key in pub[ROLLOUT_ROLE]:
+            targets.add_key(key, ROLLOUT_ROLE)
+        rollout = Targets(expires=expires(ROLLOUT_ROLE))
+        snapshot = Snapshot(
+            expires=expires("snapshot"),
+            meta={"targets.json": MetaFile(1), f"{ROLLOUT_ROLE}.json": MetaFile(1)},
+        )
+        timestamp = Timestamp(expires=expires("timestamp"), snapshot_meta=MetaFile(1))
+        repo_meta = path / "metadata"
+        for role, signed in (
+            ("root", root),
+            ("targets", targets),
+            (ROLLOUT_ROLE, rollout),
+            ("snapshot", snapshot),
+        ):
+            md = Metadata(signed)
+            _sign(md, keys.signers(role))
+            _atomic_write(repo_meta / f"1.{role}.json", md.to_bytes(_SERIALIZER))
+        md = Metadata(timestamp)
+        _sign(md, keys.signers("timestamp"))
+        _atomic_write(repo_meta / "root.json", (repo_meta / "1.root.json").read_bytes())
+        _atomic_write(repo_meta / "timestamp.json", md.to_bytes(_SERIALIZER))
+        return cls(path, keys=keys, clock=clock)
+
+    # ------------------------------------------------------------------ reading
+
+    def load(self, role: str) -> Metadata[Any]:
+        """The current signed metadata of `role`, following timestamp -> snapshot."""
+        if role == "root":
+            return Metadata.from_file(str(self.metadata_dir / "root.json"))
+        timestamp = Metadata[Timestamp].from_file(str(self.metadata_dir / "timestamp.json"))
+        if role == "timestamp":
+            return timestamp
+        snap_v = timestamp.signed.snapshot_meta.version
+        snapshot = Metadata[Snapshot].from_file(str(self.metadata_dir / f"{snap_v}.snapshot.json"))
+        if role == "snapshot":
+            return snapshot
+        version = snapshot.signed.meta[f"{role}.json"].version
+        return Metadata.from_file(str(self.metadata_dir / f"{version}.{role}.json"))
+
+    def target_info(self, path: str) -> TargetFile | None:
+        role = ROLLOUT_ROLE if _is_rollout_path(path) else "targets"
+        return self.load(role).signed.targets.get(path)
+
+    def read_target(self, path: str) -> bytes | None:
+        """The bytes of a published target, checked against its signed length and hash."""
+        info = self.target_info(path)
+        if info is None:
+            return None
+        data = (self.targets_dir / _stored_path(info)).read_bytes()
+        info.verify_length_and_hashes(data)
+        return data
+
+    def target_file(self, path: str) -> Path | None:
+        """Where a published target is stored on disk (hash-prefixed name)."""
+        info = self.target_info(path)
+        return None if info is None else self.targets_dir / _stored_path(info)
+
+    def models(self) -> list[str]:
+        """Models that have a signed release index."""
+        paths = self.load("targets").signed.targets
+        return sorted(p.split("/", 1)[0] for p in paths if re.fullmatch(r"[^/]+/releases\.json", p))
+
+    # ------------------------------------------------------------------ writing
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """An exclusive lock on the repository across processes (CLI and server).
+
+        Re-entrant within this object (rotation nests a transaction); flock on a fresh file
+        description also excludes other `Repository` objects in the same process.
+        """
+        with self._thread_lock:
+            if self._depth == 0:
+                self._lock_fh = open(self.path / ".lock", "a")  # noqa: SIM115
+                fcntl.flock(self._lock_fh, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
+                    self._lock_fh.close()
+
+    @contextlib.contextmanager
+    def transaction(self, roles: tuple[str, ...] = ()) -> Iterator[Transaction]:
+        """Lock, load the keys of `roles` (+ snapshot, timestamp), yield, then commit."""
+        with self.lock():
+            needed = {*roles, "snapshot", "timestamp"}
+            signers = {role: self.keys.signers(role) for role in sorted(needed)}
+            tx = Transaction(self, signers)
+            try:
+                yield tx
+            except BaseException:
+                tx.discard()
+                raise
+            tx.commit()
+
+    def refresh_timestamp(self) -> int:
+        """Re-sign the timestamp with a new version and expiry; return its version."""
+        with self.transaction() as tx:
+            tx.touch_timestamp_only = True
+        return self.load("timestamp").signed.version
+
+    def refresh_online(self, margin: timedelta) -> list[str]:
+        """Re-sign each online role that expires within `margin`; return the roles re-signed.
+
+        Only online keys are used; an offline role close to expiry is returned as
+        `"targets (offline: re-sign with the CLI)"` so a server can warn about it.
+        """
+        soon = self.clock() + margin
+        due = [
+            r
+            for r in (ROLLOUT_ROLE, "snapshot", "timestamp")
+            if self.load(r).signed.expires <= soon
+        ]
+        if not due:
+            return self._offline_warnings(soon)
+        roles = (ROLLOUT_ROLE,) if ROLLOUT_ROLE in due else ()
+        with self.transaction(roles=roles) as tx:
+            if ROLLOUT_ROLE in due:
+                tx.touch(ROLLOUT_ROLE)
+            if "snapshot" not in due and ROLLOUT_ROLE not in due:
+                tx.touch_timestamp_only = True
+        return due + self._offline_warnings(soon)
+
+    def _offline_warnings(self, soon: datetime) -> list[str]:
+        return [
+            f"{r} (offline: re-sign with the CLI)"
+            for r in ("root", "targets")
+            if self.load(r).signed.expires <= soon
+        ]
+
+    def rotate_key(self, role: str) -> list[str]:
+        """Replace every key of `role` with fresh ones; return the new key ids.
+
+        Root changes first (a new N.root.json signed by the current root keys and, for a
+        root rotation, the new ones too), then the role is re-signed with its new key, then
+        snapshot and timestamp: a client that trusts the old root walks the root chain.
+        The rollout key lives in the targets delegation, so rotating it re-signs targets.
+        """
+        if role not in ALL_ROLES:
+            raise UserError(f"unknown role {role!r}: one of {', '.join(ALL_ROLES)}")
+        with self.lock():
+            parent = "targets" if role == ROLLOUT_ROLE else "root"
+            for r in {parent, role, "snapshot", "timestamp"}:
+                self.keys.signers(r)  # every key decrypts before anything changes
+            old_root = self.keys.signers("root")
+            self.keys.retire(role)
+            new_keys = [self.keys.generate(role) for _ in range(self.config.thresholds[role])]
+            if role == ROLLOUT_ROLE:
+                with self.transaction(roles=("targets", ROLLOUT_ROLE)) as tx:
+                    delegator = tx.edit("targets")
+                    for keyid in list(delegator.delegations.roles[ROLLOUT_ROLE].keyids):
+                        delegator.revoke_key(keyid, ROLLOUT_ROLE)
+                    for key in new_keys:
+                        delegator.add_key(key, ROLLOUT_ROLE)
+                    tx.touch(ROLLOUT_ROLE)
+                return [k.keyid for k in new_keys]
+            root_md = self.load("root")
+            root: Root = root_md.signed
+            for keyid in list(root.roles[role].keyids):
+                root.revoke_key(keyid, role)
+            for key in new_keys:
+                root.add_key(key, role)
+            root.version += 1
+            root.expires = self.clock() + timedelta(seconds=self.config.expiry["root"])
+            _sign(root_md, old_root + (self.keys.signers("root") if role == "root" else []))
+            data = root_md.to_bytes(_SERIALIZER)
+            _atomic_write(self.metadata_dir / f"{root.version}.root.json", data)
+            _atomic_write(self.metadata_dir / "root.json", data)
+            with self.transaction(roles=("targets",) if role == "targets" else ()) as tx:
+                if role == "targets":
+                    tx.touch("targets")
+                tx.touch_timestamp_only = role in ("timestamp", "root")
+        return [k.keyid for k in new_keys]
+
+
+class Transaction:
+    """Changes to targets and rollout metadata, committed in the safe order by `commit`."""
+
+    def __init__(self, repo: Repository, signers: dict[str, list[CryptoSigner]]):
+        self.repo = repo
+        self.signers = signers
+        self.touch_timestamp_only = False
+        self._edited: dict[str, Metadata[Any]] = {}
+        self._new_files: list[Path] = []
+
+    def edit(self, role: str) -> Targets:
+        """The editable payload of `targets` or `rollout` for this transaction."""
+        if role not in self.signers:
+            raise UserError(f"this change needs the {role} key, which was not loaded")
+        if role not in self._edited:
+            self._edited[role] = self.repo.load(role)
+        return self._edited[role].signed
+
+    def touch(self, role: str) -> None:
+        """Re-sign `role` with a new version even though its targets do not change."""
+        self.edit(role)
+
+    def add_target(
+        self, path: str, data: bytes, custom: dict[str, Any] | None = None
+    ) -> TargetFile:
+        """Store `data` under its hash-prefixed name and list it in the right role."""
+        role = ROLLOUT_ROLE if _is_rollout_path(path) else "targets"
+        info = TargetFile.from_data(path, data, ["sha256"])
+        if custom is not None:
+            info.unrecognized_fields["custom"] = custom
+        dest = self.repo.targets_dir / _stored_path(info)
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self._new_files.append(dest)
+            _atomic_write(dest, data)
+        self.edit(role).targets[path] = info
+        return info
+
+    def discard(self) -> None:
+        """Remove the target files this failed transaction wrote: nothing references them."""
+        for f in self._new_files:
+            f.unlink(missing_ok=True)
+
+    def commit(self) -> None:
+        """Sign everything in memory first, then write: role files, snapshot, timestamp last."""
+        repo, now = self.repo, self.repo.clock()
+        writes: list[tuple[str, bytes]] = []
+        snapshot_md = repo.load("snapshot")
+        timestamp_md = repo.load("timestamp")
+        if self._edited or not self.touch_timestamp_only:
+            snapshot: Snapshot = snapshot_md.signed
+            for role in (ROLLOUT_ROLE, "targets"):
+                if role in self._edited:
+                    md = self._edited[role]
+                    self._bump(md.signed, role, now)
+                    _sign(md, self.signers[role])
+                    writes.append((f"{md.signed.version}.{role}.json", md.to_bytes(_SERIALIZER)))
+                    snapshot.meta[f"{role}.json"] = MetaFile(md.signed.version)
+            self._bump(snapshot, "snapshot", now)
+            _sign(snapshot_md, self.signers["snapshot"])
+            writes.append((f"{snapshot.version}.snapshot.json", snapshot_md.to_bytes(_SERIALIZER)))
+            timestamp_md.signed.snapshot_meta = MetaFile(snapshot.version)
+        self._bump(timestamp_md.signed, "timestamp", now)
+        _sign(timestamp_md, self.signers["timestamp"])
+        # the one switch clients see: everything it references is already on disk
+        writes.append(("timestamp.json", timestamp_md.to_bytes(_SERIALIZER)))
+        for name, data in writes:
+            _atomic_write(repo.metadata_dir / name, data)
+
+    def _bump(self, signed: Signed, role: str, now: datetime) -> None:
+        signed.version += 1
+        signed.expires = now + timedelta(seconds=self.repo.config.expiry[role])
+
+
+def _is_rollout_path(path: str) -> bool:
+    return DelegatedRole._is_target_in_pathpattern(path, ROLLOUT_PATTERN)
+
+
+def _stored_path(info: TargetFile) -> str:
+    """The consistent-snapshot name python-tuf's ngclient requests: `<dir>/<sha256>.<name>`."""
+    head, _, name = info.path.rpartition("/")
+    stored = f"{info.hashes['sha256']}.{name}"
+    return f"{head}/{stored}" if head else stored
+
+
+def _sign(md: Metadata[Any], signers: list[CryptoSigner]) -> None:
+    md.signatures.clear()
+    for signer in signers:
+        md.sign(signer, append=True)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a hidden temp file (never served), fsync, then rename over `path`."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

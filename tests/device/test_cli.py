@@ -1,0 +1,81 @@
+"""The `agent` commands run with TensorFlow unimportable; `serve` answers over HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from litefleet.device.agent import Agent
+
+from .test_e2e import RUNNER, cli
+
+
+def test_every_agent_command_loads_without_tensorflow():
+    for cmd in ("init", "check", "run", "status", "rollback", "predict", "serve"):
+        out = cli(cmd, "--help")
+        assert out.returncode == 0, (cmd, out.stderr)
+    out = cli(
+        "init",
+        "--home",
+        "/nonexistent/x",
+        "--server",
+        "http://h",
+        "--root",
+        "/no.json",
+        "--model",
+        "m",
+    )
+    assert out.returncode == 2 and "root metadata not found" in out.stderr
+
+
+def test_serve_predicts_over_http_and_follows_activation(registry, device, build, data):
+    x, _ = data
+    registry.publish(build("v1"), 1)
+    home = device("srv")
+    Agent(home).check()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(RUNNER),
+            "--block-tf",
+            "agent",
+            "serve",
+            "--home",
+            str(home),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        r = httpx.post(f"{url}/v1/predict", json={"inputs": x[:3].tolist()}, timeout=5)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["version"] == 1 and len(body["outputs"]) == 3
+        registry.publish(build("v2"), 2)
+        assert Agent(home).check().active_version == 2
+        r = httpx.post(f"{url}/v1/predict", json={"inputs": x[0].tolist()}, timeout=5)
+        assert r.json()["version"] == 2
+        bad = httpx.post(f"{url}/v1/predict", json={"inputs": [[1, 2]]}, timeout=5)
+        assert bad.status_code == 400 and "does not match" in bad.json()["error"]
+        assert json.loads(httpx.get(f"{url}/v1/status").text)["swaps"] >= 2
+    finally:
+        proc.terminate()
+        proc.wait(10)

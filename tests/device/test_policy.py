@@ -1,0 +1,202 @@
+"""The three strategies on an injected clock, conditions and RNG (no sleeping, no I/O)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+from litefleet.device.clock import ManualClock
+from litefleet.device.conditions import Conditions
+from litefleet.device.policy import (
+    HOUR,
+    ConditionalPolicy,
+    DownloadRules,
+    Feedback,
+    PeriodicPolicy,
+    SmartPolicy,
+    in_window,
+    make_policy,
+)
+
+
+def simulate(policy, clock, hours, outcome="none", feedback=Feedback(), rng=None):
+    """Drive a policy for `hours` of virtual time; returns the times it checked."""
+    rng = rng or random.Random(0)
+    state = policy.start(clock.now(), rng)
+    checks = []
+    end = clock.now() + hours * HOUR
+    while clock.now() < end:
+        if policy.due(state, clock.now(), feedback):
+            checks.append(clock.now())
+            state = policy.after(state, clock.now(), outcome, feedback, rng)
+        clock.advance(60)
+    return checks, state
+
+
+def test_periodic_checks_every_interval_with_jitter():
+    clock = ManualClock()
+    p = PeriodicPolicy(interval=6 * HOUR, jitter=0.1)
+    checks, _ = simulate(p, clock, 24 * 10)
+    gaps = [b - a for a, b in itertools.pairwise(checks)]
+    assert 38 <= len(checks) <= 45
+    assert all(5.4 * HOUR - 60 <= g <= 6.6 * HOUR + 60 for g in gaps)
+    assert len({round(g) for g in gaps}) > 5, "jitter spreads the checks"
+
+
+def test_periodic_fleet_start_is_spread():
+    firsts = [
+        PeriodicPolicy(interval=HOUR).start(0.0, random.Random(i)).next_check for i in range(200)
+    ]
+    assert min(firsts) >= 0 and max(firsts) <= 0.1 * HOUR
+    assert len({round(f) for f in firsts}) > 100
+
+
+def test_errors_back_off_exponentially_then_reset():
+    p = PeriodicPolicy(interval=6 * HOUR, retry_base=60, retry_max=HOUR, jitter=0.0)
+    rng = random.Random(0)
+    state = p.start(0.0, rng)
+    waits = []
+    now = 0.0
+    for _ in range(8):
+        state = p.after(state, now, "error", Feedback(), rng)
+        waits.append(state.next_check - now)
+    assert waits[:4] == [60, 120, 240, 480] and waits[-1] == HOUR
+    state = p.after(state, now, "none", Feedback(), rng)
+    assert state.failures == 0 and state.next_check - now == 6 * HOUR
+
+
+def test_periodic_downloads_on_any_network():
+    p = PeriodicPolicy()
+    assert p.may_download(
+        0, Conditions(network="metered", battery_percent=5, charging=False), 10**8
+    ).go
+    assert not p.may_download(0, Conditions(network="none"), 10).go
+
+
+def test_conditional_rules_each_refuse_a_large_download():
+    rules = DownloadRules(window=(1.0, 5.0), small_bytes=1000, headroom_bytes=100)
+    p = ConditionalPolicy(rules=rules)
+    good = Conditions(
+        network="unmetered",
+        battery_percent=80,
+        charging=False,
+        cpu_load=0.1,
+        free_disk_bytes=10**9,
+        local_hour=2.0,
+    )
+    big = 10**6
+    assert p.may_download(0, good, big).go
+    cases = {
+        "network is metered": good.with_(network="metered"),
+        "battery": good.with_(battery_percent=30),
+        "busy": good.with_(cpu_load=0.9),
+        "storage": good.with_(free_disk_bytes=big + 50),
+        "outside window": good.with_(local_hour=12.0),
+        "no network": good.with_(network="none"),
+    }
+    for word, c in cases.items():
+        d = p.may_download(0, c, big)
+        assert not d.go and word in d.reason, (word, d)
+    # charging satisfies the battery rule whatever the level
+    assert p.may_download(0, good.with_(battery_percent=20, charging=True), big).go
+
+
+def test_conditional_small_patch_goes_while_large_waits():
+    p = ConditionalPolicy(rules=DownloadRules(small_bytes=64 * 1024))
+    c = Conditions(
+        network="metered", battery_percent=40, charging=False, cpu_load=0.9, local_hour=14.0
+    )
+    assert p.may_download(0, c, 10 * 1024).go
+    assert not p.may_download(0, c, 10 * 1024 * 1024).go
+    assert not p.may_download(0, c.with_(battery_percent=10), 1024).go, "critical battery"
+
+
+def test_conditional_waits_for_the_window_on_a_virtual_day():
+    """A deferred download retries until the night window opens, then goes."""
+    clock = ManualClock(start=0.0)  # local_hour derived from the virtual clock below
+    p = ConditionalPolicy(interval=6 * HOUR, defer_retry=30 * 60, jitter=0.0)
+    rng = random.Random(1)
+    state = p.start(clock.now(), rng)
+    state = state.__class__(next_check=10 * HOUR, interval=p.interval)
+    clock.advance(10 * HOUR)
+    went_at = None
+    while went_at is None and clock.now() < 48 * HOUR:
+        if p.due(state, clock.now(), Feedback()):
+            hour = (clock.now() / HOUR) % 24
+            d = p.may_download(clock.now(), Conditions(local_hour=hour), 10**7)
+            state = p.after(
+                state, clock.now(), "installed" if d.go else "deferred", Feedback(), rng
+            )
+            if d.go:
+                went_at = hour
+        clock.advance(60)
+    assert went_at is not None and in_window(went_at, (1.0, 5.0))
+
+
+def test_window_wraps_midnight():
+    assert in_window(23.5, (22, 5)) and in_window(3, (22, 5)) and not in_window(12, (22, 5))
+
+
+def test_smart_backs_off_when_stable_up_to_max():
+    clock = ManualClock()
+    p = SmartPolicy(interval=HOUR, min_interval=600, max_interval=16 * HOUR, jitter=0.0)
+    checks, state = simulate(p, clock, 24 * 7)
+    gaps = [b - a for a, b in itertools.pairwise(checks)]
+    assert gaps[:4] == [2 * HOUR, 4 * HOUR, 8 * HOUR, 16 * HOUR]
+    assert max(gaps) == 16 * HOUR and state.interval == 16 * HOUR
+
+
+def test_smart_drift_triggers_an_immediate_check_and_shortens_interval():
+    p = SmartPolicy(interval=HOUR, min_interval=600, max_interval=16 * HOUR, jitter=0.0)
+    rng = random.Random(0)
+    state = p.start(0.0, rng)
+    quiet = Feedback(drift=0.01, predictions=500)
+    for t in range(0, 5):  # grow the interval
+        state = p.after(state, t * 1.0, "none", quiet, rng)
+    assert state.interval == 16 * HOUR
+    now = 1000.0
+    drifting = Feedback(drift=0.6, predictions=500)
+    assert not p.due(state, now, quiet)
+    assert p.due(state, now, drifting), "drift triggers a check at once"
+    state = p.after(state, now, "none", drifting, rng)
+    assert state.interval == 600 and state.next_check == now + 600
+    assert not p.due(state, now + 60, drifting), "not more often than min_interval"
+    errors = Feedback(error_rate=0.2, predictions=100)
+    assert p.alarm(errors).startswith("error rate")
+    assert p.alarm(Feedback(confidence=0.3, predictions=100)).startswith("confidence")
+    assert p.alarm(Feedback(drift=5.0, predictions=3)) == "", "too few predictions is noise"
+
+
+def test_smart_install_resets_interval():
+    p = SmartPolicy(interval=HOUR, max_interval=8 * HOUR, jitter=0.0)
+    rng = random.Random(0)
+    state = p.start(0.0, rng)
+    for _ in range(5):
+        state = p.after(state, 0.0, "none", Feedback(), rng)
+    state = p.after(state, 0.0, "installed", Feedback(), rng)
+    assert state.interval == HOUR
+
+
+def test_make_policy_from_config_dict():
+    p = make_policy("conditional", interval=60.0, rules={"window": [22, 5], "min_battery": 20})
+    assert isinstance(p, ConditionalPolicy) and p.rules.window == (22, 5)
+    assert p.rules.min_battery == 20 and p.interval == 60.0
+
+
+def test_ten_thousand_devices_a_day_is_fast():
+    """The simulator drives these objects for a fleet: a virtual day must be cheap."""
+    import time
+
+    p = SmartPolicy(interval=HOUR, jitter=0.2)
+    rng = random.Random(0)
+    states = [p.start(0.0, rng) for _ in range(10_000)]
+    fb = Feedback()
+    t0 = time.perf_counter()
+    checks = 0
+    for step in range(0, 24 * 3600, 900):
+        for i, s in enumerate(states):
+            if p.due(s, step, fb):
+                checks += 1
+                states[i] = p.after(s, step, "none", fb, rng)
+    assert checks > 10_000
+    assert time.perf_counter() - t0 < 30  # generous: a sanity bound, not a benchmark

@@ -1,0 +1,101 @@
+"""Release choice: channel, cohort, paused/aborted, and the monotonic release counter."""
+
+from __future__ import annotations
+
+from litefleet.device.selection import choose_release
+from litefleet.release import (
+    Release,
+    ReleaseIndex,
+    RolloutEntry,
+    RolloutState,
+    Signature,
+    TensorSpec,
+    in_rollout,
+)
+
+SIG = Signature(
+    inputs=[TensorSpec(name="x", shape=[1, 8], dtype="float32")],
+    outputs=[TensorSpec(name="y", shape=[1, 3], dtype="float32")],
+)
+
+
+def index(*versions: int, channel: str = "stable") -> ReleaseIndex:
+    return ReleaseIndex(
+        model="m",
+        signature=SIG,
+        releases=[
+            Release(
+                version=v, channel=channel, created="", variants={}, golden="g", min_accuracy=0.5
+            )
+            for v in versions
+        ],
+    )
+
+
+def rollout(**entries: RolloutEntry) -> RolloutState:
+    return RolloutState(model="m", rollouts={int(k[1:]): e for k, e in entries.items()})
+
+
+FULL = RolloutEntry(percent=100)
+
+
+def choose(idx, ro, active=None, highest=0, blocked=(), channel="stable", device="d1"):
+    return choose_release(
+        idx,
+        ro,
+        device_id=device,
+        channel=channel,
+        active=active,
+        highest=highest,
+        blocked=set(blocked),
+    )
+
+
+def test_newest_offered_release_wins():
+    c = choose(index(1, 2, 3), rollout(v1=FULL, v2=FULL, v3=FULL), active=1, highest=1)
+    assert (c.kind, c.version) == ("install", 3)
+
+
+def test_never_below_the_highest_activated_release():
+    """A repository re-signing an old release as current cannot move the device back."""
+    c = choose(index(1, 2), rollout(v1=FULL, v2=FULL), active=2, highest=3)
+    assert c.kind == "none"
+    c = choose(index(1, 2, 3), rollout(v1=FULL, v2=FULL, v3=FULL), active=2, highest=3, blocked={3})
+    assert c.kind == "none", "rolled back on command: stay"
+
+
+def test_aborted_active_release_goes_back_to_newest_not_aborted():
+    ro = rollout(
+        v1=FULL,
+        v2=RolloutEntry(percent=100, status="aborted"),
+        v3=RolloutEntry(percent=100, status="aborted"),
+    )
+    c = choose(index(1, 2, 3), ro, active=3, highest=3)
+    assert (c.kind, c.version) == ("back", 1)
+
+
+def test_paused_release_reaches_no_new_device_and_unlisted_is_not_rolled_out():
+    ro = rollout(v1=FULL, v2=RolloutEntry(percent=100, status="paused"))
+    assert choose(index(1, 2), ro, active=1, highest=1).kind == "none"
+    assert choose(index(1, 2), rollout(v1=FULL), active=1, highest=1).kind == "none"
+
+
+def test_channel_must_match():
+    assert choose(index(1, channel="beta"), rollout(v1=FULL)).kind == "none"
+    assert choose(index(1, channel="beta"), rollout(v1=FULL), channel="beta").version == 1
+
+
+def test_cohort_is_stable_and_monotone_in_percent():
+    idx = index(1)
+    devices = [f"dev{i}" for i in range(400)]
+    at = {
+        p: {
+            d
+            for d in devices
+            if choose(idx, rollout(v1=RolloutEntry(percent=p)), device=d).kind == "install"
+        }
+        for p in (10, 50, 90)
+    }
+    assert at[10] <= at[50] <= at[90]
+    assert 20 < len(at[10]) < 60 and 160 < len(at[50]) < 240
+    assert all(in_rollout(d, "m", 1, 10) for d in at[10])

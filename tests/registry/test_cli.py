@@ -1,0 +1,86 @@
+"""The release-side commands, through typer, on a real repository and server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from litefleet.cli.repo import register
+from litefleet.errors import UserError
+from litefleet.registry.repository import Repository
+from litefleet.registry.rollout import read_rollout
+
+from .conftest import MODEL, tree
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def run(app: typer.Typer, *args: str):
+    return runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+
+
+def test_init_publish_rollout_token(app, builds, tmp_path):
+    path = tmp_path / "repo"
+    result = run(app, "repo", "init", path, "--expiry", "timestamp=12h", "--threshold", "root=2")
+    assert result.exit_code == 0, result.output
+    repo = Repository(path)
+    assert repo.config.expiry["timestamp"] == 12 * 3600
+    assert len(repo.load("root").signed.roles["root"].keyids) == 2
+    result = run(app, "publish", path, builds["v1"], "--model", MODEL, "--rollout", "10")
+    assert result.exit_code == 0 and "published digits 1" in result.output
+    result = run(app, "publish", path, builds["v2"], "--model", MODEL, "--channel", "beta")
+    assert "published digits 2" in result.output and "9 patches" in result.output
+    assert (
+        run(app, "rollout", path, "--model", MODEL, "--version", 1, "--percent", 60).exit_code == 0
+    )
+    assert run(app, "rollout", path, "--model", MODEL, "--version", 2, "--pause").exit_code == 0
+    state = read_rollout(repo, MODEL)
+    assert state.rollouts[1].percent == 60 and state.rollouts[2].status == "paused"
+    token = run(app, "repo", "token", path).output.strip()
+    assert len(token) > 30 and token not in (path / "keys" / "tokens.json").read_text()
+    assert "timestamp version" in run(app, "repo", "refresh-timestamp", path).output
+    assert run(app, "repo", "rotate-key", path, "timestamp").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("rollout", "{repo}", "--model", MODEL, "--version", "1"),
+        ("rollout", "{repo}", "--model", MODEL, "--version", "1", "--pause", "--abort"),
+        ("rollout", "{repo}", "--model", "unknown", "--version", "1", "--pause"),
+        ("publish", "{repo}", "{repo}", "--model", MODEL),
+        ("publish", "{repo}", "{build}", "--model", MODEL, "--version", "1"),
+        ("repo", "rotate-key", "{repo}", "janitor"),
+        ("repo", "init", "{repo}"),
+        ("repo", "init", "{tmp}/new", "--expiry", "timestamp=soon"),
+    ],
+)
+def test_user_errors(app, published, builds, tmp_path, args):
+    before = tree(published.path)
+    fill = {"repo": published.path, "build": builds["v1"], "tmp": tmp_path}
+    result = run(app, *(a.format(**fill) for a in args))
+    # the entry point (litefleet.cli.main) turns a UserError into one line and exit code 2
+    assert isinstance(result.exception, UserError), result.output
+    assert tree(published.path) == before
+
+
+def test_fleet_status(app, published, serve):
+    server = serve(published)
+    result = run(app, "fleet", "status", "--server", server.url, "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["releases"]
+    assert [(r["version"], r["rollout_status"]) for r in rows] == [(1, "active"), (2, "active")]
+    table = run(app, "fleet", "status", "--server", server.url)
+    assert "digits" in table.output and "100% active" in table.output
+    down = run(app, "fleet", "status", "--server", "http://127.0.0.1:9")
+    assert isinstance(down.exception, UserError)

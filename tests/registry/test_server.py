@@ -1,0 +1,212 @@
+"""The server over real HTTP: static repository files, telemetry, automatic halt, fleet view."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from litefleet.registry.repository import Repository
+from litefleet.registry.rollout import read_rollout
+from litefleet.registry.telemetry import TelemetryStore
+
+from .conftest import MODEL, make_updater, tree
+
+
+@pytest.fixture
+def token(repo: Repository) -> str:
+    return repo.keys.issue_token("tests")
+
+
+def _events(*items: tuple[str, int | None]) -> dict:
+    now = time.time()
+    return {
+        "events": [
+            {"type": t, "model": MODEL, "version": v, "time": now + i, "metrics": {"drift": 0.1}}
+            for i, (t, v) in enumerate(items)
+        ]
+    }
+
+
+def _post(server, device: str, body, token: str | None, **kw) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.post(f"{server.url}/v1/devices/{device}/events", json=body, headers=headers, **kw)
+
+
+def test_static_files_etag_range_and_cache(repo, serve):
+    server = serve(repo)
+    url = f"{server.url}/metadata/timestamp.json"
+    first = httpx.get(url)
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "application/json"
+    assert first.headers["cache-control"] == "no-cache"
+    assert "last-modified" in first.headers
+    again = httpx.get(url, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    part = httpx.get(url, headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.content == first.content[10:20]
+    versioned = httpx.get(f"{server.url}/metadata/1.root.json")
+    assert "immutable" in versioned.headers["cache-control"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/metadata/../keys/tokens.json",
+        "/metadata/%2e%2e/keys/tokens.json",
+        "/targets/..%2fkeys%2ftokens.json",
+        "/targets/../litefleet.json",
+        "/keys/tokens.json",
+        "/metadata/.timestamp.json.tmp",
+        "/telemetry.db",
+    ],
+)
+def test_nothing_outside_metadata_and_targets(repo, serve, token, path):
+    server = serve(repo)
+    (repo.metadata_dir / ".timestamp.json.tmp").write_text("{}")  # a write in flight
+
+    def raw_get(raw_path: str) -> httpx.Response:
+        with httpx.Client(base_url=server.url) as client:
+            request = client.build_request("GET", "/")
+            request.url = request.url.copy_with(raw_path=raw_path.encode())  # no normalising
+            return client.send(request)
+
+    assert raw_get("/metadata/timestamp.json").status_code == 200  # the raw path does reach it
+    resp = raw_get(path)
+    assert resp.status_code == 404, path
+    assert token not in resp.text
+
+
+def test_telemetry_stored_with_token(repo, serve, token):
+    server = serve(repo)
+    resp = _post(server, "dev-1", _events(("installed", 1), ("activated", 1)), token)
+    assert resp.status_code == 202 and resp.json() == {"stored": 2}
+    store = TelemetryStore(f"sqlite:///{repo.path}/telemetry.db")
+    assert store.count_events() == 2
+    assert store.health(MODEL, 1).running == 1
+
+
+@pytest.mark.parametrize(
+    ("device", "body", "auth", "status"),
+    [
+        ("dev-1", _events(("installed", 1)), None, 401),
+        ("dev-1", _events(("installed", 1)), "wrong-token", 401),
+        ("bad id!", _events(("installed", 1)), "good", 422),
+        ("dev-1", {"events": []}, "good", 422),
+        ("dev-1", {"events": [{"type": "exploded", "model": MODEL, "time": 1}]}, "good", 422),
+        ("dev-1", {"events": [{"type": "heartbeat", "model": "../x", "time": 1}]}, "good", 422),
+        ("dev-1", {**_events(("heartbeat", 1)), "extra": 1}, "good", 422),
+        (
+            "dev-1",
+            {"events": [{"type": "heartbeat", "model": MODEL, "time": 1, "metrics": {"a": "x"}}]},
+            "good",
+            422,
+        ),
+        ("dev-1", {"events": [_events(("heartbeat", 1))["events"][0]] * 501}, "good", 422),
+        (
+            "dev-1",
+            {"events": [{**_events(("heartbeat", 1))["events"][0], "reason": "x" * 300_000}]},
+            "good",
+            413,
+        ),
+    ],
+)
+def test_bad_telemetry_is_4xx_and_stores_nothing(repo, serve, token, device, body, auth, status):
+    server = serve(repo)
+    resp = _post(server, device, body, token if auth == "good" else auth)
+    assert resp.status_code == status, resp.text
+    assert TelemetryStore(f"sqlite:///{repo.path}/telemetry.db").count_events() == 0
+
+
+def test_malformed_json_and_huge_chunked_body(repo, serve, token):
+    server = serve(repo)
+    url = f"{server.url}/v1/devices/dev-1/events"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    assert httpx.post(url, content=b"{not json", headers=headers).status_code == 422
+
+    def chunks():
+        yield b'{"events": ['
+        for _ in range(2000):
+            yield b'{"type":"heartbeat","model":"digits","time":1},' * 10
+
+    assert httpx.post(url, content=chunks(), headers=headers).status_code == 413
+    assert TelemetryStore(f"sqlite:///{repo.path}/telemetry.db").count_events() == 0
+
+
+def test_automatic_halt_pauses_rollout_for_devices(published, serve, token, tmp_path):
+    server = serve(published)
+    for i in range(4):
+        _post(server, f"ok-{i}", _events(("installed", 2), ("activated", 2)), token)
+    # 1 failure among 5 devices is 20 %: not above the threshold
+    _post(server, "bad-0", _events(("installed", 2), ("health_failed", 2)), token)
+    assert read_rollout(published, MODEL).rollouts[2].status == "active"
+    _post(server, "bad-1", _events(("installed", 2), ("rolled_back", 2), ("activated", 1)), token)
+    entry = read_rollout(published, MODEL).rollouts[2]
+    assert entry.status == "paused" and "2/6" in entry.reason
+    # a device sees the pause through TUF (signed by the online rollout key)
+    updater = make_updater(
+        server, (published.metadata_dir / "1.root.json").read_bytes(), tmp_path / "d"
+    )
+    info = updater.get_targetinfo(f"{MODEL}/rollout.json")
+    assert '"paused"' in Path(updater.download_target(info)).read_text()
+
+    fleet = httpx.get(f"{server.url}/v1/fleet").json()["releases"]
+    row = next(r for r in fleet if r["version"] == 2)
+    assert (row["running"], row["tried"], row["failed"], row["rolled_back"]) == (4, 6, 2, 1)
+    assert row["rollout_status"] == "paused"
+    assert next(r for r in fleet if r["version"] == 1)["running"] == 1
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'litefleet_release_failed{model="digits",version="2"} 2.0' in metrics
+    assert "litefleet_auto_halts_total 1.0" in metrics
+
+
+def test_server_never_signs_with_offline_keys(published, serve):
+    """The server's key store refuses targets/root even when their files are present."""
+    server = serve(published)
+    app_repo = server.server.config.app.state.repo
+    with pytest.raises(Exception, match="offline role 'targets'"):
+        app_repo.keys.signers("targets")
+
+
+def test_server_refreshes_expiring_timestamp(repo, serve):
+    stale = Repository(repo.path, clock=lambda: datetime.now(UTC) - timedelta(hours=23))
+    stale.refresh_timestamp()  # expires within the hour
+    before = repo.load("timestamp").signed.version
+    server = serve(repo, refresh_interval=0.1)
+    deadline = time.monotonic() + 10
+    while repo.load("timestamp").signed.version == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ts = repo.load("timestamp").signed
+    assert ts.version > before
+    assert ts.expires > datetime.now(UTC) + timedelta(hours=20)
+    assert httpx.get(f"{server.url}/healthz").json()["timestamp_version"] == ts.version
+
+
+def test_concurrent_publish_and_halt_do_not_lose_updates(published, builds):
+    """The repository lock serialises writers: each sees the other's metadata."""
+    import threading
+
+    from litefleet.registry.releases import publish
+    from litefleet.registry.rollout import pause_if_active
+
+    other = Repository(published.path)
+    errors: list[BaseException] = []
+
+    def halt() -> None:
+        try:
+            for _ in range(5):
+                pause_if_active(other, MODEL, 2, "test")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    before = tree(published.path)
+    t = threading.Thread(target=halt)
+    t.start()
+    publish(published, builds["v2"], MODEL, version=3)
+    t.join()
+    assert not errors and tree(published.path) != before
+    state = read_rollout(published, MODEL)
+    assert state.rollouts[2].status == "paused" and state.rollouts[3].status == "active"
