@@ -29,11 +29,12 @@ def _root() -> None:
 
 
 def _register() -> None:
-    from litefleet.cli import agent, build, repo
+    from litefleet.cli import agent, build, repo, simulate
 
     build.register(app)
     repo.register(app)
     agent.register(app)
+    simulate.register(app)
 
 
 _register()

@@ -1,0 +1,99 @@
+"""`litefleet simulate`: compare the update strategies on a simulated fleet."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate_command)
+
+
+def simulate_command(
+    devices: int | None = typer.Option(None, help="Fleet size (default 10000)."),
+    days: float | None = typer.Option(None, help="Simulated days (default 30)."),
+    seed: int | None = typer.Option(None, help="Seed of every draw (default 0)."),
+    out: Path = typer.Option(
+        Path("out/simulate"), "--out", "-o", help="Folder for simulate.json and the figures."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="TOML or JSON file with any simulation setting."
+    ),
+    full_bytes: int | None = typer.Option(None, help="Size of a release's model file."),
+    patch_bytes: int | None = typer.Option(None, help="Size of a fine-tune's patch."),
+    sizes_from: tuple[Path, Path] | None = typer.Option(
+        None,
+        "--sizes-from",
+        help="Two build folders (OLD NEW): measure the file and its bsdiff4 patch.",
+    ),
+    variant: str | None = typer.Option(None, help="Variant whose file sizes count."),
+    workers: int | None = typer.Option(
+        None, help="Processes, one strategy each (default: one per core)."
+    ),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG figures."),
+    as_json: bool = typer.Option(False, "--json", help="Print simulate.json to stdout."),
+) -> None:
+    """Run the update strategies on the same simulated fleet and compare what they cost."""
+    from litefleet.errors import UserError
+    from litefleet.sim.config import load_config
+
+    cfg = load_config(
+        config,
+        devices=devices,
+        days=days,
+        seed=seed,
+        **{"releases.full_bytes": full_bytes, "releases.patch_bytes": patch_bytes},
+        **{"releases.variant": variant},
+    )
+    if sizes_from is not None:
+        from litefleet.sim.sizes import sizes_from as measure
+
+        full, patch = measure(sizes_from[0], sizes_from[1], cfg.releases.variant)
+        cfg = cfg.model_copy(
+            update={
+                "releases": cfg.releases.model_copy(
+                    update={"full_bytes": full, "patch_bytes": patch}
+                )
+            }
+        )
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1, not {workers}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {out}: {exc.strerror}") from None
+
+    from litefleet.sim.report import plot, table, write_json
+    from litefleet.sim.runner import simulate
+
+    console = Console(stderr=as_json)
+    if not console.is_terminal:
+        console.width = max(console.width, 140)
+    console.print(
+        f"simulating {cfg.devices:,} devices × {cfg.days:g} days, "
+        f"{len(cfg.runs)} strategies: {', '.join(r.name for r in cfg.runs)}"
+    )
+    with console.status("running the fleet…"):
+        result = simulate(
+            cfg,
+            workers=workers,
+            on_done=lambda name, o: console.print(
+                f"  {name}: {o.summary['events']:,} events in {o.summary['wall_seconds']:.1f} s"
+            ),
+        )
+    console.print(table(result))
+    path = write_json(result, out)
+    written = [path]
+    if plots:
+        try:
+            written += plot(result, out)
+        except ImportError:
+            console.print("[yellow]matplotlib is not installed: no figures[/]")
+    console.print("wrote " + ", ".join(str(p) for p in written))
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")

@@ -1,0 +1,177 @@
+"""The update server as the fleet sees it: a signed index, a rollout state, the automatic halt.
+
+It holds real `litefleet.release.ReleaseIndex` and `RolloutState` values (the ones
+`choose_release` reads on a device), publishes releases on the configured days with patches
+from the previous releases, steps every rollout through its stages, counts what devices
+report as the telemetry store does (tried = any event naming a release, failed =
+`health_failed` or `rolled_back`), and pauses a release by `litefleet.registry.fleet.HaltRule`,
+the rule the real server acts on. An operator aborts a paused release `abort_after_hours`
+later; then devices go back at their next check.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from litefleet.registry.fleet import HaltRule
+from litefleet.registry.telemetry import ReleaseHealth
+from litefleet.release import (
+    PatchEntry,
+    Release,
+    ReleaseIndex,
+    RolloutEntry,
+    RolloutState,
+    Signature,
+    TensorSpec,
+    VariantEntry,
+    patch_path,
+    variant_path,
+)
+from litefleet.sim.config import SimConfig
+
+DAY = 86400.0
+HOUR = 3600.0
+_SIGNATURE = Signature(
+    inputs=[TensorSpec(name="x", shape=[1, 64], dtype="float32")],
+    outputs=[TensorSpec(name="y", shape=[1, 10], dtype="float32")],
+)
+
+
+@dataclass
+class Halt:
+    version: int
+    time: float
+    tried: int
+    failed: int
+    reason: str
+
+
+@dataclass
+class SimServer:
+    cfg: SimConfig
+    index: ReleaseIndex = field(init=False)
+    rollout: RolloutState = field(init=False)
+    epoch: int = 0
+    """Bumped on every change of the index or the rollout state (devices cache on it)."""
+    published: dict[int, float] = field(default_factory=dict)
+    aborted: dict[int, float] = field(default_factory=dict)
+    halts: list[Halt] = field(default_factory=list)
+    tried: dict[int, set[int]] = field(default_factory=dict)
+    failed: dict[int, set[int]] = field(default_factory=dict)
+    _queue: list[tuple[float, int, str, int, float]] = field(default_factory=list)
+    _seq: int = 0
+
+    def __post_init__(self) -> None:
+        rc = self.cfg.releases
+        self.rule = HaltRule(self.cfg.server.halt_threshold, self.cfg.server.halt_min_devices)
+        self.index = ReleaseIndex(model=rc.model, signature=_SIGNATURE, releases=[self._release(1)])
+        self.rollout = RolloutState(model=rc.model, rollouts={1: RolloutEntry(percent=100.0)})
+        self.published[1] = 0.0
+        for n, day in enumerate(sorted(rc.publish_days)):
+            version, t = n + 2, day * DAY
+            self._push(t, "publish", version, rc.rollout_stages[0][1])
+            for hours, percent in rc.rollout_stages[1:]:
+                self._push(t + hours * HOUR, "percent", version, percent)
+
+    @property
+    def versions(self) -> list[int]:
+        return [1] + [n + 2 for n in range(len(self.cfg.releases.publish_days))]
+
+    def is_bad(self, version: int) -> bool:
+        return version in self.cfg.releases.bad_versions
+
+    def next_time(self) -> float:
+        return self._queue[0][0] if self._queue else float("inf")
+
+    def advance(self, now: float) -> bool:
+        """Apply every scheduled change up to `now`; True when the state changed."""
+        changed = False
+        while self._queue and self._queue[0][0] <= now:
+            t, _, action, version, percent = heapq.heappop(self._queue)
+            changed |= self._apply(t, action, version, percent)
+        return changed
+
+    def report(self, device: int, version: int | None, event: str, now: float) -> None:
+        """One telemetry event; checks the halt rule as the server does on every batch."""
+        if version is None:
+            return
+        self.tried.setdefault(version, set()).add(device)
+        if event in ("health_failed", "rolled_back"):
+            self.failed.setdefault(version, set()).add(device)
+        entry = self.rollout.rollouts.get(version)
+        if entry is None or entry.status != "active":
+            return
+        health = ReleaseHealth(
+            model=self.index.model,
+            version=version,
+            tried=len(self.tried[version]),
+            failed=len(self.failed.get(version, ())),
+            health_failed=0,
+            rolled_back=0,
+            running=0,
+        )
+        if self.rule.should_halt(health):
+            self._set(version, status="paused", reason=self.rule.reason(health))
+            self.halts.append(
+                Halt(version, now, health.tried, health.failed, self.rule.reason(health))
+            )
+            after = self.cfg.server.abort_after_hours
+            if after is not None:
+                self._push(now + after * HOUR, "abort", version, 0.0)
+
+    # ------------------------------------------------------------------ internals
+
+    def _push(self, t: float, action: str, version: int, percent: float) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (t, self._seq, action, version, percent))
+
+    def _apply(self, t: float, action: str, version: int, percent: float) -> bool:
+        if action == "publish":
+            self.index = self.index.model_copy(
+                update={"releases": [*self.index.releases, self._release(version)]}
+            )
+            self.published[version] = t
+            self._set(version, percent=percent, status="active")
+            return True
+        entry = self.rollout.rollouts.get(version)
+        if entry is None or entry.status == "aborted":
+            return False  # the registry refuses to change an aborted rollout
+        if action == "abort":
+            self.aborted[version] = t
+            self._set(version, status="aborted", reason="aborted by the operator after a halt")
+        else:
+            self._set(version, percent=percent)
+        return True
+
+    def _set(self, version: int, **update: object) -> None:
+        entry = self.rollout.rollouts.get(version, RolloutEntry(percent=0.0))
+        rollouts = {**self.rollout.rollouts, version: entry.model_copy(update=update)}
+        self.rollout = RolloutState(model=self.index.model, rollouts=rollouts)
+        self.epoch += 1
+
+    def _release(self, version: int) -> Release:
+        rc = self.cfg.releases
+        patches = []
+        for old in range(version - 1, max(0, version - 1 - rc.patch_depth), -1):
+            retrained = any(old < r <= version for r in rc.retrain_versions)
+            size = rc.retrain_patch_bytes if retrained else rc.patch_bytes
+            if size < rc.full_bytes:  # the registry's rule: only a patch that saves bytes
+                path = patch_path(rc.model, version, rc.variant, old)
+                patches.append(PatchEntry(from_version=old, path=path, bytes=size))
+        entry = VariantEntry(
+            path=variant_path(rc.model, version, rc.variant),
+            precision="int8",
+            bytes=rc.full_bytes,
+            accuracy=0.95,
+            latency_ms_p50=1.0,
+            sha256=f"{version:064x}",
+            patches=patches,
+        )
+        return Release(
+            version=version,
+            created="1970-01-01T00:00:00Z",
+            variants={rc.variant: entry},
+            golden=f"{rc.model}/{version}/golden.npz",
+            min_accuracy=0.9,
+        )
