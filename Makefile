@@ -14,7 +14,7 @@ $(BIN)/litefleet: pyproject.toml
 setup: $(BIN)/litefleet
 
 demo: setup
-	$(BIN)/litefleet build --out out/build
+	$(BIN)/litefleet demo
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks
@@ -23,6 +23,9 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
+
+reliability: setup
+	LITEFLEET_RELIABILITY=full $(BIN)/pytest tests/reliability
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

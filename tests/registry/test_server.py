@@ -46,10 +46,39 @@ def test_static_files_etag_range_and_cache(repo, serve):
     assert "last-modified" in first.headers
     again = httpx.get(url, headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304
-    part = httpx.get(url, headers={"Range": "bytes=10-19"})
-    assert part.status_code == 206 and part.content == first.content[10:20]
-    versioned = httpx.get(f"{server.url}/metadata/1.root.json")
+    versioned_url = f"{server.url}/metadata/1.root.json"
+    versioned = httpx.get(versioned_url)
     assert "immutable" in versioned.headers["cache-control"]
+    # Range (resumable downloads) on files that never change; a mutable file is served
+    # whole, read through one descriptor, so a concurrent os.replace cannot tear it.
+    part = httpx.get(versioned_url, headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.content == versioned.content[10:20]
+
+
+def test_mutable_metadata_is_never_torn_by_a_concurrent_replace(repo, serve):
+    """Re-signing timestamp.json while clients fetch it: every response is one whole file."""
+    import json
+    import threading
+
+    server = serve(repo)
+    url = f"{server.url}/metadata/timestamp.json"
+    stop = threading.Event()
+
+    def resign() -> None:
+        while not stop.is_set():
+            repo.refresh_timestamp()
+
+    writer = threading.Thread(target=resign)
+    writer.start()
+    try:
+        with httpx.Client() as client:
+            for _ in range(200):
+                response = client.get(url)
+                assert response.status_code == 200
+                json.loads(response.content)  # complete, parseable metadata
+    finally:
+        stop.set()
+        writer.join()
 
 
 @pytest.mark.parametrize(

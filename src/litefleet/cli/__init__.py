@@ -29,12 +29,14 @@ def _root() -> None:
 
 
 def _register() -> None:
-    from litefleet.cli import agent, build, repo, simulate
+    from litefleet.cli import agent, build, demo, repo, selftest, simulate
 
+    demo.register(app)
     build.register(app)
     repo.register(app)
     agent.register(app)
     simulate.register(app)
+    selftest.register(app)
 
 
 _register()

@@ -14,6 +14,7 @@ rejected, rolled_back, error; the active model changes only on installed and rol
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -29,6 +30,7 @@ from litefleet.device.conditions import (
     SystemConditions,
 )
 from litefleet.device.config import AgentConfig, load_config
+from litefleet.device.crashpoints import crashpoint
 from litefleet.device.fsutil import atomic_write_json, read_json
 from litefleet.device.health import health_check, probation_verdict
 from litefleet.device.policy import Feedback, Policy, PolicyState, make_policy
@@ -109,10 +111,14 @@ class Agent:
             result = self._result("error", str(exc), completed=False)
         except UserError as exc:
             result = self._result("error", str(exc), completed=False)
+        except OSError as exc:  # disk full or failing storage: every write is atomic, so
+            # the store is as it was before the check (staging and .tmp files are dropped)
+            result = self._result("error", f"storage error: {exc}", completed=False)
         result.seconds = round(time.perf_counter() - t0, 4)
-        self._remember(result)
-        if flush_telemetry:
-            self.telemetry.flush()
+        with contextlib.suppress(OSError):  # a full disk must not turn a result into a crash
+            self._remember(result)
+            if flush_telemetry:
+                self.telemetry.flush()
         return result
 
     def _result(self, action: str, reason: str = "", **kw: Any) -> CheckResult:
@@ -217,6 +223,7 @@ class Agent:
                     min_agreement=release.min_agreement,
                     latency_budget_ms=cfg.latency_budget_ms,
                 )
+                crashpoint("gate.checked")
                 metrics = {
                     "accuracy": report.accuracy,
                     "agreement": report.agreement,
@@ -279,7 +286,16 @@ class Agent:
             p, feedback, self.clock.now(), self.config.probation_rules()
         )
         if verdict == "failed":
-            to = self.store.rollback(reason=reason)
+            try:
+                to = self.store.rollback(reason=reason)
+            except UserError:
+                # nothing else on disk: keep the only model (better than none) and carry on,
+                # or every later check fails here and a fixed release can never arrive
+                self.store.end_probation(p.version)
+                self.telemetry.record(
+                    "health_failed", self.config.model, p.version, f"{reason}; kept: no other"
+                )
+                return None
             self._report_rollback(
                 p.version, to, reason, drift=feedback.drift, error_rate=feedback.error_rate
             )

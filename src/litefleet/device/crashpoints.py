@@ -16,6 +16,7 @@ POINTS = (
     "download.partial",
     "download.done",
     "patch.applied",
+    "gate.checked",
     "install.staged",
     "install.committed",
     "activate.journal",

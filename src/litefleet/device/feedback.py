@@ -18,6 +18,8 @@ from litefleet.release import FeatureStats
 
 EPS = 1e-4
 """Floor for bin shares, so an empty bin does not make PSI infinite."""
+SMOOTHING = 0.5
+"""Pseudo-count added to every live bin before PSI (see `DriftMonitor.drift`)."""
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
@@ -86,7 +88,10 @@ class DriftMonitor:
         with self._lock:
             if self._expected is None or self._counts.sum() == 0:
                 return 0.0
-            actual = self._counts / self._counts.sum(axis=1, keepdims=True)
+            # Jeffreys smoothing (+0.5 per bin): with few samples most bins are empty, and
+            # raw PSI of 20 in-distribution inputs is ~1.1, a false "drift spike"
+            smoothed = self._counts + SMOOTHING
+            actual = smoothed / smoothed.sum(axis=1, keepdims=True)
             return float(psi(self._expected, actual).mean())
 
     def snapshot(self) -> Feedback:

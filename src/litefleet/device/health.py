@@ -145,6 +145,8 @@ class ProbationRules:
     max_drift: float = 0.5
     min_predictions: int = 20
     """Below this many predictions, error rate and drift are not judged yet."""
+    min_drift_predictions: int = 50
+    """PSI of a small sample is noise (10 bins, 20 inputs): drift waits for this many."""
 
     def start(self, version: int, now: float) -> Probation:
         return Probation(
@@ -160,7 +162,8 @@ def probation_verdict(
     if n >= rules.min_predictions or (feedback.error_rate and n >= 3):
         if feedback.error_rate > rules.max_error_rate:
             return "failed", f"runtime error rate {feedback.error_rate:.3f} on probation"
-        if n >= rules.min_predictions and feedback.drift > rules.max_drift:
+        drift_n = max(rules.min_predictions, rules.min_drift_predictions)
+        if n >= drift_n and feedback.drift > rules.max_drift:
             return "failed", f"drift spike {feedback.drift:.3f} on probation"
     if n >= probation.predictions:
         return "passed", f"{n} clean predictions"

@@ -3,7 +3,8 @@
 A new `tuf.ngclient.Updater` per check (`refresh()` works once per Updater), under a file
 lock on the metadata dir (an Updater is not safe across processes). Every download goes to
 a `.tmp-` file first and is renamed only after python-tuf verified its length and hashes,
-so a cut connection never leaves a half file under a real name.
+so a cut connection never leaves a half file under a real name. Target downloads resume
+with HTTP Range after a cut (`fetcher.ResumingFetcher`), within a check and across checks.
 
     with ReleaseSource(home, server, model).session() as s:
         index = s.index()                  # <model>/releases.json, signed by targets
@@ -71,27 +72,34 @@ class ReleaseSource:
     @contextmanager
     def session(self) -> Iterator[Session]:
         from tuf.ngclient import Updater
-        from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
+
+        from litefleet.device.fetcher import ResumingFetcher
 
         with self.lock:
             if not (self.meta_dir / "root.json").exists():
                 raise UserError(f"no trusted root in {self.meta_dir}: run `agent init`")
+            fetcher = ResumingFetcher(
+                socket_timeout=self.timeout,
+                partial_dir=self.home / "downloads",
+                resumable_prefix=f"{self.server}/targets/",
+            )
             updater = Updater(
                 metadata_dir=str(self.meta_dir),
                 metadata_base_url=f"{self.server}/metadata/",
                 target_base_url=f"{self.server}/targets/",
-                fetcher=Urllib3Fetcher(socket_timeout=self.timeout),
+                fetcher=fetcher,
                 bootstrap=None,
             )
             with _translated():
                 updater.refresh()
-            yield Session(updater, self.model)
+            yield Session(updater, self.model, fetcher)
 
 
 class Session:
-    def __init__(self, updater, model: str) -> None:
+    def __init__(self, updater, model: str, fetcher=None) -> None:
         self.updater = updater
         self.model = model
+        self.fetcher = fetcher
 
     def targetinfo(self, path: str):
         with _translated():

@@ -164,6 +164,7 @@ class ModelStore:
                             _remove(p)
             valid = [v for v in self._scan_versions() if self._valid(v)]
             st = self.state()
+            unchanged = st.model_dump(mode="json")
             pointer = self.read_pointer()
             p_version = pointer[0] if pointer else None
             candidates = [st.active, p_version, st.previous]
@@ -185,7 +186,9 @@ class ModelStore:
                 st.highest_activated = max(st.highest_activated, st.active)
             if st.probation and st.probation.version != st.active:
                 st.probation = None
-            atomic_write_json(self.state_path, st.model_dump(mode="json"))
+            if st.model_dump(mode="json") != unchanged or not self.state_path.exists():
+                # only when repaired: a check on a full disk must not fail before it starts
+                atomic_write_json(self.state_path, st.model_dump(mode="json"))
             if want is not None and p_version != want:
                 self._write_pointer(want)
             elif want is None and pointer:

@@ -8,6 +8,7 @@ accepted them; a dead server leaves them queued (bounded, oldest dropped first).
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -45,7 +46,8 @@ class TelemetryQueue:
             version=version,
             time=time.time(),  # type: ignore[arg-type]
             reason=reason[:1000],
-            metrics={k: float(v) for k, v in metrics.items()},
+            # the server refuses NaN/Infinity (not JSON): drop them, keep the event
+            metrics={k: float(v) for k, v in metrics.items() if math.isfinite(v)},
         )
         with self.lock, open(self.path, "a") as f:
             f.write(event.model_dump_json() + "\n")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import re
 import threading
@@ -40,7 +41,7 @@ from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import pause_if_active
 from litefleet.registry.staticfiles import RepoFiles
 from litefleet.registry.telemetry import TelemetryStore
-from litefleet.release import ROLLOUT_ROLE, EventBatch
+from litefleet.release import ROLLOUT_ROLE, EventBatch, TelemetryEvent
 
 log = logging.getLogger("litefleet.server")
 DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -145,6 +146,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
             rejected_total.labels("invalid").inc()
             errors = exc.errors(include_url=False, include_input=False, include_context=False)
             raise HTTPException(status_code=422, detail=errors) from None
+        if not all(_finite(e) for e in batch.events):
+            # JSON has no NaN/Infinity: stored, they break every strict reader of the DB
+            raise refuse(422, "invalid", "event time and metrics must be finite numbers")
         releases = await run_in_threadpool(store.add, device_id, batch, time.time())
         for e in batch.events:
             events_total.labels(e.type).inc()
@@ -174,6 +178,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
         )
 
     return app
+
+
+def _finite(event: TelemetryEvent) -> bool:
+    return math.isfinite(event.time) and all(math.isfinite(v) for v in event.metrics.values())
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:

@@ -10,8 +10,10 @@ hash-named, so it never changes once written (`immutable`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable
+from email.utils import formatdate
 
 from starlette.datastructures import Headers
 from starlette.responses import FileResponse, Response
@@ -25,6 +27,27 @@ CONTENT_TYPES = {
     ".patch": "application/octet-stream",
 }
 IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def _snapshot_response(path: str | os.PathLike[str], media_type: str) -> Response:
+    """A file that is replaced in place (os.replace), read once through one descriptor.
+
+    `FileResponse` stats the path and opens it later: a publish that replaces the file in
+    between makes the declared length disagree with the bytes sent, and the connection
+    breaks mid-response. Reading the small file at once serves one consistent version.
+    """
+    with open(path, "rb") as f:
+        stat = os.fstat(f.fileno())
+        content = f.read()
+    return Response(
+        content,
+        media_type=media_type,
+        headers={
+            "etag": f'"{hashlib.sha256(content).hexdigest()[:32]}"',
+            "last-modified": formatdate(stat.st_mtime, usegmt=True),
+            "cache-control": "no-cache",
+        },
+    )
 
 
 class RepoFiles(StaticFiles):
@@ -46,6 +69,11 @@ class RepoFiles(StaticFiles):
     ) -> Response:
         name = os.path.basename(full_path)
         ext = os.path.splitext(name)[1]
+        if name in self.mutable:
+            response = _snapshot_response(full_path, CONTENT_TYPES.get(ext, "application/json"))
+            if self.is_not_modified(response.headers, Headers(scope=scope)):
+                return NotModifiedResponse(response.headers)
+            return response
         response = FileResponse(
             full_path,
             status_code=status_code,

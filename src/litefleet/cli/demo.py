@@ -1,0 +1,25 @@
+"""`litefleet demo`: the whole system on 127.0.0.1, checking its own outcome."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo_command)
+
+
+def demo_command(
+    workdir: Path | None = typer.Option(
+        None, help="Keep everything here (default: a temporary folder, removed at the end)."
+    ),
+    quick: bool = typer.Option(False, help="Fewer training epochs (what the tests run)."),
+    timeout: float = typer.Option(120.0, help="Seconds each step may wait for the fleet."),
+) -> None:
+    """Build, sign, serve, update a fleet of agents; exit 0 only if every step behaved."""
+    from litefleet.demo.run import run_demo
+
+    if not run_demo(workdir, quick=quick, timeout=timeout):
+        raise SystemExit(1)

@@ -1,0 +1,246 @@
+"""What the demo shows at the end: a rich summary and `demo-report.html` with its plots."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from litefleet.demo.story import DemoRun
+
+
+def device_rows(run: DemoRun) -> list[dict[str, Any]]:
+    """Per device: versions it ran, bytes it moved (full vs patch), what it decided and why."""
+    rows = []
+    for d in run.devices:
+        results = run.results(d)
+        installs = [r for r in results if r["action"] == "installed"]
+        actions = Counter(r["action"] for r in results)
+        last_reason: dict[str, str] = {}
+        for r in results:
+            if r["action"] not in ("none", "installed") and r.get("reason"):
+                last_reason[r["action"]] = r["reason"]
+        history, previous = [], None
+        for _, actives in run.timeline:
+            version = actives.get(d.name)
+            if version is not None and version != previous:
+                history.append(version)
+                previous = version
+        rows.append(
+            {
+                "device": d.device_id,
+                "strategy": d.strategy,
+                "role": d.role,
+                "history": history,
+                "active": d.active(),
+                "variant": d.status().get("variant"),
+                "bytes_full": sum(r["bytes_downloaded"] for r in installs if r["source"] == "full"),
+                "bytes_patch": sum(
+                    r["bytes_downloaded"] for r in installs if r["source"] == "patch"
+                ),
+                "installs": [f"v{r['version']} {r['source']}" for r in installs],
+                "actions": dict(actions),
+                "reasons": last_reason,
+            }
+        )
+    return rows
+
+
+def print_summary(
+    run: DemoRun, rows: list[dict[str, Any]], app: dict[str, Any], fleet: dict[str, Any]
+) -> None:
+    console = run.console
+    table = Table(title="devices: versions, bytes, decisions")
+    for column in ("device", "strategy", "versions", "variant", "full B", "patch B", "checks"):
+        table.add_column(column, justify="right" if column.endswith("B") else "left")
+    for row in rows:
+        table.add_row(
+            row["device"],
+            row["strategy"],
+            " → ".join(f"v{v}" for v in row["history"]),
+            str(row["variant"]),
+            f"{row['bytes_full']:,}",
+            f"{row['bytes_patch']:,}",
+            ", ".join(f"{k} {v}" for k, v in sorted(row["actions"].items())),
+        )
+    console.print(table)
+    reasons = Table(title="why devices did not install (last reason per decision)")
+    reasons.add_column("device")
+    reasons.add_column("decision")
+    reasons.add_column("reason", overflow="fold")
+    for row in rows:
+        for action, reason in sorted(row["reasons"].items()):
+            reasons.add_row(row["device"], action, reason[:160])
+    console.print(reasons)
+    releases = Table(title="fleet status from the update server (GET /v1/fleet)")
+    for column in ("version", "running", "tried", "failed", "rolled back", "rollout"):
+        releases.add_column(column)
+    for r in fleet.get("releases", []):
+        releases.add_row(
+            f"v{r['version']}",
+            str(r["running"]),
+            str(r["tried"]),
+            str(r["failed"]),
+            str(r["rolled_back"]),
+            f"{r['rollout_percent']:g}% {r['rollout_status']}",
+        )
+    console.print(releases)
+    console.print(
+        f"app: [bold]{app['requests']:,}[/] predict calls, [bold]{app['failures']}[/] failed, "
+        f"{app['swaps']} hot swaps; answers by version {app['by_version']}"
+    )
+
+
+def write_html(
+    run: DemoRun,
+    path: Path,
+    rows: list[dict[str, Any]],
+    app: dict[str, Any],
+    fleet: dict[str, Any],
+) -> None:
+    """One self-contained page: the checks, the tables and the plots (inline PNGs)."""
+    checks = "".join(
+        f"<tr><td>{'✔' if c.ok else '✘'}</td><td>{html.escape(c.step)}</td>"
+        f"<td>{html.escape(c.claim)}</td><td>{html.escape(c.detail)}</td></tr>"
+        for c in run.checks
+    )
+    devices = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(v))}</td>"
+            for v in (
+                row["device"],
+                row["strategy"],
+                row["role"],
+                " → ".join(f"v{v}" for v in row["history"]),
+                row["variant"],
+                f"{row['bytes_full']:,}",
+                f"{row['bytes_patch']:,}",
+                ", ".join(row["installs"]),
+                "; ".join(f"{k}: {v[:120]}" for k, v in sorted(row["reasons"].items())),
+            )
+        )
+        + "</tr>"
+        for row in rows
+    )
+    releases = "".join(
+        f"<tr><td>v{r['version']}</td><td>{r['running']}</td><td>{r['tried']}</td>"
+        f"<td>{r['failed']}</td><td>{r['rolled_back']}</td>"
+        f"<td>{r['rollout_percent']:g}% {html.escape(r['rollout_status'])}</td>"
+        f"<td>{html.escape(r.get('rollout_reason', ''))}</td></tr>"
+        for r in fleet.get("releases", [])
+    )
+    build_png = run.builds.get("v1", Path()) / "report.png"
+    images = [
+        ("Build: accuracy vs compressed size (v1)", _file_png(build_png)),
+        ("Active version per device over the demo", _timeline_png(run)),
+        ("Bytes each device downloaded", _bytes_png(rows)),
+        ("The app's answers: version over time", _app_png(app)),
+    ]
+    figures = "".join(
+        f"<h3>{html.escape(title)}</h3><img src='data:image/png;base64,{png}'>"
+        for title, png in images
+        if png
+    )
+    passed = sum(c.ok for c in run.checks)
+    path.write_text(
+        f"""<!doctype html><html><head><meta charset="utf-8"><title>litefleet demo</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;
+font-size:13px;vertical-align:top}}img{{max-width:100%}}</style></head><body>
+<h1>litefleet demo</h1>
+<p>{passed} of {len(run.checks)} checks passed in {run.elapsed():.0f} s.
+App: {app["requests"]:,} predict calls, {app["failures"]} failed, {app["swaps"]} hot swaps.</p>
+<h2>Checks</h2><table><tr><th></th><th>step</th><th>claim</th><th>detail</th></tr>{checks}</table>
+<h2>Devices</h2><table><tr><th>device</th><th>strategy</th><th>role</th><th>versions</th>
+<th>variant</th><th>full bytes</th><th>patch bytes</th><th>installs</th><th>reasons</th></tr>
+{devices}</table>
+<h2>Fleet status (server)</h2><table><tr><th>release</th><th>running</th><th>tried</th>
+<th>failed</th><th>rolled back</th><th>rollout</th><th>reason</th></tr>{releases}</table>
+<h2>Plots</h2>{figures}
+<h2>Story</h2><ul>{"".join(f"<li>{t:.0f} s: {html.escape(e)}</li>" for t, e in run.events)}</ul>
+</body></html>"""
+    )
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _figure(width: float = 9, height: float = 3.5):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height))
+
+
+def _file_png(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode() if path.is_file() else ""
+
+
+def _timeline_png(run: DemoRun) -> str:
+    if not run.timeline:
+        return ""
+    fig, ax = _figure()
+    times = [t for t, _ in run.timeline]
+    for i, d in enumerate(run.devices):
+        versions = [
+            (a.get(d.name) or 0) + (i - len(run.devices) / 2) * 0.04 for _, a in run.timeline
+        ]
+        ax.step(times, versions, where="post", label=d.name)
+    for t, what in run.events:
+        ax.axvline(t, color="grey", alpha=0.3)
+        ax.text(t, 0.2, what, rotation=90, fontsize=6, va="bottom", color="grey")
+    ax.set_xlabel("seconds into the demo")
+    ax.set_ylabel("active version")
+    ax.legend(fontsize=7, loc="upper left")
+    return _png(fig)
+
+
+def _bytes_png(rows: list[dict[str, Any]]) -> str:
+    fig, ax = _figure(7, 3)
+    names = [r["device"] for r in rows]
+    full = [r["bytes_full"] / 1024 for r in rows]
+    patch = [r["bytes_patch"] / 1024 for r in rows]
+    ax.bar(names, full, label="full files")
+    ax.bar(names, patch, bottom=full, label="delta patches")
+    ax.set_ylabel("KB downloaded")
+    ax.legend()
+    return _png(fig)
+
+
+def _app_png(app: dict[str, Any]) -> str:
+    timeline = app.get("timeline") or []
+    if not timeline:
+        return ""
+    fig, ax = _figure(7, 3)
+    ax.step([t for t, _, _ in timeline], [v for _, v, _ in timeline], where="post")
+    ax.set_xlabel("seconds since the app started")
+    ax.set_ylabel("version that answered")
+    return _png(fig)
+
+
+def print_checks(console: Console, run: DemoRun) -> bool:
+    failed = [c for c in run.checks if not c.ok]
+    passed = len(run.checks) - len(failed)
+    if failed:
+        console.print(f"[bold red]{len(failed)} of {len(run.checks)} checks failed:[/]")
+        for c in failed:
+            console.print(f"  ✘ [{c.step}] {c.claim} {c.detail}")
+    else:
+        console.print(f"[bold green]all {passed} checks passed[/] in {run.elapsed():.0f} s")
+    return not failed

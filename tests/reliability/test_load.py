@@ -1,0 +1,134 @@
+"""Load: 1,000 simulated devices (asyncio + httpx) check and report against one server
+process (`litefleet serve`) at once. No errors, and every accepted event is in the DB."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import resource
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from litefleet.registry.telemetry import TelemetryStore
+from litefleet.selftest.lab import MODEL
+from litefleet.selftest.tally import Tally
+
+from .conftest import FULL, size
+
+DEVICES = 1000
+CHECK_EVERY_S = 10.0
+REPORT_EVERY_S = 30.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _device(client, i, token, deadline, stats) -> None:
+    """One device: check (timestamp, then snapshot) and report heartbeats until `deadline`."""
+    rng = random.Random(i)
+    headers = {"Authorization": f"Bearer {token}"}
+    await asyncio.sleep(rng.uniform(0, min(CHECK_EVERY_S, deadline - time.monotonic())))
+    next_report = time.monotonic() + rng.uniform(0, REPORT_EVERY_S if FULL else 2.0)
+    first = True
+    while time.monotonic() < deadline or first:
+        try:
+            r = await client.get("/metadata/timestamp.json")
+            stats["checks"] += 1
+            if r.status_code != 200:
+                stats["errors"].append(f"timestamp {r.status_code}")
+            if first or time.monotonic() >= next_report:
+                n = rng.randint(1, 3)
+                body = {
+                    "events": [
+                        {
+                            "type": "heartbeat",
+                            "model": MODEL,
+                            "version": 1,
+                            "time": time.time() + k,
+                            "metrics": {"drift": 0.01},
+                        }
+                        for k in range(n)
+                    ]
+                }
+                r = await client.post(f"/v1/devices/load-{i}/events", json=body, headers=headers)
+                if r.status_code == 202:
+                    stats["events"] += r.json()["stored"]
+                    stats["batches"] += 1
+                else:
+                    stats["errors"].append(f"events {r.status_code}")
+                next_report = time.monotonic() + REPORT_EVERY_S * rng.uniform(0.8, 1.2)
+        except httpx.HTTPError as exc:
+            stats["errors"].append(f"{type(exc).__name__}: {exc}")
+        first = False
+        wait = CHECK_EVERY_S * rng.uniform(0.8, 1.2)
+        if time.monotonic() + wait > deadline:
+            return
+        await asyncio.sleep(wait)
+
+
+async def _fleet(url, token, seconds, stats) -> None:
+    limits = httpx.Limits(max_connections=DEVICES, max_keepalive_connections=DEVICES)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+        deadline = time.monotonic() + seconds
+        await asyncio.gather(*(_device(client, i, token, deadline, stats) for i in range(DEVICES)))
+
+
+def test_thousand_devices_against_one_server(lab, report):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4 * DEVICES:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8 * DEVICES), hard))
+    lab.publish("v1", 1)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "litefleet", "serve", str(lab.repo.path), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    tally = Tally(f"load: {DEVICES} devices, one server")
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        stored_before = TelemetryStore(f"sqlite:///{lab.repo.path}/telemetry.db").count_events()
+        stats = {"checks": 0, "events": 0, "batches": 0, "errors": []}
+        seconds = size(5, 60)
+        t0 = time.monotonic()
+        asyncio.run(_fleet(url, lab.token, seconds, stats))
+        took = time.monotonic() - t0
+        fleet = httpx.get(f"{url}/v1/fleet", timeout=60).json()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    stored = TelemetryStore(f"sqlite:///{lab.repo.path}/telemetry.db").count_events()
+    running = sum(r["running"] for r in fleet["releases"] if r["version"] == 1)
+    for e in stats["errors"][:20]:
+        tally.trial("request", False, e)
+    tally.trial(
+        f"{stats['checks']} checks, {stats['batches']} reports",
+        not stats["errors"],
+        f"{len(stats['errors'])} errors",
+    )
+    tally.trial(
+        "no lost telemetry",
+        stored - stored_before == stats["events"],
+        f"stored {stored - stored_before}, accepted {stats['events']}",
+    )
+    tally.trial("fleet view counts every device", running == DEVICES, f"running {running}")
+    tally.note("seconds", round(took))
+    tally.note("requests/s", round((stats["checks"] + stats["batches"]) / took))
+    tally.note("events stored", stats["events"])
+    report.add(tally)
+    assert tally.ok, tally.failures[:10]
