@@ -200,3 +200,30 @@ def test_ten_thousand_devices_a_day_is_fast():
                 states[i] = p.after(s, step, "none", fb, rng)
     assert checks > 10_000
     assert time.perf_counter() - t0 < 30  # generous: a sanity bound, not a benchmark
+
+
+def test_repeated_deferrals_back_off_to_an_hour():
+    p = ConditionalPolicy(defer_retry=15 * 60, jitter=0.0)
+    rng = random.Random(0)
+    state, now, waits = p.start(0.0, rng), 0.0, []
+    for _ in range(6):
+        state = p.after(state, now, "deferred", Feedback(), rng)
+        waits.append(state.next_check - now)
+        now = state.next_check
+    assert waits == [900, 1800, 3600, 3600, 3600, 3600]
+    state = p.after(state, now, "installed", Feedback(), rng)
+    assert state.deferrals == 0 and state.next_check - now == p.interval
+
+
+def test_smart_downloads_under_the_conditional_rules():
+    """Smart changes how often it checks, not where it may spend a user's data plan."""
+    p = make_policy("smart")
+    large = 10 * 1024 * 1024
+    assert not p.may_download(0, Conditions(network="metered", local_hour=2), large).go
+    assert p.may_download(0, Conditions(network="unmetered", local_hour=2), large).go
+
+
+def test_an_empty_window_in_a_settings_file_means_any_time():
+    p = make_policy("conditional", rules={"window": []})
+    assert p.rules.window is None
+    assert p.may_download(0, Conditions(local_hour=14), 10 * 1024 * 1024).go

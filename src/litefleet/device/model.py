@@ -28,7 +28,8 @@ class LoadedModel:
         self._inputs = self._interp.get_input_details()
         self._outputs = self._interp.get_output_details()
         self.signature = Signature(
-            inputs=[_spec(d) for d in self._inputs], outputs=[_spec(d) for d in self._outputs]
+            inputs=[tensor_spec(d) for d in self._inputs],
+            outputs=[tensor_spec(d) for d in self._outputs],
         )
 
     @classmethod
@@ -49,11 +50,11 @@ class LoadedModel:
 
     def _invoke_one(self, sample: np.ndarray) -> np.ndarray:
         spec = self._inputs[0]
-        self._interp.set_tensor(spec["index"], _quantize(sample[None], spec))
+        self._interp.set_tensor(spec["index"], quantize(sample[None], spec))
         self._interp.invoke()
         out = self._outputs[0]
         # get_tensor copies: no view survives the next invoke()
-        return _dequantize(self._interp.get_tensor(out["index"])[0], out)
+        return dequantize(self._interp.get_tensor(out["index"])[0], out)
 
 
 def app_view(sig: Signature) -> Signature:
@@ -68,7 +69,7 @@ def app_view(sig: Signature) -> Signature:
     return Signature(inputs=[one(t) for t in sig.inputs], outputs=[one(t) for t in sig.outputs])
 
 
-def _spec(d: dict) -> TensorSpec:
+def tensor_spec(d: dict) -> TensorSpec:
     scale, zero = d.get("quantization", (0.0, 0))
     return TensorSpec(
         name=str(d["name"]),
@@ -79,7 +80,7 @@ def _spec(d: dict) -> TensorSpec:
     )
 
 
-def _quantize(x: np.ndarray, spec: dict) -> np.ndarray:
+def quantize(x: np.ndarray, spec: dict) -> np.ndarray:
     dtype = np.dtype(spec["dtype"])
     scale, zero = spec.get("quantization", (0.0, 0))
     if dtype.kind in "iu" and scale:
@@ -89,7 +90,7 @@ def _quantize(x: np.ndarray, spec: dict) -> np.ndarray:
     return x.astype(dtype, copy=False)
 
 
-def _dequantize(y: np.ndarray, spec: dict) -> np.ndarray:
+def dequantize(y: np.ndarray, spec: dict) -> np.ndarray:
     scale, zero = spec.get("quantization", (0.0, 0))
     if np.dtype(spec["dtype"]).kind in "iu" and scale:
         return (y.astype(np.float32) - zero) * scale

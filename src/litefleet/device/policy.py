@@ -51,6 +51,8 @@ class PolicyState:
     failures: int = 0
     """Consecutive cycles that ended in `error`: drives the retry backoff."""
     last_check: float | None = None
+    deferrals: int = 0
+    """Consecutive cycles that ended in `deferred`: drives the deferral backoff."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,10 @@ class Policy:
     retry_base: float = 60.0
     retry_max: float = HOUR
     defer_retry: float = 15 * 60.0
-    """How soon to look again after a download was deferred by the conditions."""
+    """How soon to look again after a download was first deferred by the conditions."""
+    defer_retry_max: float = HOUR
+    """Repeated deferrals back off (doubling) up to this: a device that waits days for Wi-Fi
+    should not ask the server every 15 minutes, nor skip a 4-hour night window."""
     rules: DownloadRules = field(default_factory=lambda: ANY_NETWORK)
 
     name = "periodic"
@@ -163,12 +168,18 @@ class Policy:
                 state, failures=failures, last_check=now, next_check=now + self._jittered(wait, rng)
             )
         interval = self._next_interval(state, outcome, feedback)
-        wait = self.defer_retry if outcome == "deferred" else interval
+        deferrals = state.deferrals + 1 if outcome == "deferred" else 0
+        wait = (
+            min(self.defer_retry_max, self.defer_retry * 2 ** (deferrals - 1))
+            if deferrals
+            else interval
+        )
         return PolicyState(
             next_check=now + self._jittered(wait, rng),
             interval=interval,
             failures=0,
             last_check=now,
+            deferrals=deferrals,
         )
 
     def _next_interval(self, state: PolicyState, outcome: Outcome, feedback: Feedback) -> float:
@@ -195,15 +206,18 @@ class ConditionalPolicy(Policy):
 
 @dataclass(frozen=True)
 class SmartPolicy(Policy):
-    """The check frequency follows on-device feedback.
+    """The check frequency follows on-device feedback; downloads follow the conditional rules.
 
     Drift, errors or low confidence above their thresholds trigger a check at once (no
     more often than `min_interval`) and shrink the interval to `min_interval`; every quiet
     check stretches it by `backoff` up to `max_interval`; an install resets it to `interval`.
     """
 
+    rules: DownloadRules = field(default_factory=DownloadRules)
     min_interval: float = 15 * 60.0
-    max_interval: float = 7 * DAY
+    max_interval: float = DAY
+    """A stable device still looks once a day: backing off further saves little load
+    and leaves it days behind a fleet-wide fix (see the simulation in the README)."""
     backoff: float = 2.0
     drift_threshold: float = 0.25
     """PSI above 0.25 is the usual 'significant shift' rule of thumb."""
@@ -261,8 +275,12 @@ def make_policy(strategy: str, **settings: object) -> Policy:
         ) from None
     rules = settings.pop("rules", None)
     if isinstance(rules, dict):
+        # TOML and JSON files have no null: an empty window list means "any time"
         settings["rules"] = DownloadRules(
-            **{k: tuple(v) if k == "window" and v else v for k, v in rules.items()}
+            **{
+                k: (tuple(v) or None) if k == "window" and v is not None else v
+                for k, v in rules.items()
+            }
         )
     elif rules is not None:
         settings["rules"] = rules

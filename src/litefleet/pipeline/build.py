@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from litefleet.device.feedback import reference_stats
 from litefleet.errors import UserError
 from litefleet.pipeline import compress, convert, evaluate, models, report, train
 from litefleet.pipeline.data import Dataset, load_dataset
@@ -33,7 +34,6 @@ from litefleet.release import (
     GOLDEN_SET,
     BuildReport,
     CandidateReport,
-    FeatureStats,
     Precision,
 )
 
@@ -74,7 +74,7 @@ def build(recipe: Recipe, out_dir: Path, progress: ProgressHook | None = None) -
             input_shape=list(data.input_shape),
             keras_accuracy=float((reference.argmax(axis=1) == data.y_test).mean()),
             candidates=candidates,
-            reference_stats=feature_stats(data.x_train),
+            reference_stats=reference_stats(data.x_train, bins=DRIFT_BINS),
             environment=report.environment(),
             recipe=recipe.model_dump(mode="json"),
             seconds=round(time.perf_counter() - started, 1),
@@ -172,21 +172,6 @@ def _convert_and_measure(
         )
     hook("convert + evaluate", len(plan), len(plan))
     return results
-
-
-def feature_stats(x: np.ndarray) -> FeatureStats:
-    """Per-feature quantile bins of the training inputs: the reference for on-device drift."""
-    flat = x.reshape(len(x), -1).astype(np.float64)
-    quantiles = np.linspace(0, 1, DRIFT_BINS + 1)
-    edges, fractions = [], []
-    for column in flat.T:
-        e = np.unique(np.quantile(column, quantiles))
-        if len(e) < 2:  # a constant feature: one bin around its value
-            e = np.array([e[0] - 0.5, e[0] + 0.5])
-        counts, _ = np.histogram(np.clip(column, e[0], e[-1]), bins=e)
-        edges.append([round(float(v), 6) for v in e])
-        fractions.append([round(float(v), 6) for v in counts / counts.sum()])
-    return FeatureStats(edges=edges, fractions=fractions)
 
 
 def _write_golden(path: Path, data: Dataset, reference: np.ndarray, size: int) -> None:

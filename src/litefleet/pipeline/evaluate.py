@@ -1,7 +1,8 @@
 """Evaluation of a `.tflite` file in the LiteRT interpreter: what a device will really run.
 
 Accuracy and agreement are measured on the whole test split through the interpreter, int8
-models fed quantized inputs and read back dequantized, exactly as the device runtime does.
+models fed quantized inputs and read back dequantized by the device runtime's own
+functions (`litefleet.device.model`), so a build measures what a device will compute.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import numpy as np
 import zstandard
 from ai_edge_litert.interpreter import Interpreter
 
-from litefleet.release import Signature, TensorSpec
+from litefleet.device.model import dequantize, quantize, tensor_spec
+from litefleet.release import Signature
 
 
 @dataclass(frozen=True)
@@ -32,37 +34,10 @@ class Measurement:
 
 
 def signature_of(interpreter: Interpreter) -> Signature:
-    def spec(detail: dict) -> TensorSpec:
-        scale, zero_point = detail["quantization"]
-        return TensorSpec(
-            name=detail["name"],
-            shape=[int(d) for d in detail["shape"]],
-            dtype=np.dtype(detail["dtype"]).name,
-            scale=float(scale),
-            zero_point=int(zero_point),
-        )
-
     return Signature(
-        inputs=[spec(d) for d in interpreter.get_input_details()],
-        outputs=[spec(d) for d in interpreter.get_output_details()],
+        inputs=[tensor_spec(d) for d in interpreter.get_input_details()],
+        outputs=[tensor_spec(d) for d in interpreter.get_output_details()],
     )
-
-
-def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    """Float inputs in the tensor's dtype: int8 by its (scale, zero point), else a cast."""
-    dtype = np.dtype(detail["dtype"])
-    scale, zero_point = detail["quantization"]
-    if dtype.kind in "iu" and scale:
-        info = np.iinfo(dtype)
-        return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
-    return x.astype(dtype)
-
-
-def dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
-    scale, zero_point = detail["quantization"]
-    if np.dtype(detail["dtype"]).kind in "iu" and scale:
-        return (y.astype(np.float32) - zero_point) * scale
-    return y.astype(np.float32)
 
 
 def predict_batch(interpreter: Interpreter, x: np.ndarray) -> np.ndarray:
