@@ -284,7 +284,12 @@ def step_staged_rollout(run: DemoRun) -> None:
     others = [d for d in run.devices if d.name != "sensor"]
     done = run.wait_for("the rest installs v2", lambda: all(d.active() == 2 for d in others))
     run.check("rollout 100 %", "every device with good conditions runs v2", done)
-    deferred = [r for r in run.results(sensor) if r["action"] == "deferred"]
+
+    def sensor_deferrals() -> list[dict[str, Any]]:
+        return [r for r in run.results(sensor) if r["action"] == "deferred" and r["version"] == 2]
+
+    run.wait_for("the sensor's next check", lambda: bool(sensor_deferrals()))
+    deferred = sensor_deferrals()
     run.check(
         "rollout 100 %",
         "the sensor defers the download while its battery is critical",
