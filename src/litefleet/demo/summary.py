@@ -25,7 +25,8 @@ def device_rows(run: DemoRun) -> list[dict[str, Any]]:
         last_reason: dict[str, str] = {}
         for r in results:
             if r["action"] not in ("none", "installed") and r.get("reason"):
-                last_reason[r["action"]] = r["reason"]
+                about = f" v{r['version']}" if r.get("version") else ""
+                last_reason[r["action"] + about] = r["reason"]
         history, previous = [], None
         for _, actives in run.timeline:
             version = actives.get(d.name)
@@ -70,7 +71,7 @@ def print_summary(
             ", ".join(f"{k} {v}" for k, v in sorted(row["actions"].items())),
         )
     console.print(table)
-    reasons = Table(title="why devices did not install (last reason per decision)")
+    reasons = Table(title="why devices did not install (last reason per decision and release)")
     reasons.add_column("device")
     reasons.add_column("decision")
     reasons.add_column("reason", overflow="fold")
