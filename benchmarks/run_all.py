@@ -1,7 +1,7 @@
 """`make bench`: run every `benchmarks/bench_*.py`, keep its JSON, print one table of ratios.
 
 Each benchmark measures its figures against a baseline in the same run and reports them as
-ratios (keys containing `ratio`); this runner flattens every JSON document and shows those
+ratios (keys containing `ratio` or `_vs_`); this runner flattens every JSON document and shows those
 keys, so one table compares the whole system on this machine. Raw JSON goes to out/bench/.
 """
 
@@ -54,9 +54,10 @@ def main() -> int:
             continue
         document = json.loads(result.stdout)
         (out_dir / f"{name}.json").write_text(json.dumps(document, indent=2))
-        environment = document.get("environment", environment)
+        environment = environment or document.get("environment", {})
         for key, value in flatten(document).items():
-            if "ratio" in key.rsplit(".", 1)[-1] and isinstance(value, int | float):
+            leaf = key.rsplit(".", 1)[-1]
+            if ("ratio" in leaf or "_vs_" in leaf) and isinstance(value, int | float):
                 table.add_row(name, key, f"{value:.3g}")
         console.print(f"  done in {seconds:.0f} s → out/bench/{name}.json")
     console.print(table)
