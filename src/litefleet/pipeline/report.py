@@ -74,15 +74,16 @@ def plot(report: BuildReport, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
-    for c in report.candidates:
+    for i, c in enumerate(report.candidates):
         ax.scatter(c.zstd_bytes / 1024, c.accuracy * 100, s=40)
         ax.annotate(
             c.name,
             (c.zstd_bytes / 1024, c.accuracy * 100),
             fontsize=7,
-            xytext=(4, 3),
+            xytext=(4, 3 + 8 * (i % 3)),  # staggered: equal-accuracy labels overlap
             textcoords="offset points",
         )
     front = sorted(pareto_front(report.candidates), key=lambda c: c.zstd_bytes)
@@ -93,6 +94,10 @@ def plot(report: BuildReport, path: Path) -> None:
         label="Pareto front",
     )
     ax.set_xscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("download size, zstd-compressed (KB, log scale)")
     ax.set_ylabel("test accuracy in LiteRT (%)")
     ax.set_title(f"litefleet build on {report.dataset}: accuracy vs size")
