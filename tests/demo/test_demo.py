@@ -29,3 +29,32 @@ def test_demo_runs_the_whole_story(tmp_path):
     # the demo leaves no process behind
     leftover = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
     assert leftover.stdout.strip() == "", leftover.stdout
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_process_the_demo_started(tmp_path):
+    """SIGINT while the agents run: the demo stops the server, the agents and the app."""
+    import signal
+    import time
+
+    work = tmp_path / "w"
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "litefleet", "demo", "--quick", "--workdir", str(work)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    app_log = work / "logs" / "app.log"
+    deadline = time.monotonic() + 600
+    while not app_log.exists() and demo.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert app_log.exists(), "the demo never got as far as starting the app"
+    children = subprocess.run(["pgrep", "-f", str(work)], capture_output=True, text=True)
+    assert len(children.stdout.split()) >= 6  # server, five agents (and the app)
+    demo.send_signal(signal.SIGINT)
+    output, _ = demo.communicate(timeout=120)
+    assert demo.returncode != 0
+    assert "interrupted" in output
+    leftover = subprocess.run(["pgrep", "-f", str(work)], capture_output=True, text=True)
+    assert leftover.stdout.strip() == "", leftover.stdout
