@@ -49,9 +49,8 @@ def prune(
     fit(
         wrapped,
         data,
+        train,
         epochs=options.epochs,
-        batch_size=train.batch_size,
-        validation_split=train.validation_split,
         patience=None,  # early stopping would cut the schedule short of its final sparsity
         callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
         hook=hook,
@@ -74,9 +73,8 @@ def quantization_aware(
     fit(
         qat,
         data,
+        train,
         epochs=options.epochs,
-        batch_size=train.batch_size,
-        validation_split=train.validation_split,
         patience=None,
         hook=hook,
     )
@@ -155,9 +153,8 @@ def distill(
     fit(
         distiller,
         data,
+        train,
         epochs=options.epochs,
-        batch_size=train.batch_size,
-        validation_split=train.validation_split,
         patience=options.patience,
         hook=hook,
     )

@@ -42,15 +42,15 @@ def compile_classifier(model: keras.Model, learning_rate: float) -> None:
 def fit(
     model: keras.Model,
     data: Dataset,
+    train: TrainOptions,
     *,
     epochs: int,
-    batch_size: int,
-    validation_split: float,
     patience: int | None,
     callbacks: list[keras.callbacks.Callback] | None = None,
     hook: EpochHook | None = None,
 ) -> keras.callbacks.History:
-    """`model.fit` on the training split; early stopping restores the best weights."""
+    """`model.fit` on the training split with the recipe's batch size and validation split;
+    early stopping (when `patience` is set) restores the best weights."""
     all_callbacks = list(callbacks or [])
     if patience is not None:
         all_callbacks.append(
@@ -63,8 +63,8 @@ def fit(
         data.x_train,
         data.y_train,
         epochs=epochs,
-        batch_size=batch_size,
-        validation_split=validation_split,
+        batch_size=train.batch_size,
+        validation_split=train.validation_split,
         shuffle=True,
         callbacks=all_callbacks,
         verbose=0,
@@ -80,15 +80,7 @@ def train_baseline(
         for layer in weighted[:-1]:
             layer.trainable = False
     compile_classifier(model, options.learning_rate)
-    fit(
-        model,
-        data,
-        epochs=options.epochs,
-        batch_size=options.batch_size,
-        validation_split=options.validation_split,
-        patience=options.patience,
-        hook=hook,
-    )
+    fit(model, data, options, epochs=options.epochs, patience=options.patience, hook=hook)
     for layer in model.layers:
         layer.trainable = True
     return model
