@@ -32,7 +32,7 @@ from litefleet.device.conditions import (
 from litefleet.device.config import AgentConfig, load_config
 from litefleet.device.crashpoints import crashpoint
 from litefleet.device.fsutil import atomic_write_json, read_json
-from litefleet.device.health import health_check, probation_verdict
+from litefleet.device.health import gate_limits, isolated_health_check, probation_verdict
 from litefleet.device.policy import Feedback, Policy, PolicyState, make_policy
 from litefleet.device.profile import rank_variants
 from litefleet.device.runtime import read_feedback
@@ -41,7 +41,8 @@ from litefleet.device.source import ReleaseSource, UnreachableError, Verificatio
 from litefleet.device.store import Manifest, ModelStore
 from litefleet.device.telemetry import TelemetryQueue
 from litefleet.errors import UserError
-from litefleet.release import GOLDEN_SET, Release, ReleaseIndex
+from litefleet.release import GOLDEN_SET, Release, ReleaseIndex, VariantEntry
+from litefleet.sandbox import Limits
 
 ACTIONS = ("none", "installed", "deferred", "rejected", "rolled_back", "error")
 
@@ -66,6 +67,23 @@ class CheckResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    ranked: list[tuple[str, VariantEntry]]
+    expected: Any
+    """The signature the app expects (pinned, the active model's, or the index's)."""
+    active_manifest: Manifest | None
+
+
+def _metrics(report, nbytes: int) -> dict[str, float]:
+    return {
+        "accuracy": report.accuracy,
+        "agreement": report.agreement,
+        "latency_ms": report.latency_ms,
+        "bytes": float(nbytes),
+    }
+
+
 class Agent:
     def __init__(
         self,
@@ -85,8 +103,14 @@ class Agent:
         self.rng = rng or random.Random()
         self.store = ModelStore(self.home, keep=self.config.keep, recover=False)
         self.source = ReleaseSource(
-            self.home, self.config.server, self.config.model, timeout=self.config.timeout_s
+            self.home,
+            self.config.server,
+            self.config.model,
+            timeout=self.config.timeout_s,
+            metadata_deadline_s=self.config.metadata_deadline_s,
+            min_throughput=self.config.min_throughput_bytes_s,
         )
+        self._deadline = time.monotonic() + self.config.check_deadline_s
         self.telemetry = TelemetryQueue(
             self.home, self.config.server, self.config.device_id, self.config.token
         )
@@ -99,12 +123,18 @@ class Agent:
     # ------------------------------------------------------------------ one cycle
 
     def check(self, flush_telemetry: bool = True) -> CheckResult:
-        """One update cycle. Never raises for the outside world's faults: they are results."""
+        """One update cycle. Never raises for the outside world's faults: they are results.
+
+        The store lock is held only for local steps (recovery, the crash-loop counter,
+        probation, commit and activation), never across the network or the gate, so
+        `rollback`, `status`, `predict` and the app never wait on a slow server."""
         t0 = time.perf_counter()
+        self._deadline = time.monotonic() + self.config.check_deadline_s
         try:
             with self.store.lock:
                 self.store.recover()
-                result = self._probation_step() or self._cycle()
+                local = self._crash_loop_step() or self._probation_step()
+            result = local or self._cycle()
         except VerificationError as exc:
             result = self._result("error", str(exc), completed=False)
         except UnreachableError as exc:
@@ -124,11 +154,28 @@ class Agent:
     def _result(self, action: str, reason: str = "", **kw: Any) -> CheckResult:
         return CheckResult(action, self.store.active_version(), reason, **kw)
 
+    def _crash_loop_step(self) -> CheckResult | None:
+        """The boot counter: the last agent died while attempting a version. After
+        `max_attempts` deaths the version is blocked and reported, never retried."""
+        died = self.store.died_attempting()
+        if died is None:
+            return None
+        version, deaths = died
+        if deaths < self.config.max_attempts:
+            return None  # try again: a power cut is not the model's fault
+        reason = (
+            f"the agent died {deaths} times while attempting version {version}"
+            " (crash loop): blocked"
+        )
+        self.store.block(version, reason)
+        self.telemetry.record("rejected", self.config.model, version, reason)
+        return self._result("rejected", reason, version=version)
+
     def _cycle(self) -> CheckResult:
         cfg = self.config
         st = self.store.state()
         conditions = self.conditions.read()
-        with self.source.session() as s:
+        with self.source.session(deadline=self._deadline) as s:
             index = s.index()
             choice = choose_release(
                 index,
@@ -174,104 +221,164 @@ class Agent:
             "installed", "already on disk", version=version, variant=m.variant, source="local"
         )
 
+    # ------------------------------------------------------------------ install: plan, gate, commit
+
     def _install(self, s, index: ReleaseIndex, release: Release, conditions, active) -> CheckResult:
-        cfg, version = self.config, release.version
-        ranked, why_not = rank_variants(release, cfg.profile(), conditions)
+        """Plan (which variants, which expected signature), then for each variant in rank
+        order: may we download, fetch, isolated gate; the first that passes is committed."""
+        plan = self._plan(index, release, conditions, active)
+        if isinstance(plan, CheckResult):
+            return plan
+        version = release.version
+        refusals: list[str] = []
+        refused_sha: list[str] = []
+        with self.store.attempt(version):
+            for name, entry in plan.ranked:
+                p = download.plan(
+                    entry,
+                    name,
+                    active,
+                    plan.active_manifest.variant if plan.active_manifest else None,
+                    self.store.model_path(active) if active is not None else None,
+                )
+                go = self.policy.may_download(self.clock.now(), conditions, p.size)
+                if not go.go:
+                    return self._result(
+                        "deferred",
+                        go.reason,
+                        version=version,
+                        variant=name,
+                        details={"bytes": p.size},
+                    )
+                self._check_signed_info(s, release, name, entry)
+                with self.store.staging() as stage:
+                    model_file = stage / f"{name}.tflite"
+                    src, nbytes, note = download.fetch(s, p, model_file)
+                    s.download(release.golden, stage / GOLDEN_SET)
+                    report = self._gate(model_file, stage / GOLDEN_SET, plan, release, entry)
+                    crashpoint("gate.checked")
+                    metrics = _metrics(report, nbytes)
+                    if report.ok:
+                        return self._commit(
+                            stage, release, name, entry, report, src, nbytes, note, metrics, index
+                        )
+                self.telemetry.record(
+                    "health_failed",
+                    self.config.model,
+                    version,
+                    f"{name}: {report.reason}",
+                    **metrics,
+                )
+                refusals.append(f"{name}: {report.reason}")
+                if report.checks.get("latency") is False:
+                    continue  # too slow on this device, not bad bytes: try the next variant
+                refused_sha.append(entry.sha256)
+                break
+        return self._refuse(version, "; ".join(refusals), refused_sha)
+
+    def _plan(self, index: ReleaseIndex, release: Release, conditions, active):
+        """Variants that fit this device, in rank order, minus bytes refused before."""
+        ranked, why_not = rank_variants(release, self.config.profile(), conditions)
         if not ranked:
             return self._result(
-                "rejected", f"no variant fits this device: {why_not}", version=version
+                "rejected", f"no variant fits this device: {why_not}", version=release.version
             )
+        known_bad = self.store.state().refused_sha256
+        fresh = [(n, e) for n, e in ranked if e.sha256 not in known_bad]
+        if not fresh:
+            name, entry = ranked[0]
+            reason = (
+                f"{name}: the same bytes (sha256 {entry.sha256[:12]}) were refused before"
+                f" ({known_bad[entry.sha256]}); `litefleet agent unblock` to allow them"
+            )
+            return self._refuse(release.version, reason, [])
         active_manifest = self.store.manifest(active) if active is not None else None
-        expected = cfg.pinned_signature or (
+        expected = self.config.pinned_signature or (
             active_manifest.signature if active_manifest else index.signature
         )
-        reasons: list[str] = []
-        for name, entry in ranked:
-            p = download.plan(
-                entry,
-                name,
-                active,
-                active_manifest.variant if active_manifest else None,
-                self.store.model_path(active) if active is not None else None,
-            )
-            gate = self.policy.may_download(self.clock.now(), conditions, p.size)
-            if not gate.go:
-                return self._result(
-                    "deferred",
-                    gate.reason,
-                    version=version,
-                    variant=name,
-                    details={"bytes": p.size},
-                )
-            info = s.variant_info(entry.path)
-            if (info.model, info.version, info.variant, info.sha256) != (
-                cfg.model,
-                version,
-                name,
-                entry.sha256,
-            ):
-                raise VerificationError(f"{entry.path}: signed custom data disagrees with index")
-            with self.store.staging() as stage:
-                model_file = stage / f"{name}.tflite"
-                src, nbytes, note = download.fetch(s, p, model_file)
-                s.download(release.golden, stage / GOLDEN_SET)
-                report = health_check(
-                    model_file,
-                    stage / GOLDEN_SET,
-                    expected=expected,
-                    min_accuracy=release.min_accuracy,
-                    min_agreement=release.min_agreement,
-                    latency_budget_ms=cfg.latency_budget_ms,
-                )
-                crashpoint("gate.checked")
-                metrics = {
-                    "accuracy": report.accuracy,
-                    "agreement": report.agreement,
-                    "latency_ms": report.latency_ms,
-                    "bytes": float(nbytes),
-                }
-                if not report.ok:
-                    self.telemetry.record(
-                        "health_failed", cfg.model, version, f"{name}: {report.reason}", **metrics
-                    )
-                    reasons.append(f"{name}: {report.reason}")
-                    if report.checks.get("latency") is False:
-                        continue  # the measured latency says it does not fit: next variant
-                    break
-                manifest = Manifest(
-                    model=cfg.model,
-                    version=version,
-                    variant=name,
-                    file=model_file.name,
-                    precision=entry.precision,
-                    sha256=entry.sha256,
-                    bytes=entry.bytes,
-                    signature=report.signature or index.signature,
-                    accuracy=report.accuracy,
-                    latency_ms=report.latency_ms,
-                    source=src,
-                    installed=self.clock.now(),
-                    reference_stats=release.reference_stats,
-                )
-                self.store.commit(stage, manifest)
-            now = self.clock.now()
-            self.store.activate(
-                version, cfg.probation_rules().start(version, now), reason=f"{src} {name}"
-            )
-            self.telemetry.record("installed", cfg.model, version, f"{src} {name}", **metrics)
-            self.telemetry.record("activated", cfg.model, version, "", **metrics)
-            return self._result(
-                "installed",
-                note,
-                version=version,
-                variant=name,
-                source=src,
-                bytes_downloaded=nbytes,
-                details=metrics,
-            )
-        reason = "; ".join(reasons)
-        self.store.block(version, reason)
-        self.telemetry.record("rejected", cfg.model, version, reason)
+        return _Plan(fresh, expected, active_manifest)
+
+    def _check_signed_info(self, s, release: Release, name: str, entry) -> None:
+        info = s.variant_info(entry.path)
+        want = (self.config.model, release.version, name, entry.sha256)
+        if (info.model, info.version, info.variant, info.sha256) != want:
+            raise VerificationError(f"{entry.path}: signed custom data disagrees with index")
+
+    def _gate(self, model_file: Path, golden: Path, plan: _Plan, release: Release, entry):
+        """The health gate, in a child process with limits (never in this process)."""
+        cfg = self.config
+        limits = gate_limits(
+            signed_latency_ms=entry.latency_ms_p50,
+            latency_budget_ms=cfg.latency_budget_ms,
+            samples=500,
+            timeout_s=cfg.gate_timeout_s,
+            memory_mb=cfg.gate_memory_mb,
+        )
+        left = self._deadline - time.monotonic()
+        if left < limits.wall_s:  # the check's own deadline caps the gate too
+            limits = Limits(wall_s=max(1.0, left), cpu_s=limits.cpu_s, memory_mb=limits.memory_mb)
+        return isolated_health_check(
+            model_file,
+            golden,
+            expected=plan.expected,
+            min_accuracy=release.min_accuracy,
+            min_agreement=release.min_agreement,
+            latency_budget_ms=cfg.latency_budget_ms,
+            limits=limits,
+        )
+
+    def _commit(
+        self,
+        stage: Path,
+        release: Release,
+        name: str,
+        entry,
+        report,
+        src: str,
+        nbytes: int,
+        note: str,
+        metrics: dict[str, float],
+        index: ReleaseIndex,
+    ) -> CheckResult:
+        """Gated: move the staged version into the store and activate it (store lock only)."""
+        cfg, version = self.config, release.version
+        manifest = Manifest(
+            model=cfg.model,
+            version=version,
+            variant=name,
+            file=f"{name}.tflite",
+            precision=entry.precision,
+            sha256=entry.sha256,
+            bytes=entry.bytes,
+            signature=report.signature or index.signature,
+            accuracy=report.accuracy,
+            latency_ms=report.latency_ms,
+            source=src,
+            installed=self.clock.now(),
+            reference_stats=release.reference_stats,
+        )
+        with self.store.lock:
+            if version in self.store.state().blocked:  # an operator blocked it meanwhile
+                reason = f"blocked while installing: {self.store.state().blocked[version]}"
+                return self._result("rejected", reason, version=version)
+            self.store.commit(stage, manifest)
+            probation = cfg.probation_rules().start(version, self.clock.now())
+            self.store.activate(version, probation, reason=f"{src} {name}")
+        self.telemetry.record("installed", cfg.model, version, f"{src} {name}", **metrics)
+        self.telemetry.record("activated", cfg.model, version, "", **metrics)
+        return self._result(
+            "installed",
+            note,
+            version=version,
+            variant=name,
+            source=src,
+            bytes_downloaded=nbytes,
+            details=metrics,
+        )
+
+    def _refuse(self, version: int, reason: str, sha256: list[str]) -> CheckResult:
+        self.store.block(version, reason, sha256)
+        self.telemetry.record("rejected", self.config.model, version, reason)
         return self._result("rejected", reason, version=version)
 
     # ------------------------------------------------------------------ probation / rollback

@@ -41,6 +41,19 @@ class AgentConfig(BaseModel):
     probation_max_drift: float = 0.5
     pinned_signature: Signature | None = None
     timeout_s: int = 10
+    # hardening (issue 9): budgets of the isolated gate, the crash-loop counter, deadlines
+    gate_timeout_s: float | None = Field(default=None, gt=0)
+    """Wall-clock and CPU limit of one isolated health-gate run; None: derived from the
+    release's signed latency (`health.gate_limits`)."""
+    gate_memory_mb: int = Field(default=1024, ge=256)
+    max_attempts: int = Field(default=2, ge=1)
+    """Times the agent may die while attempting one version before it blocks it."""
+    check_deadline_s: float = Field(default=900.0, gt=0)
+    """A whole check (metadata, downloads, gate) ends by then, whatever the server does."""
+    metadata_deadline_s: float = Field(default=60.0, gt=0)
+    """Overall deadline of one metadata download (on top of `timeout_s` per read)."""
+    min_throughput_bytes_s: float = Field(default=8192.0, gt=0)
+    """A target download may take `metadata_deadline_s` + its size / this, no longer."""
 
     def profile(self) -> DeviceProfile:
         return DeviceProfile(

@@ -9,6 +9,12 @@ byte 0 on every attempt and might never finish. This one:
   behind one URL never change; metadata is never kept, `timestamp.json` changes in place);
 - copes with a server that ignores Range (200: skip what we have) or answers 416.
 
+Deadlines: a socket timeout is per read, so a server that sends one byte a second never
+hits it. Every download here also has an overall deadline: `metadata_deadline_s` for
+metadata, plus size / `min_throughput` for a target, capped by the whole check's deadline.
+A watchdog shuts the connection's socket down when it passes (waking a blocked read, even
+one stuck in the response headers) and the download fails with `DownloadTimeout`.
+
 Trust does not change: python-tuf still checks the whole file's length and hashes after
 the last byte. A partial file is deleted when the download completes (verified or not) or
 fails for any reason but the network, so bad bytes can never stick.
@@ -19,13 +25,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import urllib3
 from tuf.api import exceptions
 from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 PART_SUFFIX = ".part"
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(\d+|\*)")
@@ -34,6 +45,50 @@ _CUT = (
     urllib3.exceptions.IncompleteRead,
     urllib3.exceptions.ReadTimeoutError,
 )
+
+
+class DownloadTimeout(exceptions.DownloadError):
+    """A download did not finish within its overall deadline."""
+
+
+class _Sockets:
+    """The sockets of one fetcher's connections, so a watchdog can shut them down."""
+
+    def __init__(self) -> None:
+        self._socks: list[socket.socket] = []
+        self._mutex = threading.Lock()
+
+    def add(self, sock: socket.socket | None) -> None:
+        if sock is not None:
+            with self._mutex:
+                self._socks = [s for s in self._socks if s.fileno() != -1] + [sock]
+
+    def shutdown_all(self) -> None:
+        with self._mutex:
+            socks = list(self._socks)
+        for s in socks:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)  # wakes a recv() blocked in another thread
+
+
+def _watched_pools(sockets: _Sockets) -> dict[str, type]:
+    class Conn(HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            sockets.add(self.sock)
+
+    class SConn(HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            sockets.add(self.sock)
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Conn
+
+    class SPool(HTTPSConnectionPool):
+        ConnectionCls = SConn
+
+    return {"http": Pool, "https": SPool}
 
 
 class ResumingFetcher(Urllib3Fetcher):
@@ -46,17 +101,60 @@ class ResumingFetcher(Urllib3Fetcher):
         retries: int = 3,
         backoff_s: float = 0.2,
         max_part_age_s: float = 7 * 86400,
+        metadata_deadline_s: float = 60.0,
+        min_throughput: float = 8192.0,
+        check_deadline: float | None = None,
     ) -> None:
         super().__init__(socket_timeout=socket_timeout, app_user_agent="litefleet")
         self.partial_dir = Path(partial_dir) if partial_dir else None
         self.resumable_prefix = resumable_prefix
         self.retries = retries
         self.backoff_s = backoff_s
+        self.metadata_deadline_s = metadata_deadline_s
+        self.min_throughput = min_throughput
+        """Bytes per second a target download must average (its deadline grows with size)."""
+        self.check_deadline = check_deadline
+        """`time.monotonic()` by which the whole check ends; no download runs past it."""
         self.resumed = 0
         """Requests that asked for a byte range (tests and the selftest read it)."""
         self._pool = urllib3.PoolManager(headers={"User-Agent": "litefleet"})
+        self._sockets = _Sockets()
+        self._pool.pool_classes_by_scheme = _watched_pools(self._sockets)
+        self._deadline: float | None = None
+        self._budget = 0.0
         if self.partial_dir is not None:
             self._drop_stale(max_part_age_s)
+
+    # ------------------------------------------------------------------ deadlines
+
+    @contextlib.contextmanager
+    def download_file(self, url: str, max_length: int) -> Iterator[IO]:
+        """python-tuf's download, under an overall deadline (size-aware for targets)."""
+        budget = self.metadata_deadline_s
+        if self.part_path(url) is not None:
+            budget += max_length / self.min_throughput
+        deadline = time.monotonic() + budget
+        if self.check_deadline is not None and self.check_deadline < deadline:
+            deadline, budget = self.check_deadline, self.check_deadline - time.monotonic()
+        self._deadline, self._budget = deadline, budget
+        if budget <= 0:
+            raise DownloadTimeout(f"timed out: the check's deadline passed before {url}")
+        watchdog = threading.Timer(max(0.0, budget), self._sockets.shutdown_all)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            with super().download_file(url, max_length) as f:
+                yield f
+        finally:
+            watchdog.cancel()
+            self._deadline = None
+
+    def _check_time(self, url: str, received: int) -> None:
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            raise DownloadTimeout(
+                f"timed out: overall deadline of {self._budget:.1f} s for {url} exceeded"
+                f" after {received} bytes (the server is too slow or stuck)"
+            )
 
     def _drop_stale(self, max_age: float) -> None:
         """Partials of releases never finished would otherwise stay forever."""
@@ -86,6 +184,7 @@ class ResumingFetcher(Urllib3Fetcher):
 
     def _request(self, url: str, start: int, part: Path | None) -> urllib3.BaseHTTPResponse:
         headers = {"Range": f"bytes={start}-"} if start else {}
+        self._check_time(url, start)
         try:
             response = self._pool.request(
                 "GET",
@@ -95,8 +194,11 @@ class ResumingFetcher(Urllib3Fetcher):
                 timeout=urllib3.Timeout(self.socket_timeout),
                 retries=urllib3.Retry(connect=2, read=0, redirect=0, status=0, backoff_factor=0.1),
             )
-        except urllib3.exceptions.MaxRetryError as exc:
-            if isinstance(exc.reason, urllib3.exceptions.TimeoutError):
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            self._check_time(url, start)  # the watchdog cut it: say so, not "protocol error"
+            if isinstance(exc, urllib3.exceptions.MaxRetryError) and isinstance(
+                exc.reason, urllib3.exceptions.TimeoutError
+            ):
                 raise exceptions.SlowRetrievalError from exc
             raise
         if start:
@@ -146,10 +248,13 @@ class ResumingFetcher(Urllib3Fetcher):
                             out.write(chunk)
                         sent += len(chunk)
                         yield chunk
+                        self._check_time(url, sent)
+                    self._check_time(url, sent)  # a watchdog shutdown reads as a clean EOF
                     done = True
                     break
                 except _CUT as exc:
                     response.close()
+                    self._check_time(url, sent)
                     attempts += 1
                     if attempts > self.retries:
                         keep = True  # a network fault: the next check resumes from here
@@ -163,6 +268,9 @@ class ResumingFetcher(Urllib3Fetcher):
                 except urllib3.exceptions.TimeoutError as exc:
                     keep = True
                     raise exceptions.SlowRetrievalError from exc
+        except DownloadTimeout:
+            keep = True  # a slow network: the next check resumes from here
+            raise
         except (exceptions.DownloadHTTPError, urllib3.exceptions.HTTPError, OSError) as exc:
             # the server went away while resuming: keep what we have, unless the disk failed
             keep = keep or not isinstance(exc, OSError) or _is_socket_error(exc)

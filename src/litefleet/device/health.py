@@ -5,6 +5,11 @@ signature matches what the app expects; the signed golden set runs without NaN, 
 accuracy >= the release's own `min_accuracy` and agreement with the reference outputs >=
 `min_agreement`; the median single-sample latency fits the device's budget.
 
+The gate never runs in the agent's own process: `isolated_health_check` runs it in a child
+(`litefleet.sandbox`) under a deadline, a CPU-time and a memory limit, so a model that
+segfaults LiteRT, loops or eats memory is a refusal that names the signal or the timeout.
+Only a model that passed it is ever loaded in-process (the app's `ModelRuntime`).
+
 After activation the version is on probation: runtime errors or a drift spike inside the
 probation window roll it back; enough clean predictions or enough time pass it.
 """
@@ -22,6 +27,14 @@ from litefleet.device.policy import Feedback
 from litefleet.device.store import Probation
 from litefleet.errors import UserError
 from litefleet.release import Signature
+from litefleet.sandbox import Limits, run_isolated
+
+GATE_STARTUP_S = 10.0
+"""Wall-clock allowance of a gate run beyond its invocations: interpreter start, imports,
+model load, golden set read (measured ~0.3 s on a laptop-class CPU; a slow device gets 30x)."""
+GATE_SLACK = 50.0
+"""An invocation may take this many times the signed (build machine) median latency."""
+GATE_MIN_INVOKE_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,85 @@ def health_check(
             **base,
         )
     return HealthReport(True, "", checks=checks, **base)
+
+
+def gate_limits(
+    *,
+    signed_latency_ms: float,
+    latency_budget_ms: float | None,
+    samples: int,
+    latency_runs: int = 30,
+    timeout_s: float | None = None,
+    memory_mb: int = 1024,
+) -> Limits:
+    """The budget of one isolated gate run: from the release's signed latency (and the
+    device's own budget), unless the device configures a fixed `timeout_s`."""
+    if timeout_s is None:
+        per_ms = max(signed_latency_ms, latency_budget_ms or 0.0) * GATE_SLACK
+        per_invoke = max(GATE_MIN_INVOKE_S, per_ms / 1000.0)
+        timeout_s = GATE_STARTUP_S + per_invoke * (samples + latency_runs + 1)
+    return Limits(wall_s=timeout_s, cpu_s=timeout_s, memory_mb=memory_mb)
+
+
+def isolated_health_check(
+    model_path: Path,
+    golden_path: Path,
+    *,
+    expected: Signature | None,
+    min_accuracy: float,
+    min_agreement: float = 0.0,
+    latency_budget_ms: float | None = None,
+    limits: Limits | None = None,
+) -> HealthReport:
+    """`health_check` in a child process under `limits`: a crash, a signal, a timeout or a
+    limit hit is a failed report (`checks["isolated"] is False`) naming what happened."""
+    outcome = run_isolated(
+        "litefleet.device.health:health_check_task",
+        {
+            "model_path": str(model_path),
+            "golden_path": str(golden_path),
+            "expected": expected.model_dump(mode="json") if expected else None,
+            "min_accuracy": min_accuracy,
+            "min_agreement": min_agreement,
+            "latency_budget_ms": latency_budget_ms,
+        },
+        limits,
+    )
+    if not outcome.ok:
+        return HealthReport(
+            False, f"isolated gate: {outcome.reason}", checks={"loads": False, "isolated": False}
+        )
+    v = outcome.value
+    return HealthReport(
+        ok=v["ok"],
+        reason=v["reason"],
+        accuracy=v["accuracy"],
+        agreement=v["agreement"],
+        latency_ms=v["latency_ms"],
+        signature=Signature.model_validate(v["signature"]) if v["signature"] else None,
+        checks=v["checks"],
+    )
+
+
+def health_check_task(
+    model_path: str, golden_path: str, expected: dict | None, **kw: float | None
+) -> dict:
+    """The child's side of `isolated_health_check`: the report as JSON."""
+    report = health_check(
+        Path(model_path),
+        Path(golden_path),
+        expected=Signature.model_validate(expected) if expected else None,
+        **kw,  # type: ignore[arg-type]
+    )
+    return {
+        "ok": report.ok,
+        "reason": report.reason,
+        "accuracy": report.accuracy,
+        "agreement": report.agreement,
+        "latency_ms": report.latency_ms,
+        "signature": report.signature.model_dump(mode="json") if report.signature else None,
+        "checks": report.checks,
+    }
 
 
 def _median_latency_ms(model: LoadedModel, x: np.ndarray, runs: int) -> float:

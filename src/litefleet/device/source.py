@@ -61,16 +61,27 @@ def install_root(home: Path, root_json: Path) -> None:
 
 
 class ReleaseSource:
-    def __init__(self, home: Path, server: str, model: str, timeout: int = 10) -> None:
+    def __init__(
+        self,
+        home: Path,
+        server: str,
+        model: str,
+        timeout: int = 10,
+        metadata_deadline_s: float = 60.0,
+        min_throughput: float = 8192.0,
+    ) -> None:
         self.home = Path(home)
         self.server = server.rstrip("/")
         self.model = model
         self.timeout = timeout
+        self.metadata_deadline_s = metadata_deadline_s
+        self.min_throughput = min_throughput
         self.meta_dir = self.home / "tuf"
         self.lock = FileLock(self.home / "tuf.lock")
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, deadline: float | None = None) -> Iterator[Session]:
+        """A refreshed session; no download in it runs past `deadline` (time.monotonic())."""
         from tuf.ngclient import Updater
 
         from litefleet.device.fetcher import ResumingFetcher
@@ -82,6 +93,9 @@ class ReleaseSource:
                 socket_timeout=self.timeout,
                 partial_dir=self.home / "downloads",
                 resumable_prefix=f"{self.server}/targets/",
+                metadata_deadline_s=self.metadata_deadline_s,
+                min_throughput=self.min_throughput,
+                check_deadline=deadline,
             )
             updater = Updater(
                 metadata_dir=str(self.meta_dir),

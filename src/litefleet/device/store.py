@@ -10,18 +10,28 @@ Invariants, kept through a crash at any instant:
 - `active` names a complete version whose model file matches its manifest's sha256;
 - the journal is written before the pointer; `recover()` (run on every open) reconciles
   the two, deletes `.tmp-*` leftovers and half-deleted folders;
-- garbage collection keeps the newest `keep` versions and never the active or previous one.
+- garbage collection keeps the newest `keep` versions and never the active or previous one;
+- every path built from a name (version, file) stays inside the home (`inside`);
+- a boot counter: `begin_attempt(v)` is durable before a version is tried, so an agent that
+  dies while trying it (power cut, OOM kill) is counted at the next start (`died_attempting`);
+- the sha256 of every model refused or rolled back is kept: those bytes are not activated
+  again, whatever version number they are re-signed under, until an operator `unblock`s them.
+
+The store lock is held only for local state changes, never across the network: a check
+stages its files under a shared `staging.lock`, and `recover()` leaves `.tmp-` files alone
+while anyone is staging.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Literal
 
@@ -91,6 +101,12 @@ class StoreState(BaseModel):
     blocked: dict[int, str] = Field(default_factory=dict)
     """Versions rolled back or refused, with the reason: not installed again by the agent."""
     probation: Probation | None = None
+    attempting: int | None = None
+    """The version being tried (download + gate), written before; cleared after."""
+    crashed_attempts: dict[int, int] = Field(default_factory=dict)
+    """Per version: attempts that ended with the agent dead (the boot counter)."""
+    refused_sha256: dict[str, str] = Field(default_factory=dict)
+    """sha256 of model bytes refused by the gate or rolled back -> why."""
     history: list[HistoryItem] = Field(default_factory=list)
 
     def note(self, event: str, version: int | None, reason: str = "") -> None:
@@ -143,7 +159,16 @@ class ModelStore:
         return Manifest.model_validate(data)
 
     def model_path(self, version: int) -> Path:
-        return self.versions_dir / str(version) / self.manifest(version).file
+        return self.inside(self.versions_dir / str(version) / self.manifest(version).file)
+
+    def inside(self, path: Path) -> Path:
+        """`path`, refused unless it stays inside the home (names come from metadata)."""
+        resolved = Path(os.path.abspath(path))
+        if not resolved.is_relative_to(Path(os.path.abspath(self.home))) or (
+            path.exists() and not path.resolve().is_relative_to(self.home.resolve())
+        ):
+            raise UserError(f"refused path outside the device home: {path}")
+        return path
 
     def installed(self) -> list[int]:
         return sorted(
@@ -158,7 +183,7 @@ class ModelStore:
         """Delete leftovers, drop incomplete versions, make pointer and journal agree."""
         with self.lock:
             for folder in (self.home, self.versions_dir, self.home / "downloads"):
-                if folder.exists():
+                if folder.exists() and not self._someone_staging():
                     for p in folder.iterdir():
                         if p.name.startswith(TMP_PREFIX):
                             _remove(p)
@@ -217,14 +242,33 @@ class ModelStore:
 
     @contextmanager
     def staging(self) -> Iterator[Path]:
-        """A scratch folder inside the store; removed unless `commit` moved it."""
+        """A scratch folder inside the store; removed unless `commit` moved it. Held without
+        the store lock (downloads and the gate run here), under a shared `staging.lock`."""
+        fd = os.open(self.home / "staging.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_SH)
         path = self.versions_dir / f"{TMP_PREFIX}{uuid.uuid4().hex}"
-        path.mkdir()
         try:
+            path.mkdir()
             yield path
         finally:
             if path.exists():
                 _remove(path)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _someone_staging(self) -> bool:
+        return self._held("staging.lock")
+
+    def _held(self, name: str) -> bool:
+        """Whether another open file description holds a flock on HOME/`name`."""
+        fd = os.open(self.home / name, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the lock if we got it
+        return False
 
     def downloads_dir(self) -> Path:
         d = self.home / "downloads"
@@ -241,7 +285,7 @@ class ModelStore:
         atomic_write_json(staging / MANIFEST, manifest.model_dump(mode="json"))
         crashpoint("install.staged")
         with self.lock:
-            target = self.versions_dir / str(manifest.version)
+            target = self.inside(self.versions_dir / str(manifest.version))
             if target.exists():
                 st = self.state()
                 if manifest.version in (st.active, st.previous):
@@ -294,6 +338,10 @@ class ModelStore:
                 raise UserError(f"version {to} is not installed (have {self.installed()})")
             if bad is not None and bad != to:
                 st.blocked[bad] = reason
+                with suppress(UserError):
+                    st.refused_sha256[self.manifest(bad).sha256] = (
+                        f"rolled back from {bad}: {reason}"
+                    )
             st.probation = None
             st.active, st.previous = to, _older_than(to, valid, st.blocked)
             st.blocked.pop(to, None)
@@ -312,13 +360,82 @@ class ModelStore:
                 st.note("probation_passed", version)
                 atomic_write_json(self.state_path, st.model_dump(mode="json"))
 
-    def block(self, version: int, reason: str) -> None:
-        """Remember a refused release so the agent does not download it again and again."""
+    def block(self, version: int, reason: str, sha256: list[str] | tuple[str, ...] = ()) -> None:
+        """Remember a refused release (and its refused bytes) so the agent does not download
+        it again and again, under this or any other version number."""
         with self.lock:
             st = self.state()
             st.blocked[version] = reason
+            for digest in sha256:
+                st.refused_sha256[digest] = f"refused in version {version}: {reason}"
             st.note("rejected", version, reason)
             atomic_write_json(self.state_path, st.model_dump(mode="json"))
+
+    def unblock(self, what: str) -> list[str]:
+        """The operator's word: allow a version (number) or model bytes (sha256) again."""
+        with self.lock:
+            st = self.state()
+            done = []
+            if what.isdigit() and int(what) in st.blocked:
+                del st.blocked[int(what)]
+                done.append(f"version {what}")
+            for digest in [d for d in st.refused_sha256 if d == what or d.startswith(what)]:
+                if len(what) >= 8:
+                    del st.refused_sha256[digest]
+                    done.append(f"sha256 {digest[:12]}")
+            if not done:
+                raise UserError(f"nothing blocked matches {what!r}")
+            st.note("unblocked", int(what) if what.isdigit() else None, ", ".join(done))
+            atomic_write_json(self.state_path, st.model_dump(mode="json"))
+            return done
+
+    # ------------------------------------------------------------------ boot counter
+
+    @contextmanager
+    def attempt(self, version: int) -> Iterator[None]:
+        """Durably say "attempting `version`" while downloading and gating it. If this
+        process dies inside, the next `died_attempting` counts it (a live attempt holds
+        `attempt.lock`, so a concurrent reader never mistakes it for a dead one)."""
+        fd = os.open(self.home / "attempt.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            self._set_attempting(version)
+            yield
+            self._end_attempt(version, clean=True)
+        except BaseException:
+            self._end_attempt(version, clean=False)  # an error we saw is not a death
+            raise
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _set_attempting(self, version: int) -> None:
+        with self.lock:
+            st = self.state()
+            st.attempting = version
+            atomic_write_json(self.state_path, st.model_dump(mode="json"))
+
+    def _end_attempt(self, version: int, clean: bool) -> None:
+        with self.lock:
+            st = self.state()
+            if st.attempting == version:
+                st.attempting = None
+                if clean:
+                    st.crashed_attempts.pop(version, None)
+                atomic_write_json(self.state_path, st.model_dump(mode="json"))
+
+    def died_attempting(self) -> tuple[int, int] | None:
+        """(version, deaths so far) when the last agent died while attempting a version."""
+        with self.lock:
+            st = self.state()
+            v = st.attempting
+            if v is None or self._held("attempt.lock"):
+                return None
+            st.attempting = None
+            st.crashed_attempts[v] = st.crashed_attempts.get(v, 0) + 1
+            st.note("died_attempting", v, f"death {st.crashed_attempts[v]}")
+            atomic_write_json(self.state_path, st.model_dump(mode="json"))
+            return v, st.crashed_attempts[v]
 
     def _write_pointer(self, version: int) -> None:
         rel = (self.versions_dir / str(version) / self.manifest(version).file).relative_to(
