@@ -15,19 +15,36 @@ import, so it holds the contracts between them and nothing heavy (pydantic + has
 
 python-tuf does not validate `custom` data: every reader parses it with these models
 (`extra="forbid"`), so a malformed or unexpected field is an error, not a silent default.
+Every name that becomes part of a path (model, variant, channel, file, target path) is
+checked against a strict pattern at parse time, and a release index whose target paths are
+not exactly the ones its names imply is refused: a signed `../../escape` never reaches a
+file system, on the device or at publish.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Precision = Literal["float32", "float16", "dynamic", "int8"]
 """How a `.tflite` file stores its weights and computes: the four converter recipes."""
 
 PRECISIONS: tuple[Precision, ...] = ("float32", "float16", "dynamic", "int8")
+
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+"""Model, variant and channel names: one safe path segment (no '/', never '.' or '..')."""
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+FileName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.(tflite|npz)$")]
+TargetPath = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(/[A-Za-z0-9][A-Za-z0-9._-]{0,127}){1,2}$"),
+]
+"""A target path: 2 or 3 safe segments (`<model>/<version>/<file>`, `<model>/releases.json`)."""
+Version = Annotated[int, Field(ge=1, le=2**53)]
+"""A release counter: positive, and exact in JSON and SQLite."""
 
 
 class _Strict(BaseModel):
@@ -77,9 +94,9 @@ def _same_tensors(a: list[TensorSpec], b: list[TensorSpec]) -> bool:
 class CandidateReport(_Strict):
     """Every measured figure for one `.tflite` file of a build."""
 
-    name: str
+    name: Name
     """Variant name, also the file stem: e.g. `pruned-int8` -> `pruned-int8.tflite`."""
-    file: str
+    file: FileName
     source: str
     """The Keras candidate it was converted from: baseline, pruned, qat, distilled."""
     precision: Precision
@@ -108,7 +125,7 @@ class BuildReport(_Strict):
     keras_accuracy: float
     """Accuracy of the float Keras baseline on the test split (the reference)."""
     candidates: list[CandidateReport]
-    golden: str = GOLDEN_SET
+    golden: FileName = GOLDEN_SET
     reference_stats: FeatureStats | None = None
     environment: dict[str, str] = Field(default_factory=dict)
     recipe: dict = Field(default_factory=dict)
@@ -159,10 +176,10 @@ ROLLOUT_ROLE = "rollout"
 class VariantInfo(_Strict):
     """Signed target `custom` data of a `.tflite` target: what a device may trust about it."""
 
-    model: str
-    version: int
+    model: Name
+    version: Version
     """Release counter: monotonic per model, never reused."""
-    variant: str
+    variant: Name
     precision: Precision
     signature: Signature
     accuracy: float
@@ -175,15 +192,15 @@ class VariantInfo(_Strict):
 class PatchEntry(_Strict):
     """A bsdiff4 patch that turns the same variant of `from_version` into this one."""
 
-    from_version: int
-    path: str
-    bytes: int
+    from_version: Version
+    path: TargetPath
+    bytes: int = Field(ge=0)
 
 
 class VariantEntry(_Strict):
-    path: str
+    path: TargetPath
     precision: Precision
-    bytes: int
+    bytes: int = Field(ge=0)
     accuracy: float
     latency_ms_p50: float
     sha256: str
@@ -191,12 +208,12 @@ class VariantEntry(_Strict):
 
 
 class Release(_Strict):
-    version: int
-    channel: str = "stable"
+    version: Version
+    channel: Name = "stable"
     created: str
     """ISO 8601 UTC time of publishing."""
-    variants: dict[str, VariantEntry]
-    golden: str
+    variants: dict[Name, VariantEntry]
+    golden: TargetPath
     min_accuracy: float
     """A device refuses the release when its golden-set accuracy is below this."""
     min_agreement: float = 0.9
@@ -208,10 +225,26 @@ class ReleaseIndex(_Strict):
     """`<model>/releases.json`, signed by the offline targets role."""
 
     schema_version: Literal[1] = 1
-    model: str
+    model: Name
     signature: Signature
     """The signature the app expects; every release of this model keeps it."""
     releases: list[Release]
+
+    @model_validator(mode="after")
+    def _paths_follow_names(self) -> ReleaseIndex:
+        """Every target path is exactly the one its model, version and names imply."""
+        for r in self.releases:
+            if r.golden != golden_path(self.model, r.version):
+                raise ValueError(f"release {r.version}: golden path {r.golden!r} is not canonical")
+            for name, v in r.variants.items():
+                if v.path != variant_path(self.model, r.version, name):
+                    raise ValueError(f"variant {name!r}: path {v.path!r} is not canonical")
+                for p in v.patches:
+                    if p.path != patch_path(self.model, r.version, name, p.from_version):
+                        raise ValueError(
+                            f"variant {name!r}: patch path {p.path!r} is not canonical"
+                        )
+        return self
 
     def release(self, version: int) -> Release | None:
         return next((r for r in self.releases if r.version == version), None)
@@ -235,8 +268,8 @@ class RolloutState(_Strict):
     """
 
     schema_version: Literal[1] = 1
-    model: str
-    rollouts: dict[int, RolloutEntry] = Field(default_factory=dict)
+    model: Name
+    rollouts: dict[Version, RolloutEntry] = Field(default_factory=dict)
 
 
 def in_rollout(device_id: str, model: str, version: int, percent: float) -> bool:

@@ -109,12 +109,17 @@ def register(app: typer.Typer) -> None:
         min_accuracy: float | None = typer.Option(
             None, help="Golden-set accuracy a device requires (default: lowest variant - 0.1)."
         ),
+        force: bool = typer.Option(
+            False, "--force", help="Publish even bytes identical to a paused/aborted release."
+        ),
     ) -> None:
         """Sign a build as a new release: models, golden set, delta patches, release index."""
         from litefleet.registry.releases import publish
         from litefleet.registry.repository import Repository
 
-        done = publish(Repository(repo), build_dir, model, version, channel, rollout, min_accuracy)
+        done = publish(
+            Repository(repo), build_dir, model, version, channel, rollout, min_accuracy, force=force
+        )
         typer.echo(
             f"published {done.model} {done.version}: {len(done.variants)} variants, "
             f"{len(done.patches)} patches, rollout {rollout:g}% on {channel}"

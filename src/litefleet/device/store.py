@@ -47,7 +47,7 @@ from litefleet.device.fsutil import (
 )
 from litefleet.device.lock import FileLock
 from litefleet.errors import UserError
-from litefleet.release import FeatureStats, Precision, Signature
+from litefleet.release import FeatureStats, FileName, Name, Precision, Signature, Version
 
 MANIFEST = "manifest.json"
 
@@ -55,10 +55,11 @@ MANIFEST = "manifest.json"
 class Manifest(BaseModel):
     """What the device knows about one installed version (copied from signed metadata)."""
 
-    model: str
-    version: int
-    variant: str
-    file: str
+    model: Name
+    version: Version
+    variant: Name
+    file: FileName
+    """A bare file name inside `versions/<v>/` (validated: never a path)."""
     precision: Precision
     sha256: str
     bytes: int

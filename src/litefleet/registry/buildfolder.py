@@ -7,17 +7,19 @@ refused as a whole (a `UserError` naming the problem) before the repository is t
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from litefleet.errors import UserError
-from litefleet.release import BUILD_REPORT, BuildReport, CandidateReport
+from litefleet.release import BUILD_REPORT, NAME_PATTERN, BuildReport, CandidateReport
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+NAME_RE = re.compile(NAME_PATTERN)
 """Model, variant and channel names: safe as a path segment and as a telemetry field."""
 
 TFLITE_IDENTIFIER = b"TFL3"
@@ -91,15 +93,20 @@ def _check_tflite(folder: Path, cand: CandidateReport, load_interpreter: bool) -
 
 
 def _check_loads(name: str, data: bytes) -> None:
-    """Let LiteRT parse the flatbuffer: a truncated or corrupt file fails here, not on a device."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # the server extra may be installed without LiteRT
+    """Load, allocate and run the exact bytes to be signed once, in a child process with
+    limits (`litefleet.sandbox`): a corrupt, crashing, looping or memory-eating file is
+    refused here with the reason (signal, timeout, LiteRT's error), not on a device."""
+    if importlib.util.find_spec("ai_edge_litert") is None:  # a server without LiteRT
         return
-    try:
-        Interpreter(model_content=data).allocate_tensors()
-    except Exception as exc:  # LiteRT raises ValueError/RuntimeError with its own text
-        raise UserError(f"{name} does not load in LiteRT: {exc}") from exc
+    from litefleet.modelcheck import check_model_isolated
+
+    with tempfile.TemporaryDirectory(prefix="litefleet-check-") as tmp:
+        path = Path(tmp) / "model.tflite"
+        path.write_bytes(data)
+        outcome = check_model_isolated(path)
+    if not outcome.ok:
+        reason = " ".join(outcome.reason.split())  # one line, whatever LiteRT printed
+        raise UserError(f"{name} refused: does not load and run in LiteRT: {reason}")
 
 
 def _check_golden(name: str, data: bytes) -> None:

@@ -75,8 +75,12 @@ def publish(
     rollout_percent: float = 100.0,
     min_accuracy: float | None = None,
     min_agreement: float = 0.9,
+    force: bool = False,
 ) -> Published:
-    """Validate `build_dir`, then sign it as release `version` of `model` (default: next)."""
+    """Validate `build_dir`, then sign it as release `version` of `model` (default: next).
+
+    Refuses model bytes identical to those of a paused or aborted release (re-signing known
+    bad content under a new number) unless `force`."""
     check_name("model", model)
     check_name("channel", channel)
     if not 0 <= rollout_percent <= 100:
@@ -89,6 +93,8 @@ def publish(
         if version <= latest:
             raise UserError(f"{model} version {version} is not above the latest, {latest}")
         signature = _check_signature(build, index)
+        if not force:
+            _refuse_known_bad(build, index, read_rollout(repo, model))
         now = datetime.now(UTC).replace(microsecond=0).isoformat()
         with repo.transaction(roles=("targets", ROLLOUT_ROLE)) as tx:
             entries: dict[str, VariantEntry] = {}
@@ -142,6 +148,24 @@ def publish(
             new_state = RolloutState(model=model, rollouts=rollouts)
             tx.add_target(rollout_path(model), new_state.model_dump_json(indent=1).encode())
     return Published(model, version, [c.name for c in build.report.candidates], patches)
+
+
+def _refuse_known_bad(build: Build, index: ReleaseIndex | None, state: RolloutState | None) -> None:
+    if index is None or state is None:
+        return
+    bad = {
+        entry.sha256: (r.version, state.rollouts[r.version].status)
+        for r in index.releases
+        if r.version in state.rollouts and state.rollouts[r.version].status != "active"
+        for entry in r.variants.values()
+    }
+    for cand in build.report.candidates:
+        if cand.sha256 in bad:
+            version, status = bad[cand.sha256]
+            raise UserError(
+                f"variant {cand.name!r} has the same bytes as release {version}, which is"
+                f" {status}: refusing to sign known-bad content again (--force to publish anyway)"
+            )
 
 
 def _check_signature(build: Build, index: ReleaseIndex | None) -> Signature:
