@@ -15,7 +15,7 @@ from typing import Any
 
 from litefleet.sandbox import Limits, Outcome, run_isolated
 
-PUBLISH_LIMITS = Limits(wall_s=30.0, memory_mb=2048)
+PUBLISH_LIMITS = Limits(wall_s=30.0, memory_mb=1024)
 """A model that needs more than this to load and run once has no place on an edge device."""
 
 

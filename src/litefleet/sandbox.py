@@ -160,7 +160,19 @@ def _apply_limits(cpu_s: float, memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not fill the disk
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child when its parent dies (an agent killed mid-gate must not
+    leave a model running); elsewhere the CPU limit ends it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _child_main(job_path: str) -> int:
+    _die_with_parent()
     job = json.loads(Path(job_path).read_text())
     _apply_limits(job["cpu_s"], job["memory_mb"])
     result = Path(job["result"])
@@ -173,7 +185,8 @@ def _child_main(job_path: str) -> int:
     except MemoryError:
         out = {"ok": False, "error": f"memory limit of {job['memory_mb']} MB hit"}
     except Exception as exc:  # the task's own refusal: report it, the caller decides
-        out = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        text = str(exc).strip() or f"no message (memory limit {job['memory_mb']} MB likely hit)"
+        out = {"ok": False, "error": f"{type(exc).__name__}: {text}"}
     result.write_text(json.dumps(out))
     return 0
 

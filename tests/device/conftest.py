@@ -206,3 +206,36 @@ def device(registry, tmp_path):
 
 def load_json(path: Path):
     return json.loads(Path(path).read_text())
+
+
+@pytest.fixture(scope="session")
+def hostile_models(models_dir, request) -> dict[str, Path]:
+    """Every hostile model class of `litefleet.testing.hostile`, made from v1 (the WHILE
+    loop with TensorFlow, in a subprocess: TF stays out of this process)."""
+    from litefleet.testing import hostile
+
+    key = hashlib.sha256(Path(hostile.__file__).read_bytes()).hexdigest()[:12]
+    out = Path(request.config.cache.mkdir(f"litefleet-hostile-{key}"))
+    if not (out / "huge-loop.tflite").exists():
+        subprocess.run(
+            [sys.executable, "-m", "litefleet.testing.hostile", str(out)]
+            + [str(models_dir / "v1-float32.tflite")],
+            check=True,
+            capture_output=True,
+        )
+    return {p.stem: p for p in sorted(out.glob("*.tflite"))}
+
+
+def write_hostile_build(models_dir: Path, out: Path, model_file: Path) -> Path:
+    """A build folder that looks like v1's but whose float32 model is `model_file`
+    (its report carries v1's signature and the hostile file's own hash and size)."""
+    write_build(models_dir, out, "v1", variants=("float32",))
+    data = model_file.read_bytes()
+    (out / "float32.tflite").write_bytes(data)
+    report = BuildReport.model_validate_json((out / "report.json").read_text())
+    cand = report.candidates[0].model_copy(
+        update={"sha256": hashlib.sha256(data).hexdigest(), "raw_bytes": len(data)}
+    )
+    report = report.model_copy(update={"candidates": [cand]})
+    (out / "report.json").write_text(report.model_dump_json(indent=1))
+    return out

@@ -163,6 +163,17 @@ def register(app: typer.Typer) -> None:
         else:
             typer.echo(f"rolled back: active {result.active_version}")
 
+    @agent_app.command("unblock")
+    def unblock(
+        what: str = typer.Argument(..., help="A blocked version, or a refused sha256 (8+ hex)."),
+        home: Path = HOME,
+    ) -> None:
+        """The operator's word: allow a blocked version or refused model bytes again."""
+        from litefleet.device.store import ModelStore
+
+        done = ModelStore(home, recover=False).unblock(what)
+        typer.echo(f"unblocked: {', '.join(done)}")
+
     @agent_app.command("predict")
     def predict(
         input_npy: Path = typer.Argument(..., help="A .npy array: one sample or a batch."),

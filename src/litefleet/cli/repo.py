@@ -112,13 +112,24 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(
             False, "--force", help="Publish even bytes identical to a paused/aborted release."
         ),
+        check_timeout: float = typer.Option(
+            30.0, "--check-timeout", help="Seconds each model may take to load and run once."
+        ),
     ) -> None:
         """Sign a build as a new release: models, golden set, delta patches, release index."""
         from litefleet.registry.releases import publish
         from litefleet.registry.repository import Repository
 
         done = publish(
-            Repository(repo), build_dir, model, version, channel, rollout, min_accuracy, force=force
+            Repository(repo),
+            build_dir,
+            model,
+            version,
+            channel,
+            rollout,
+            min_accuracy,
+            force=force,
+            check_timeout_s=check_timeout,
         )
         typer.echo(
             f"published {done.model} {done.version}: {len(done.variants)} variants, "

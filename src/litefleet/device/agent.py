@@ -147,9 +147,12 @@ class Agent:
         result.seconds = round(time.perf_counter() - t0, 4)
         with contextlib.suppress(OSError):  # a full disk must not turn a result into a crash
             self._remember(result)
-            if flush_telemetry:
-                self.telemetry.flush()
+            if flush_telemetry:  # within what is left of the check's deadline
+                self.telemetry.flush(deadline_s=min(10.0, max(0.5, self._left())))
         return result
+
+    def _left(self) -> float:
+        return self._deadline - time.monotonic()
 
     def _result(self, action: str, reason: str = "", **kw: Any) -> CheckResult:
         return CheckResult(action, self.store.active_version(), reason, **kw)
@@ -314,7 +317,7 @@ class Agent:
             timeout_s=cfg.gate_timeout_s,
             memory_mb=cfg.gate_memory_mb,
         )
-        left = self._deadline - time.monotonic()
+        left = self._left()
         if left < limits.wall_s:  # the check's own deadline caps the gate too
             limits = Limits(wall_s=max(1.0, left), cpu_s=limits.cpu_s, memory_mb=limits.memory_mb)
         return isolated_health_check(
@@ -431,7 +434,7 @@ class Agent:
             version = self.store.rollback(to=to)
         reason = f"rollback on command from {before}"
         self._report_rollback(before, version, reason)
-        self.telemetry.flush()
+        self.telemetry.flush(deadline_s=0.5)  # a local command: a slow server waits its turn
         return self._result("rolled_back", reason, version=version)
 
     # ------------------------------------------------------------------ the long run

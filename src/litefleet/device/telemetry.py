@@ -9,6 +9,7 @@ accepted them; a dead server leaves them queued (bounded, oldest dropped first).
 from __future__ import annotations
 
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -65,36 +66,54 @@ class TelemetryQueue:
                 continue  # a line cut by a crash: drop it
         return out
 
-    def flush(self) -> int:
-        """Send what is queued; returns how many events the server accepted."""
+    def flush(self, deadline_s: float = 10.0) -> int:
+        """Send what is queued; returns how many events the server accepted.
+
+        The queue lock is not held while posting (recording an event never waits on the
+        network), and the whole flush ends by `deadline_s`: a server that drips its answer
+        leaves the rest queued for the next flush (events are sent at least once)."""
         if not self.server:
             return 0
-        import httpx
-
         with self.lock:
-            events = self.pending()[-self.max_events :]
-            sent = 0
-            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-            url = f"{self.server}/v1/devices/{self.device_id}/events"
-            try:
-                with httpx.Client(timeout=self.timeout) as client:
-                    for start in range(0, len(events), 500):
-                        chunk = events[start : start + 500]
-                        body = EventBatch(events=chunk).model_dump_json()
-                        r = client.post(
-                            url,
-                            content=body,
-                            headers={**headers, "Content-Type": "application/json"},
-                        )
-                        if r.status_code >= 300 and (
-                            r.status_code in (401, 403, 408, 429) or r.status_code >= 500
-                        ):
-                            break  # worth retrying later
-                        sent += len(chunk)  # accepted, or refused for good: do not resend
-            except httpx.HTTPError:
-                pass
-            rest = events[sent:]
+            queued = self.pending()
+        events = queued[-self.max_events :]
+        skipped = len(queued) - len(events)
+        accepted = [0]
+        worker = threading.Thread(target=self._post, args=(events, accepted), daemon=True)
+        worker.start()
+        worker.join(deadline_s)
+        sent = accepted[0]
+        with self.lock:
+            now = self.pending()
+            done = queued[: skipped + sent]
+            same = [e.model_dump_json() for e in now[: len(done)]] == [
+                e.model_dump_json() for e in done
+            ]
+            rest = (now[len(done) :] if same else now)[-self.max_events :]
             atomic_write_bytes(
                 self.path, "".join(e.model_dump_json() + "\n" for e in rest).encode()
             )
             return sent
+
+    def _post(self, events: list[TelemetryEvent], accepted: list[int]) -> None:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        url = f"{self.server}/v1/devices/{self.device_id}/events"
+        try:
+            with httpx.Client(timeout=self.timeout) as client:
+                for start in range(0, len(events), 500):
+                    chunk = events[start : start + 500]
+                    body = EventBatch(events=chunk).model_dump_json()
+                    r = client.post(
+                        url,
+                        content=body,
+                        headers={**headers, "Content-Type": "application/json"},
+                    )
+                    if r.status_code >= 300 and (
+                        r.status_code in (401, 403, 408, 429) or r.status_code >= 500
+                    ):
+                        break  # worth retrying later
+                    accepted[0] += len(chunk)  # accepted, or refused for good: do not resend
+        except httpx.HTTPError:
+            pass

@@ -41,7 +41,9 @@ def check_name(kind: str, value: str) -> str:
     return value
 
 
-def load_build(folder: Path, load_interpreter: bool = True) -> Build:
+def load_build(
+    folder: Path, load_interpreter: bool = True, check_timeout_s: float | None = None
+) -> Build:
     """Parse `report.json` and check every file it names; refuse the folder on any doubt."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -63,7 +65,7 @@ def load_build(folder: Path, load_interpreter: bool = True) -> Build:
         check_name("variant", cand.name)
         if cand.name in files:
             raise UserError(f"variant {cand.name!r} appears twice in {report_file}")
-        files[cand.name] = _check_tflite(folder, cand, load_interpreter)
+        files[cand.name] = _check_tflite(folder, cand, load_interpreter, check_timeout_s)
     golden = _read_inside(folder, report.golden)
     _check_golden(report.golden, golden)
     return Build(report=report, files=files, golden=golden)
@@ -78,7 +80,9 @@ def _read_inside(folder: Path, name: str) -> bytes:
     return path.read_bytes()
 
 
-def _check_tflite(folder: Path, cand: CandidateReport, load_interpreter: bool) -> bytes:
+def _check_tflite(
+    folder: Path, cand: CandidateReport, load_interpreter: bool, timeout_s: float | None
+) -> bytes:
     data = _read_inside(folder, cand.file)
     if data[4:8] != TFLITE_IDENTIFIER:
         raise UserError(f"{cand.file} is not a TFLite model (no {TFLITE_IDENTIFIER!r} identifier)")
@@ -88,22 +92,27 @@ def _check_tflite(folder: Path, cand: CandidateReport, load_interpreter: bool) -
     if len(data) != cand.raw_bytes:
         raise UserError(f"{cand.file}: {len(data)} bytes, the report says {cand.raw_bytes}")
     if load_interpreter:
-        _check_loads(cand.file, data)
+        _check_loads(cand.file, data, timeout_s)
     return data
 
 
-def _check_loads(name: str, data: bytes) -> None:
+def _check_loads(name: str, data: bytes, timeout_s: float | None = None) -> None:
     """Load, allocate and run the exact bytes to be signed once, in a child process with
     limits (`litefleet.sandbox`): a corrupt, crashing, looping or memory-eating file is
     refused here with the reason (signal, timeout, LiteRT's error), not on a device."""
     if importlib.util.find_spec("ai_edge_litert") is None:  # a server without LiteRT
         return
-    from litefleet.modelcheck import check_model_isolated
+    from litefleet.modelcheck import PUBLISH_LIMITS, check_model_isolated
+    from litefleet.sandbox import Limits
+
+    limits = PUBLISH_LIMITS
+    if timeout_s is not None:
+        limits = Limits(wall_s=timeout_s, cpu_s=timeout_s, memory_mb=limits.memory_mb)
 
     with tempfile.TemporaryDirectory(prefix="litefleet-check-") as tmp:
         path = Path(tmp) / "model.tflite"
         path.write_bytes(data)
-        outcome = check_model_isolated(path)
+        outcome = check_model_isolated(path, limits)
     if not outcome.ok:
         reason = " ".join(outcome.reason.split())  # one line, whatever LiteRT printed
         raise UserError(f"{name} refused: does not load and run in LiteRT: {reason}")

@@ -76,6 +76,8 @@ def publish(
     min_accuracy: float | None = None,
     min_agreement: float = 0.9,
     force: bool = False,
+    check_models: bool = True,
+    check_timeout_s: float | None = None,
 ) -> Published:
     """Validate `build_dir`, then sign it as release `version` of `model` (default: next).
 
@@ -85,7 +87,7 @@ def publish(
     check_name("channel", channel)
     if not 0 <= rollout_percent <= 100:
         raise UserError(f"rollout percent must be within 0..100, not {rollout_percent}")
-    build = load_build(build_dir)
+    build = load_build(build_dir, load_interpreter=check_models, check_timeout_s=check_timeout_s)
     with repo.lock():
         index = read_index(repo, model)
         latest = max((r.version for r in index.releases), default=0) if index else 0
