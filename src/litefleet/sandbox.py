@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+MEMORY_ENV = "LITEFLEET_SANDBOX_MEMORY_MB"
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
@@ -175,6 +176,7 @@ def _child_main(job_path: str) -> int:
     _die_with_parent()
     job = json.loads(Path(job_path).read_text())
     _apply_limits(job["cpu_s"], job["memory_mb"])
+    os.environ[MEMORY_ENV] = str(job["memory_mb"])  # tasks may name it in their refusals
     result = Path(job["result"])
     try:
         import importlib

@@ -218,8 +218,13 @@ def hostile_models(models_dir, request) -> dict[str, Path]:
     out = Path(request.config.cache.mkdir(f"litefleet-hostile-{key}"))
     if not (out / "huge-loop.tflite").exists():
         subprocess.run(
-            [sys.executable, "-m", "litefleet.testing.hostile", str(out)]
-            + [str(models_dir / "v1-float32.tflite")],
+            [
+                sys.executable,
+                "-m",
+                "litefleet.testing.hostile",
+                str(out),
+                str(models_dir / "v1-float32.tflite"),
+            ],
             check=True,
             capture_output=True,
         )

@@ -16,6 +16,7 @@ probation window roll it back; enough clean predictions or enough time pass it.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from litefleet.device.policy import Feedback
 from litefleet.device.store import Probation
 from litefleet.errors import UserError
 from litefleet.release import Signature
-from litefleet.sandbox import Limits, run_isolated
+from litefleet.sandbox import MEMORY_ENV, Limits, run_isolated
 
 GATE_STARTUP_S = 10.0
 """Wall-clock allowance of a gate run beyond its invocations: interpreter start, imports,
@@ -199,9 +200,13 @@ def health_check_task(
         expected=Signature.model_validate(expected) if expected else None,
         **kw,  # type: ignore[arg-type]
     )
+    reason = report.reason
+    if not report.ok and reason.rstrip().endswith(":"):  # LiteRT failed without a word
+        limit = os.environ.get(MEMORY_ENV, "?")
+        reason += f" no reason given (memory limit of {limit} MB likely hit)"
     return {
         "ok": report.ok,
-        "reason": report.reason,
+        "reason": reason,
         "accuracy": report.accuracy,
         "agreement": report.agreement,
         "latency_ms": report.latency_ms,
