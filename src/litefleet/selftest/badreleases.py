@@ -17,6 +17,7 @@ from litefleet.errors import UserError
 from litefleet.selftest import assets
 from litefleet.selftest.lab import Lab, app_traffic
 from litefleet.selftest.tally import Tally
+from litefleet.testing import hostile
 
 SCENARIO = "bad releases"
 LATENCY_BUDGET_MS = 0.5
@@ -42,6 +43,10 @@ def bad_files(seed: int = 0) -> dict[str, bytes]:
         "NaN output": assets.model("nan-float32"),
         "accuracy regression (golden set)": assets.model("bad-float32"),
         "latency regression": assets.model("slow-float32"),
+        # hostile files (issue 9): LiteRT would segfault / fail / eat memory in-process
+        "operator codes relabelled (segfaults LiteRT)": hostile.relabel_ops(good),
+        "unknown custom op": hostile.custom_op(good),
+        "huge tensor (memory limit)": hostile.huge_tensor(good),
     }
 
 

@@ -29,7 +29,8 @@ from litefleet.device.fsutil import TMP_PREFIX
 from litefleet.device.model import LoadedModel
 from litefleet.device.runtime import ModelRuntime
 from litefleet.device.store import ModelStore, sha256_file
-from litefleet.release import BuildReport, CandidateReport
+from litefleet.release import BuildReport, CandidateReport, Signature
+from litefleet.sandbox import Limits, run_isolated
 from litefleet.selftest import assets
 from litefleet.selftest.data import dataset
 
@@ -91,10 +92,14 @@ class Lab:
         cands = []
         for variant, data in files.items():
             (out / f"{variant}.tflite").write_bytes(data)
-            try:
-                signature = LoadedModel(data).signature
-            except Exception:  # a broken file: the report copies a good signature
-                signature = fallback
+            # a hostile file may segfault LiteRT: read its signature in a sandboxed child
+            probe = run_isolated(
+                "litefleet.selftest.lab:signature_of",
+                {"path": str(out / f"{variant}.tflite")},
+                Limits(wall_s=30),
+            )
+            # a broken file: the report copies a good signature
+            signature = Signature.model_validate(probe.value) if probe.ok else fallback
             precision = (
                 variant if variant in ("float32", "float16", "dynamic", "int8") else "float32"
             )
@@ -141,7 +146,7 @@ class Lab:
         from litefleet.registry import releases
         from litefleet.registry.buildfolder import Build
 
-        def lenient(path: Path, load_interpreter: bool = True) -> Build:
+        def lenient(path: Path, load_interpreter: bool = True, **_: Any) -> Build:
             report = BuildReport.model_validate_json((Path(path) / "report.json").read_bytes())
             files = {c.name: (Path(path) / c.file).read_bytes() for c in report.candidates}
             return Build(
@@ -149,6 +154,7 @@ class Lab:
             )
 
         kw.setdefault("min_accuracy", MIN_ACCURACY)
+        kw.setdefault("force", True)  # a bad publisher re-signs known-bad bytes too
         with _force_lock:
             real, releases.load_build = releases.load_build, lenient
             real_sig = releases._check_signature
@@ -244,3 +250,8 @@ def app_traffic(home: Path, x: np.ndarray, shift: float = 0.0) -> Iterator[dict[
     finally:
         stop.set()
         t.join(10)
+
+
+def signature_of(path: str) -> dict:
+    """The signature of a model file (a sandbox task: the file may be hostile)."""
+    return LoadedModel.from_file(Path(path)).signature.model_dump(mode="json")
