@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from litefleet.selftest import attacks, badreleases, crash, network
+from litefleet.selftest import attacks, badreleases, crash, hardening, network
 from litefleet.selftest.lab import Lab
 from litefleet.selftest.tally import Report, Tally
 
@@ -22,6 +22,8 @@ SCENARIOS: dict[str, Callable[[Lab, bool], Tally]] = {
     "attacks": lambda lab, quick: attacks.run(lab, rounds=1),
     "bad-releases": lambda lab, quick: badreleases.run(lab, rounds=1 if quick else 2),
     "network": lambda lab, quick: network.run(lab, rounds=1),
+    "crash-loop": lambda lab, quick: hardening.crash_loop(lab, rounds=1 if quick else 2),
+    "stuck-server": lambda lab, quick: hardening.stuck_server(lab, rounds=1),
 }
 
 
