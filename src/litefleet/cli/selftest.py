@@ -18,7 +18,9 @@ def register(app: typer.Typer) -> None:
     @app.command("selftest")
     def selftest(
         only: str | None = typer.Option(
-            None, "--only", help="Comma list of: crash, attacks, bad-releases, network."
+            None,
+            "--only",
+            help="Comma list of: crash, attacks, bad-releases, network, crash-loop, stuck-server.",
         ),
         full: bool = typer.Option(False, "--full", help="More trials (a few minutes)."),
         workdir: Path | None = typer.Option(None, "--workdir", help="Scratch folder (a tmp dir)."),

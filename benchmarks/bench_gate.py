@@ -1,0 +1,71 @@
+"""What isolation costs: the health gate and the publish-time model check run in a child
+process with limits (`litefleet.sandbox`), against the same work in-process; prints JSON.
+
+Models and golden set: the selftest's embedded tiny models (no TensorFlow needed).
+
+    .venv/bin/python benchmarks/bench_gate.py [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def timed(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    from litefleet.device.health import gate_limits, health_check, isolated_health_check
+    from litefleet.device.model import LoadedModel
+    from litefleet.modelcheck import check_model_isolated, probe
+    from litefleet.selftest import assets
+    from litefleet.selftest.data import dataset
+
+    repeats = 3 if "--quick" in sys.argv else 10
+    x, y = dataset()
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "m.tflite"
+        model.write_bytes(assets.model("v1-float32"))
+        golden = Path(tmp) / "golden.npz"
+        ref = LoadedModel.from_file(model).predict(x[:200])
+        np.savez(golden, x=x[:200], y=y[:200], reference=ref)
+        kw = dict(expected=None, min_accuracy=0.0)
+        limits = gate_limits(signed_latency_ms=0.02, latency_budget_ms=None, samples=200)
+        gate_in = timed(lambda: health_check(model, golden, **kw), repeats)
+        gate_iso = timed(lambda: isolated_health_check(model, golden, limits=limits, **kw), repeats)
+        check_in = timed(lambda: probe(str(model)), repeats)
+        check_iso = timed(lambda: check_model_isolated(model), repeats)
+    result = {
+        "gate": {
+            "in_process_s": round(gate_in, 4),
+            "isolated_s": round(gate_iso, 4),
+            "isolated_vs_in_process": round(gate_iso / gate_in, 2),
+            "isolation_overhead_s": round(gate_iso - gate_in, 4),
+            "default_deadline_s": round(limits.wall_s, 2),
+        },
+        "publish_check": {
+            "in_process_s": round(check_in, 4),
+            "isolated_s": round(check_iso, 4),
+            "isolated_vs_in_process": round(check_iso / check_in, 2),
+        },
+        "repeats": repeats,
+        "golden_samples": 200,
+    }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
