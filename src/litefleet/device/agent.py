@@ -227,57 +227,65 @@ class Agent:
     # ------------------------------------------------------------------ install: plan, gate, commit
 
     def _install(self, s, index: ReleaseIndex, release: Release, conditions, active) -> CheckResult:
-        """Plan (which variants, which expected signature), then for each variant in rank
-        order: may we download, fetch, isolated gate; the first that passes is committed."""
+        """Plan (which variants, which expected signature), then try each variant in rank
+        order (`_try_variant`); the first that passes the gate is committed. The attempt is
+        recorded durably around it all (the boot counter)."""
         plan = self._plan(index, release, conditions, active)
         if isinstance(plan, CheckResult):
             return plan
-        version = release.version
         refusals: list[str] = []
         refused_sha: list[str] = []
-        with self.store.attempt(version):
+        with self.store.attempt(release.version):
             for name, entry in plan.ranked:
-                p = download.plan(
-                    entry,
-                    name,
-                    active,
-                    plan.active_manifest.variant if plan.active_manifest else None,
-                    self.store.model_path(active) if active is not None else None,
-                )
-                go = self.policy.may_download(self.clock.now(), conditions, p.size)
-                if not go.go:
-                    return self._result(
-                        "deferred",
-                        go.reason,
-                        version=version,
-                        variant=name,
-                        details={"bytes": p.size},
-                    )
-                self._check_signed_info(s, release, name, entry)
-                with self.store.staging() as stage:
-                    model_file = stage / f"{name}.tflite"
-                    src, nbytes, note = download.fetch(s, p, model_file)
-                    s.download(release.golden, stage / GOLDEN_SET)
-                    report = self._gate(model_file, stage / GOLDEN_SET, plan, release, entry)
-                    crashpoint("gate.checked")
-                    metrics = _metrics(report, nbytes)
-                    if report.ok:
-                        return self._commit(
-                            stage, release, name, entry, report, src, nbytes, note, metrics, index
-                        )
-                self.telemetry.record(
-                    "health_failed",
-                    self.config.model,
-                    version,
-                    f"{name}: {report.reason}",
-                    **metrics,
-                )
-                refusals.append(f"{name}: {report.reason}")
-                if report.checks.get("latency") is False:
+                outcome = self._try_variant(s, index, release, plan, name, entry, conditions)
+                if isinstance(outcome, CheckResult):  # installed, or deferred by the policy
+                    return outcome
+                refusals.append(f"{name}: {outcome.reason}")
+                if outcome.checks.get("latency") is False:
                     continue  # too slow on this device, not bad bytes: try the next variant
                 refused_sha.append(entry.sha256)
                 break
-        return self._refuse(version, "; ".join(refusals), refused_sha)
+        return self._refuse(release.version, "; ".join(refusals), refused_sha)
+
+    def _try_variant(
+        self, s, index: ReleaseIndex, release: Release, plan: _Plan, name: str, entry, conditions
+    ):
+        """May we download it now? Fetch (patch first), gate in isolation, commit.
+        Returns a CheckResult (installed/deferred) or the failed HealthReport."""
+        active = plan.active_manifest.version if plan.active_manifest else None
+        p = download.plan(
+            entry,
+            name,
+            active,
+            plan.active_manifest.variant if plan.active_manifest else None,
+            self.store.model_path(active) if active is not None else None,
+        )
+        go = self.policy.may_download(self.clock.now(), conditions, p.size)
+        if not go.go:
+            return self._result(
+                "deferred",
+                go.reason,
+                version=release.version,
+                variant=name,
+                details={"bytes": p.size},
+            )
+        self._check_signed_info(s, release, name, entry)
+        with self.store.staging() as stage:
+            model_file = stage / f"{name}.tflite"
+            src, nbytes, note = download.fetch(s, p, model_file)
+            s.download(release.golden, stage / GOLDEN_SET)
+            report = self._gate(model_file, stage / GOLDEN_SET, plan, release, entry)
+            crashpoint("gate.checked")
+            metrics = _metrics(report, nbytes)
+            if report.ok:
+                return self._commit(
+                    stage, release, name, entry, report, src, nbytes, note, metrics, index
+                )
+        reason = f"{name}: {report.reason}"
+        self.telemetry.record(
+            "health_failed", self.config.model, release.version, reason, **metrics
+        )
+        return report
 
     def _plan(self, index: ReleaseIndex, release: Release, conditions, active):
         """Variants that fit this device, in rank order, minus bytes refused before."""
