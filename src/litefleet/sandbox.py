@@ -21,6 +21,7 @@ and returns a JSON-serialisable value.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -155,10 +156,14 @@ def _signal_reason(signum: int, limits: Limits) -> str:
 
 def _apply_limits(cpu_s: float, memory_mb: int) -> None:
     cpu = max(1, math.ceil(cpu_s))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     mem = int(memory_mb) << 20
-    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not fill the disk
+    for limit, value in (
+        (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+        (resource.RLIMIT_AS, (mem, mem)),  # macOS refuses RLIMIT_AS: the deadline remains
+        (resource.RLIMIT_CORE, (0, 0)),  # a crash must not fill the disk
+    ):
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(limit, value)
 
 
 def _die_with_parent() -> None:

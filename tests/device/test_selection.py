@@ -25,7 +25,12 @@ def index(*versions: int, channel: str = "stable") -> ReleaseIndex:
         signature=SIG,
         releases=[
             Release(
-                version=v, channel=channel, created="", variants={}, golden="g", min_accuracy=0.5
+                version=v,
+                channel=channel,
+                created="",
+                variants={},
+                golden=f"m/{v}/golden.npz",
+                min_accuracy=0.5,
             )
             for v in versions
         ],
