@@ -94,7 +94,7 @@ def make_models(tmp: Path):
 
 
 def install(home: Path, version: int, path: Path) -> None:
-    from litefleet.device.model import LoadedModel
+    from litefleet.litert import LoadedModel
     from litefleet.device.store import Manifest, ModelStore, sha256_file
 
     store = ModelStore(home, keep=10)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from litefleet.device.feedback import reference_stats
-from litefleet.device.model import LoadedModel
+from litefleet.drift import reference_stats
+from litefleet.litert import LoadedModel
 from litefleet.device.store import Manifest, ModelStore, sha256_file
 from litefleet.release import BuildReport, CandidateReport
 

@@ -118,7 +118,7 @@ def test_wrong_signature_release_is_rejected(registry, device, build):
     Agent(home).check()
     # the registry refuses a different signature, so pin one the release does not have
     from litefleet.device.config import load_config, save_config
-    from litefleet.device.model import LoadedModel
+    from litefleet.litert import LoadedModel
 
     cfg = load_config(home)
     wide = LoadedModel.from_file(build("wide", variants=("float32",)) / "float32.tflite")

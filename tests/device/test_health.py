@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from litefleet.device.health import ProbationRules, health_check, probation_verdict
-from litefleet.device.model import LoadedModel
-from litefleet.device.policy import Feedback
+from litefleet.litert import LoadedModel
+from litefleet.drift import Feedback
 from litefleet.device.store import Probation
 
 

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from litefleet.device.model import LoadedModel
+from litefleet.litert import LoadedModel
 from litefleet.device.runtime import ModelRuntime, read_feedback
 from litefleet.device.store import ModelStore
 from litefleet.errors import UserError

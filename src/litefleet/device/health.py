@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from litefleet.device.model import LoadedModel, app_view
-from litefleet.device.policy import Feedback
+from litefleet.litert import LoadedModel, app_view
+from litefleet.drift import Feedback
 from litefleet.device.store import Probation
 from litefleet.errors import UserError
 from litefleet.release import Signature

@@ -20,25 +20,13 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from litefleet.device.conditions import Conditions
+from litefleet.drift import Feedback
 
 Outcome = Literal["none", "installed", "deferred", "rejected", "rolled_back", "error"]
 """What a check cycle did; the same words as `litefleet agent check --json`'s `action`."""
 
 HOUR = 3600.0
 DAY = 24 * HOUR
-
-
-@dataclass(frozen=True)
-class Feedback:
-    """What the runtime has seen since the last check (see `litefleet.device.feedback`)."""
-
-    drift: float = 0.0
-    """Mean PSI of live inputs against the release's reference statistics."""
-    error_rate: float = 0.0
-    """Share of failed predictions."""
-    confidence: float = 1.0
-    """Mean top-class probability of the live predictions."""
-    predictions: int = 0
 
 
 @dataclass(frozen=True)

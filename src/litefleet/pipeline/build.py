@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from litefleet.device.feedback import reference_stats
+from litefleet.drift import reference_stats
 from litefleet.errors import UserError
 from litefleet.pipeline import compress, convert, evaluate, models, report, train
 from litefleet.pipeline.data import Dataset, load_dataset

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from litefleet.device.fsutil import TMP_PREFIX
-from litefleet.device.model import LoadedModel
+from litefleet.litert import LoadedModel
 from litefleet.device.runtime import ModelRuntime
 from litefleet.device.store import ModelStore, sha256_file
 from litefleet.release import BuildReport, CandidateReport
@@ -78,7 +78,7 @@ class Lab:
         files: dict[str, bytes] | None = None,
     ) -> Path:
         """A build folder (`BuildReport` format) of embedded model `name`, or of `files`."""
-        from litefleet.device.feedback import reference_stats
+        from litefleet.drift import reference_stats
 
         self._builds += 1
         out = self.root / "builds" / f"{self._builds}-{name}"
