@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from litefleet.device.store import Manifest, ModelStore, sha256_file
 from litefleet.drift import reference_stats
 from litefleet.litert import LoadedModel
-from litefleet.device.store import Manifest, ModelStore, sha256_file
 from litefleet.release import BuildReport, CandidateReport
 
 HERE = Path(__file__).parent

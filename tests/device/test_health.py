@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from litefleet.device.health import ProbationRules, health_check, probation_verdict
-from litefleet.litert import LoadedModel
-from litefleet.drift import Feedback
 from litefleet.device.store import Probation
+from litefleet.drift import Feedback
+from litefleet.litert import LoadedModel
 
 
 def golden(tmp_path, models_dir, data, n=100):

@@ -8,11 +8,10 @@ from pathlib import Path
 import httpx
 
 from litefleet.device.agent import Agent
-from litefleet.drift import DriftMonitor, reference_stats
 from litefleet.device.fetcher import ResumingFetcher
 from litefleet.device.health import ProbationRules, probation_verdict
-from litefleet.drift import Feedback
 from litefleet.device.store import ModelStore
+from litefleet.drift import DriftMonitor, Feedback, reference_stats
 from litefleet.selftest.data import dataset
 from litefleet.selftest.lab import app_traffic
 from litefleet.testing import proxy as px

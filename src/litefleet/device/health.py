@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from litefleet.litert import LoadedModel, app_view
-from litefleet.drift import Feedback
 from litefleet.device.store import Probation
+from litefleet.drift import Feedback
 from litefleet.errors import UserError
+from litefleet.litert import LoadedModel, app_view
 from litefleet.release import Signature
 
 
