@@ -31,7 +31,6 @@ from litefleet.device.conditions import (
 )
 from litefleet.device.config import AgentConfig, load_config
 from litefleet.device.crashpoints import crashpoint
-from litefleet.device.fsutil import atomic_write_json, read_json
 from litefleet.device.health import health_check, probation_verdict
 from litefleet.device.policy import Feedback, Policy, PolicyState, make_policy
 from litefleet.device.profile import rank_variants
@@ -41,6 +40,7 @@ from litefleet.device.source import ReleaseSource, UnreachableError, Verificatio
 from litefleet.device.store import Manifest, ModelStore
 from litefleet.device.telemetry import TelemetryQueue
 from litefleet.errors import UserError
+from litefleet.fsutil import atomic_write_json, read_json
 from litefleet.release import GOLDEN_SET, Release, ReleaseIndex
 
 ACTIONS = ("none", "installed", "deferred", "rejected", "rolled_back", "error")

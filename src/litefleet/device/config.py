@@ -9,10 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from litefleet.device.fsutil import atomic_write_json, read_json
 from litefleet.device.health import ProbationRules
 from litefleet.device.profile import DeviceProfile
 from litefleet.errors import UserError
+from litefleet.fsutil import atomic_write_json, read_json
 from litefleet.release import PRECISIONS, Precision, Signature
 
 CONFIG = "config.json"

@@ -8,14 +8,13 @@ back to the full download. Nothing lands under its real name unverified.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from litefleet.device.crashpoints import crashpoint
-from litefleet.device.fsutil import TMP_PREFIX
 from litefleet.device.source import Session
 from litefleet.errors import UserError
+from litefleet.fsutil import TMP_PREFIX, atomic_write_bytes
 from litefleet.release import PatchEntry, VariantEntry
 
 
@@ -76,10 +75,5 @@ def _via_patch(session: Session, p: Plan, dest: Path) -> str:
     crashpoint("patch.applied")
     if not session.verify_bytes(p.entry.path, new):
         raise _PatchFailed("result does not match the signed hashes")
-    tmp = dest.parent / f"{TMP_PREFIX}{dest.name}"
-    with open(tmp, "wb") as f:
-        f.write(new)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, dest)
+    atomic_write_bytes(dest, new)
     return "patch"

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from litefleet.device.fsutil import atomic_write_json, read_json
 from litefleet.device.store import Manifest, ModelStore
 from litefleet.drift import DriftMonitor
 from litefleet.errors import UserError
+from litefleet.fsutil import atomic_write_json, read_json
 from litefleet.litert import LoadedModel
 
 _ids = itertools.count(1)

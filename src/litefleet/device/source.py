@@ -25,9 +25,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from litefleet.device.crashpoints import crash_wanted, crashpoint
-from litefleet.device.fsutil import TMP_PREFIX
-from litefleet.device.lock import FileLock
 from litefleet.errors import UserError
+from litefleet.fsutil import TMP_PREFIX
+from litefleet.lock import FileLock
 from litefleet.release import (
     ReleaseIndex,
     RolloutState,

@@ -28,15 +28,15 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from litefleet.device.crashpoints import crashpoint
-from litefleet.device.fsutil import (
+from litefleet.errors import UserError
+from litefleet.fsutil import (
     TMP_PREFIX,
     atomic_write_json,
     fsync_dir,
     fsync_file,
     read_json,
 )
-from litefleet.device.lock import FileLock
-from litefleet.errors import UserError
+from litefleet.lock import FileLock
 from litefleet.release import FeatureStats, Precision, Signature
 
 MANIFEST = "manifest.json"

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from litefleet.device.fsutil import TMP_PREFIX
 from litefleet.device.runtime import ModelRuntime
 from litefleet.device.store import ModelStore, sha256_file
+from litefleet.fsutil import TMP_PREFIX
 from litefleet.litert import LoadedModel
 from litefleet.release import BuildReport, CandidateReport
 from litefleet.selftest import assets
