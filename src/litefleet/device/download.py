@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from litefleet.delta import apply_patch
 from litefleet.device.crashpoints import crashpoint
 from litefleet.device.source import Session
 from litefleet.errors import UserError
@@ -61,13 +62,11 @@ class _PatchFailed(Exception):
 
 
 def _via_patch(session: Session, p: Plan, dest: Path) -> str:
-    import bsdiff4
-
     assert p.patch is not None and p.old_model is not None
     patch_file = dest.parent / f"{TMP_PREFIX}patch"
     try:
         session.download(p.patch.path, patch_file)
-        new = bsdiff4.patch(p.old_model.read_bytes(), patch_file.read_bytes())
+        new = apply_patch(p.old_model.read_bytes(), patch_file.read_bytes())
     except (OSError, ValueError, UserError) as exc:  # bsdiff: ValueError on a corrupt patch
         raise _PatchFailed(str(exc)) from None
     finally:

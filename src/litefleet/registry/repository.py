@@ -386,8 +386,14 @@ class Transaction:
         signed.expires = now + timedelta(seconds=self.repo.config.expiry[role])
 
 
+_ROLLOUT_PATHS = DelegatedRole(
+    name=ROLLOUT_ROLE, keyids=[], threshold=1, terminating=True, paths=[ROLLOUT_PATTERN]
+)
+"""Only its paths matter: the same pattern rule the delegation in `targets` uses."""
+
+
 def _is_rollout_path(path: str) -> bool:
-    return DelegatedRole._is_target_in_pathpattern(path, ROLLOUT_PATTERN)
+    return _ROLLOUT_PATHS.is_delegated_path(path)
 
 
 def _stored_path(info: TargetFile) -> str:
