@@ -228,7 +228,7 @@ def test_unreachable_server_is_an_error_with_exit_1(device, build, registry, tmp
 def test_probation_drift_spike_rolls_back(registry, device, build, data):
     x, _ = data
     registry.publish(build("v1"), 1)
-    home = device("d", probation_predictions=10_000)
+    home = device("d", probation={"predictions": 10_000})
     Agent(home).check()
     ModelStore(home).state()  # v1 on probation too; pass it
     registry.publish(build("v2"), 2)

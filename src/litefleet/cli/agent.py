@@ -78,8 +78,7 @@ def register(app: typer.Typer) -> None:
                 precisions=precisions.split(",") if precisions else None,
                 prefer=prefer,
                 keep=keep,
-                probation_predictions=probation_predictions,
-                probation_seconds=probation_seconds,
+                probation={"predictions": probation_predictions, "seconds": probation_seconds},
             )
         except ValueError as exc:  # pydantic validation of the settings
             raise UserError(f"invalid agent settings: {exc}") from None

@@ -31,8 +31,9 @@ from litefleet.device.conditions import (
 )
 from litefleet.device.config import AgentConfig, load_config
 from litefleet.device.crashpoints import crashpoint
-from litefleet.device.health import health_check, probation_verdict
+from litefleet.device.health import health_check
 from litefleet.device.policy import Feedback, Policy, PolicyState, make_policy
+from litefleet.device.probation import probation_verdict
 from litefleet.device.profile import rank_variants
 from litefleet.device.runtime import read_feedback
 from litefleet.device.selection import choose_release
@@ -166,7 +167,7 @@ class Agent:
             return self._result("rolled_back", choice.reason, version=version)
         now = self.clock.now()
         self.store.activate(
-            version, self.config.probation_rules().start(version, now), reason="installed earlier"
+            version, self.config.probation.start(version, now), reason="installed earlier"
         )
         self.telemetry.record("activated", self.config.model, version, "installed earlier")
         m = self.store.manifest(version)
@@ -255,9 +256,7 @@ class Agent:
                 )
                 self.store.commit(stage, manifest)
             now = self.clock.now()
-            self.store.activate(
-                version, cfg.probation_rules().start(version, now), reason=f"{src} {name}"
-            )
+            self.store.activate(version, cfg.probation.start(version, now), reason=f"{src} {name}")
             self.telemetry.record("installed", cfg.model, version, f"{src} {name}", **metrics)
             self.telemetry.record("activated", cfg.model, version, "", **metrics)
             return self._result(
@@ -282,9 +281,7 @@ class Agent:
         if p is None or p.version != st.active:
             return None
         feedback = read_feedback(self.home, p.version)
-        verdict, reason = probation_verdict(
-            p, feedback, self.clock.now(), self.config.probation_rules()
-        )
+        verdict, reason = probation_verdict(p, feedback, self.clock.now(), self.config.probation)
         if verdict == "failed":
             try:
                 to = self.store.rollback(reason=reason)

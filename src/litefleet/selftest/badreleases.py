@@ -52,8 +52,7 @@ def run(lab: Lab, tally: Tally | None = None, rounds: int = 1) -> Tally:
         "bad-releases",
         direct=True,
         latency_budget_ms=LATENCY_BUDGET_MS,
-        probation_predictions=10**9,
-        probation_seconds=10**9,
+        probation={"predictions": 10**9, "seconds": 10**9},
     )
     first = Agent(home).check()
     if first.active_version != 1:

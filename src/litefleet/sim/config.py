@@ -200,7 +200,7 @@ class SimConfig(_Section):
     """How often a device looks at its feedback while it runs a bad release (probation
     verdict, smart alarm). The agent's loop ticks every 5 s; feedback moves far slower."""
     probation: dict[str, Any] = Field(default_factory=dict)
-    """Overrides of `litefleet.device.health.ProbationRules`."""
+    """Overrides of `litefleet.device.probation.ProbationRules`."""
     fleet: FleetConfig = Field(default_factory=FleetConfig)
     releases: ReleaseConfig = Field(default_factory=ReleaseConfig)
     bad: BadReleaseConfig = Field(default_factory=BadReleaseConfig)

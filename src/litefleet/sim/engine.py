@@ -2,7 +2,7 @@
 
 Each device sleeps until its policy's `next_check` (a heap of wake-up times, no per-minute
 stepping) and then does what `litefleet.device.agent.Agent.step` does: probation verdict
-(`litefleet.device.health.probation_verdict`), `policy.due`, a check that asks
+(`litefleet.device.probation.probation_verdict`), `policy.due`, a check that asks
 `litefleet.device.selection.choose_release`, plans a patch or a full file with
 `litefleet.device.download.plan`, asks `policy.may_download` with the `Conditions` of its
 trace, gates, activates, and hands the outcome to `policy.after`. Only while a device runs a
@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from litefleet.device import download
-from litefleet.device.health import ProbationRules, probation_verdict
 from litefleet.device.policy import Feedback, Outcome, Policy, PolicyState, make_policy
+from litefleet.device.probation import Probation, ProbationRules, probation_verdict
 from litefleet.device.selection import Choice, choose_release
-from litefleet.device.store import Probation
 from litefleet.release import variant_path
 from litefleet.sim.config import RunConfig, SimConfig
 from litefleet.sim.metrics import RunMetrics
