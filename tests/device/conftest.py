@@ -154,7 +154,7 @@ class Registry:
         return Repository(self.path)
 
     def publish(self, build_dir: Path, version: int, **kw):
-        from litefleet.registry.releases import publish
+        from litefleet.registry.publish import publish
 
         return publish(self.repo(), build_dir, model="blobs", version=version, **kw)
 

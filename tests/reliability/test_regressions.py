@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 
 from litefleet.device.agent import Agent
-from litefleet.device.fetcher import ResumingFetcher
 from litefleet.device.probation import ProbationRules, probation_verdict
+from litefleet.device.resuming_http import ResumingFetcher
 from litefleet.device.store import ModelStore
 from litefleet.drift import DriftMonitor, Feedback, reference_stats
 from litefleet.selftest.data import dataset

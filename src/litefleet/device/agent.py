@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from litefleet.device import download
+from litefleet.device import patch_or_full
 from litefleet.device.clock import Clock, SystemClock
 from litefleet.device.conditions import (
     ConditionsProvider,
@@ -37,9 +37,9 @@ from litefleet.device.probation import probation_verdict
 from litefleet.device.profile import rank_variants
 from litefleet.device.runtime import read_feedback
 from litefleet.device.selection import choose_release
-from litefleet.device.source import ReleaseSource, UnreachableError, VerificationError
 from litefleet.device.store import Manifest, ModelStore
 from litefleet.device.telemetry import TelemetryQueue
+from litefleet.device.tuf_client import ReleaseSource, UnreachableError, VerificationError
 from litefleet.errors import UserError
 from litefleet.fsutil import atomic_write_json, read_json
 from litefleet.release import GOLDEN_SET, Release, ReleaseIndex
@@ -188,7 +188,7 @@ class Agent:
         )
         reasons: list[str] = []
         for name, entry in ranked:
-            p = download.plan(
+            p = patch_or_full.plan(
                 entry,
                 name,
                 active,
@@ -214,7 +214,7 @@ class Agent:
                 raise VerificationError(f"{entry.path}: signed custom data disagrees with index")
             with self.store.staging() as stage:
                 model_file = stage / f"{name}.tflite"
-                src, nbytes, note = download.fetch(s, p, model_file)
+                src, nbytes, note = patch_or_full.fetch(s, p, model_file)
                 s.download(release.golden, stage / GOLDEN_SET)
                 report = health_check(
                     model_file,

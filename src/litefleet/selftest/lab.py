@@ -130,7 +130,7 @@ class Lab:
 
     def publish(self, build: str | Path, version: int, **kw: Any):
         """The real `publish`, with every check it makes."""
-        from litefleet.registry.releases import publish
+        from litefleet.registry.publish import publish
 
         folder = self.build(build) if isinstance(build, str) else build
         kw.setdefault("min_accuracy", MIN_ACCURACY)
@@ -138,7 +138,7 @@ class Lab:
 
     def force_publish(self, folder: Path, version: int, **kw: Any):
         """Sign `folder` as a release without publish's checks (a bad publisher's release)."""
-        from litefleet.registry import releases
+        from litefleet.registry import publish as publishing
         from litefleet.registry.buildfolder import Build
 
         def lenient(path: Path, load_interpreter: bool = True) -> Build:
@@ -156,7 +156,7 @@ class Lab:
                 index.signature if index else build.report.candidates[0].signature
             )
             try:
-                return releases.publish(self.repo, folder, MODEL, version=version, **kw)
+                return publishing.publish(self.repo, folder, MODEL, version=version, **kw)
             finally:
                 releases.load_build, releases._check_signature = real, real_sig
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from litefleet.delta import apply_patch
 from litefleet.device.crashpoints import crashpoint
-from litefleet.device.source import Session
+from litefleet.device.tuf_client import Session
 from litefleet.errors import UserError
 from litefleet.fsutil import TMP_PREFIX, atomic_write_bytes
 from litefleet.release import PatchEntry, VariantEntry
