@@ -150,15 +150,15 @@ class Lab:
 
         kw.setdefault("min_accuracy", MIN_ACCURACY)
         with _force_lock:
-            real, releases.load_build = releases.load_build, lenient
-            real_sig = releases._check_signature
-            releases._check_signature = lambda build, index: (
+            real, publishing.load_build = publishing.load_build, lenient
+            real_sig = publishing._check_signature
+            publishing._check_signature = lambda build, index: (
                 index.signature if index else build.report.candidates[0].signature
             )
             try:
                 return publishing.publish(self.repo, folder, MODEL, version=version, **kw)
             finally:
-                releases.load_build, releases._check_signature = real, real_sig
+                publishing.load_build, publishing._check_signature = real, real_sig
 
     def rollout(self, version: int, action: str, percent: float | None = None) -> None:
         from litefleet.registry.rollout import change_rollout
