@@ -32,7 +32,7 @@ from litefleet.device.conditions import (
 from litefleet.device.config import AgentConfig, load_config
 from litefleet.device.crashpoints import crashpoint
 from litefleet.device.health import health_check
-from litefleet.device.policy import Feedback, Policy, PolicyState, make_policy
+from litefleet.device.policy import OUTCOMES, Policy, PolicyState, make_policy
 from litefleet.device.probation import probation_verdict
 from litefleet.device.profile import rank_variants
 from litefleet.device.runtime import read_feedback
@@ -40,11 +40,10 @@ from litefleet.device.selection import choose_release
 from litefleet.device.store import Manifest, ModelStore
 from litefleet.device.telemetry import TelemetryQueue
 from litefleet.device.tuf_client import ReleaseSource, UnreachableError, VerificationError
+from litefleet.drift import Feedback
 from litefleet.errors import UserError
 from litefleet.fsutil import atomic_write_json, read_json
 from litefleet.release import GOLDEN_SET, Release, ReleaseIndex
-
-ACTIONS = ("none", "installed", "deferred", "rejected", "rolled_back", "error")
 
 
 @dataclass
@@ -367,7 +366,7 @@ class Agent:
                 predictions=feedback.predictions,
             )
             self.telemetry.flush()
-        outcome = result.action if result.action in ACTIONS else "error"
+        outcome = result.action if result.action in OUTCOMES else "error"
         state = self.policy.after(state, self.clock.now(), outcome, feedback, self.rng)
         self._remember(result, state)
         return state, result

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from litefleet.device.policy import StrategyName
 from litefleet.device.probation import ProbationRules
 from litefleet.device.profile import DeviceProfile
 from litefleet.errors import UserError
@@ -26,7 +27,7 @@ class AgentConfig(BaseModel):
     device_id: str = Field(pattern=r"^[A-Za-z0-9._:-]+$", max_length=128)
     channel: str = "stable"
     token: str | None = None
-    strategy: Literal["periodic", "conditional", "smart"] = "periodic"
+    strategy: StrategyName = "periodic"
     policy: dict[str, Any] = Field(default_factory=dict)
     """Overrides of the strategy's dataclass fields (seconds, thresholds, `rules`)."""
     conditions_file: str | None = None

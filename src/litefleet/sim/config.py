@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from litefleet.device.policy import StrategyName
 from litefleet.errors import UserError
 
 Span = tuple[float, float]
@@ -179,7 +180,7 @@ class RunConfig(_Section):
     """One simulated strategy: a name in the report and overrides of the policy's fields."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
-    strategy: Literal["periodic", "conditional", "smart"]
+    strategy: StrategyName
     policy: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from litefleet.device import patch_or_full
-from litefleet.device.policy import Feedback, Outcome, Policy, PolicyState, make_policy
+from litefleet.device.policy import Outcome, Policy, PolicyState, make_policy
 from litefleet.device.probation import Probation, ProbationRules, probation_verdict
 from litefleet.device.selection import Choice, choose_release
+from litefleet.drift import Feedback
 from litefleet.release import variant_path
 from litefleet.sim.config import RunConfig, SimConfig
 from litefleet.sim.metrics import RunMetrics
