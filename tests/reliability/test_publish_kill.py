@@ -14,8 +14,8 @@ from tuf.ngclient import Updater
 from litefleet.device.agent import Agent
 from litefleet.registry.publish import read_index
 from litefleet.registry.repository import Repository
-from litefleet.selftest.lab import MODEL
 from litefleet.selftest.tally import Tally
+from litefleet.testing.lab import MODEL
 
 from .conftest import size
 

@@ -12,9 +12,9 @@ from litefleet.device.probation import ProbationRules, probation_verdict
 from litefleet.device.resuming_http import ResumingFetcher
 from litefleet.device.store import ModelStore
 from litefleet.drift import DriftMonitor, Feedback, reference_stats
-from litefleet.selftest.data import dataset
-from litefleet.selftest.lab import app_traffic
 from litefleet.testing import proxy as px
+from litefleet.testing.lab import app_traffic
+from litefleet.testing.tiny_data import dataset
 
 
 def test_small_in_distribution_sample_is_not_a_drift_spike():

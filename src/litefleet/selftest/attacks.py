@@ -19,10 +19,10 @@ from pathlib import Path
 from litefleet.device.agent import Agent
 from litefleet.device.store import ModelStore, sha256_file
 from litefleet.release import ROLLOUT_ROLE, ReleaseIndex, RolloutState, index_path, rollout_path
-from litefleet.selftest import assets
-from litefleet.selftest.lab import MODEL, Lab
 from litefleet.selftest.tally import Tally
 from litefleet.testing import proxy as px
+from litefleet.testing import tiny_models as assets
+from litefleet.testing.lab import MODEL, Lab
 
 SCENARIO = "attacks through the proxy"
 

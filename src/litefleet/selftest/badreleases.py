@@ -14,9 +14,9 @@ import time
 from litefleet.device.agent import Agent
 from litefleet.device.store import ModelStore
 from litefleet.errors import UserError
-from litefleet.selftest import assets
-from litefleet.selftest.lab import Lab, app_traffic
 from litefleet.selftest.tally import Tally
+from litefleet.testing import tiny_models as assets
+from litefleet.testing.lab import Lab, app_traffic
 
 SCENARIO = "bad releases"
 LATENCY_BUDGET_MS = 0.5
