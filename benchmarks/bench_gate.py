@@ -29,10 +29,10 @@ def timed(fn, repeats: int) -> float:
 
 def main() -> None:
     from litefleet.device.health import gate_limits, health_check, isolated_health_check
-    from litefleet.device.model import LoadedModel
+    from litefleet.litert import LoadedModel
     from litefleet.modelcheck import check_model_isolated, probe
-    from litefleet.selftest import assets
-    from litefleet.selftest.data import dataset
+    from litefleet.testing import tiny_models as assets
+    from litefleet.testing.tiny_data import dataset
 
     repeats = 3 if "--quick" in sys.argv else 10
     x, y = dataset()

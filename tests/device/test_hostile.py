@@ -24,7 +24,7 @@ import pytest
 from litefleet.device.agent import Agent
 from litefleet.device.runtime import ModelRuntime
 from litefleet.device.store import ModelStore, sha256_file
-from litefleet.registry.releases import read_index
+from litefleet.registry.publish import read_index
 
 from .conftest import write_hostile_build
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from litefleet.device.health import gate_limits, isolated_health_check
-from litefleet.device.model import LoadedModel
+from litefleet.litert import LoadedModel
 from litefleet.sandbox import Limits, run_isolated
 
 TASK = "litefleet.testing.sandboxtasks"

@@ -88,7 +88,7 @@ def test_drip_check_times_out_and_rollback_does_not_wait(registry, device, build
 def test_slow_target_download_has_a_size_aware_deadline(registry, device, build, tmp_path):
     """A target that arrives slower than the minimum throughput is cut at its deadline, and
     the bytes received are kept for a resume."""
-    from litefleet.device.fetcher import DownloadTimeout, ResumingFetcher
+    from litefleet.device.resuming_http import DownloadTimeout, ResumingFetcher
 
     with DripServer(interval=0.2) as drip:
         f = ResumingFetcher(

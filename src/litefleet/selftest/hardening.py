@@ -20,9 +20,9 @@ from litefleet.device.agent import Agent
 from litefleet.device.config import load_config, save_config
 from litefleet.device.store import ModelStore
 from litefleet.selftest.crash import PRELOAD, _child
-from litefleet.selftest.lab import Lab, app_traffic
 from litefleet.selftest.tally import Tally
 from litefleet.testing.drip import DripServer
+from litefleet.testing.lab import Lab, app_traffic
 
 CRASH_LOOP = "crash loop"
 STUCK_SERVER = "stuck server"
