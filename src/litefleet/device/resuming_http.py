@@ -131,7 +131,7 @@ class ResumingFetcher(Urllib3Fetcher):
     def download_file(self, url: str, max_length: int) -> Iterator[IO]:
         """python-tuf's download, under an overall deadline (size-aware for targets)."""
         budget = self.metadata_deadline_s
-        if self.part_path(url) is not None:
+        if self.resumable_prefix and url.startswith(self.resumable_prefix):  # a target
             budget += max_length / self.min_throughput
         deadline = time.monotonic() + budget
         if self.check_deadline is not None and self.check_deadline < deadline:
