@@ -338,6 +338,7 @@ class ModelStore:
             st.probation = None
             st.active, st.previous = to, _older_than(to, valid, st.blocked)
             st.blocked.pop(to, None)
+            st.refused_sha256.pop(self.manifest(to).sha256, None)  # chosen: allowed again
             st.note("rolled_back", to, f"from {bad}: {reason}")
             atomic_write_json(self.state_path, st.model_dump(mode="json"))
             crashpoint("activate.journal")
