@@ -1,9 +1,15 @@
 """The device agent: one update cycle, sequenced; every rule lives in the module it names.
 
-    check:  recover the store -> probation verdict -> refresh TUF -> choose a release
-            (selection) -> rank variants (profile) -> may we download now? (policy) ->
-            fetch, patch first (download) -> health gate (health) -> commit + activate (store)
+    check:  recover the store -> crash-loop counter -> probation verdict   [store lock]
+            -> refresh TUF -> choose a release (selection)                   [network]
+            -> plan: rank variants (profile), minus bytes refused before
+            -> per variant: may we download now? (policy) -> fetch, patch first
+               (patch_or_full) -> gate in a child process (health, sandbox)
+            -> commit + activate (store)                                     [store lock]
     run:    loop `check` whenever the strategy says it is due; watch probation in between.
+
+The store lock is never held across the network or the gate, and the whole check has a
+deadline (`check_deadline_s`), so local commands and the app never wait on a server.
 
 Every outcome is a `CheckResult` whose `action` is one of none, installed, deferred,
 rejected, rolled_back, error; the active model changes only on installed and rolled_back.
