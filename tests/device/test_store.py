@@ -99,3 +99,32 @@ def test_activate_refuses_a_missing_version(tmp_path, models_dir):
     with pytest.raises(UserError):
         store.activate(5)
     assert store.active_version() == 1
+
+
+def test_recover_leaves_a_live_staging_folder_alone(tmp_path):
+    """The store lock is not held while a check downloads into staging: a concurrent
+    `rollback`/`recover` must not delete its folder; a dead one's leftovers still go."""
+    home = tmp_path / "home"
+    store = ModelStore(home)
+    with store.staging() as stage:
+        (stage / "m.tflite").write_bytes(b"partial")
+        ModelStore(home).recover()  # another process's recovery, mid-download
+        assert (stage / "m.tflite").exists()
+    leftover = store.versions_dir / ".tmp-dead"
+    leftover.mkdir()
+    ModelStore(home).recover()
+    assert not leftover.exists()
+
+
+def test_boot_counter_counts_only_dead_attempts(tmp_path):
+    store = ModelStore(tmp_path / "home")
+    with store.attempt(7):
+        assert store.died_attempting() is None, "a live attempt is not a death"
+    assert store.state().attempting is None
+    st = store.state()
+    st.attempting = 7  # what a SIGKILLed attempt leaves behind
+    from litefleet.fsutil import atomic_write_json
+
+    atomic_write_json(store.state_path, st.model_dump(mode="json"))
+    assert store.died_attempting() == (7, 1)
+    assert store.died_attempting() is None
