@@ -8,6 +8,7 @@ import pytest
 
 from litefleet.device.store import ModelStore
 from litefleet.errors import UserError
+from litefleet.fsutil import atomic_write_json
 
 from .conftest import install_local
 
@@ -123,8 +124,6 @@ def test_boot_counter_counts_only_dead_attempts(tmp_path):
     assert store.state().attempting is None
     st = store.state()
     st.attempting = 7  # what a SIGKILLed attempt leaves behind
-    from litefleet.fsutil import atomic_write_json
-
     atomic_write_json(store.state_path, st.model_dump(mode="json"))
     assert store.died_attempting() == (7, 1)
     assert store.died_attempting() is None
