@@ -43,7 +43,9 @@ def init_args(home, registry, *extra):
         ('{"rules": {"min_battery": true, "window": [1]}}', "smart", "policy.rules.window"),
     ],
 )
-def test_bad_policy_is_one_line_exit_2_and_nothing_written(registry, tmp_path, policy, strategy, key):
+def test_bad_policy_is_one_line_exit_2_and_nothing_written(
+    registry, tmp_path, policy, strategy, key
+):
     home = tmp_path / "h"
     out = cli(*init_args(home, registry, "--strategy", strategy, "--policy", policy))
     assert out.returncode == 2, out
@@ -59,7 +61,10 @@ def test_policy_file_toml_and_json(registry, tmp_path):
     out = cli(*init_args(home, registry, "--strategy", "conditional", "--policy-file", toml))
     assert out.returncode == 0, out.stderr
     cfg = json.loads((home / "config.json").read_text())
-    assert cfg["policy"] == {"interval": 600, "rules": {"require_charging": True, "window": [22, 6]}}
+    assert cfg["policy"] == {
+        "interval": 600,
+        "rules": {"require_charging": True, "window": [22, 6]},
+    }
     status = cli("status", "--home", home)
     assert "charging" in status.stdout and "window 22h-6h" in status.stdout, status.stdout
     bad = tmp_path / "bad.json"
