@@ -402,3 +402,50 @@ def setting_docs(cls: type) -> list[tuple[str, str, object, str]]:
         typ = getattr(f.type, "__name__", None) or str(f.type)
         out.append((f.name, str(typ), default, (info.description or "") if info else ""))
     return out
+
+
+def _type_name(typ: str) -> str:
+    return {
+        "Seconds": "seconds",
+        "float": "number",
+        "int": "integer",
+        "bool": "true/false",
+        "DownloadRules": "table",
+    }.get(typ, "[start, end] hours or []" if "tuple" in typ else typ)
+
+
+def _default(value: object) -> str:
+    if value is None:
+        return "none (any time)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def settings_markdown() -> str:
+    """The settings tables of docs/device.md, generated from the classes themselves (a test
+    checks that the page holds exactly this text, so the docs cannot drift)."""
+    rows = [
+        "| setting | type | default | strategies | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    smart_only = {f.name for f in fields(SmartPolicy)} - {f.name for f in fields(Policy)}
+    for name, typ, default, meaning in setting_docs(SmartPolicy):
+        where = "smart" if name in smart_only else "all"
+        if name == "rules":
+            where, default = "conditional, smart", "see below"
+        text = " ".join(meaning.split())
+        rows.append(f"| `{name}` | {_type_name(typ)} | {_default(default)} | {where} | {text} |")
+    rows += [
+        "",
+        "Download rules (`[rules]`; the conditional and smart strategies):",
+        "",
+        "| rule | type | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for name, typ, default, meaning in setting_docs(DownloadRules):
+        text = " ".join(meaning.split())
+        rows.append(f"| `{name}` | {_type_name(typ)} | {_default(default)} | {text} |")
+    return "\n".join(rows) + "\n"
