@@ -10,6 +10,7 @@ Other blocks stay illustrative (a `make test` inside the tests would recurse).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -51,9 +52,7 @@ def test_the_settings_table_is_the_code_s():
     assert settings_markdown() in (ROOT / "docs" / "device.md").read_text()
 
 
-@pytest.mark.parametrize(
-    "page", [p for p in PAGES if runnable_blocks(p)], ids=lambda p: p.name
-)
+@pytest.mark.parametrize("page", [p for p in PAGES if runnable_blocks(p)], ids=lambda p: p.name)
 def test_runnable_blocks_run_verbatim(page: Path, tmp_path: Path):
     from litefleet.selftest.lab import Lab
 
@@ -78,8 +77,6 @@ def test_runnable_blocks_run_verbatim(page: Path, tmp_path: Path):
     try:
         out, _ = proc.communicate(timeout=600)
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)  # the servers the page started
-        except ProcessLookupError:
-            pass
     assert proc.returncode == 0, f"{page.name} failed:\n{out[-5000:]}"
