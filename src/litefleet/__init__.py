@@ -16,7 +16,7 @@ On the build and release side (`litefleet[pipeline,server]`):
     build(Recipe(), Path("out/v1"))
     repo = Repository.init(Path("repo"))
     publish(repo, Path("out/v1"), model="digits")
-    change_rollout(repo, "digits", 1, "expand", 50)
+    change_rollout(repo, "digits", 1, "percent", 50)
 
 See docs/api.md.
 """

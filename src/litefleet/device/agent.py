@@ -48,6 +48,20 @@ ACTIONS = ("none", "installed", "deferred", "rejected", "rolled_back", "error")
 
 @dataclass
 class CheckResult:
+    """What one update cycle did; `to_json()` is the `agent check --json` contract.
+
+    Attributes:
+        action: none, installed, deferred, rejected, rolled_back or error.
+        active_version: the version the app runs after the cycle.
+        reason: why (empty for a plain install): the rule that deferred, the gate's verdict,
+            the network error with its URL and cause.
+
+    Example:
+        >>> result = Agent(home).check()
+        >>> result.action, result.active_version, result.source
+        ('installed', 2, 'patch')
+    """
+
     action: str
     active_version: int | None
     reason: str = ""
@@ -73,6 +87,26 @@ class CheckResult:
 
 
 class Agent:
+    """The device's update agent: one verified update cycle (`check`), the loop (`run`),
+    rollback on command. State lives in the device home, so every call may be a new process.
+
+    Args:
+        home: the device home written by `litefleet agent init` (`config.json`, `tuf/`).
+        config: settings to use instead of `HOME/config.json`.
+        clock, conditions, policy, rng: injected time, device conditions, strategy and
+            randomness (tests and the simulator drive the same code on a virtual clock).
+
+    Raises:
+        UserError: `home` is not an agent home or its `config.json` is invalid (one line
+            naming the key).
+
+    Example:
+        >>> agent = Agent("/var/lib/litefleet")
+        >>> result = agent.check()          # never raises for the network's faults
+        >>> result.action
+        'installed'
+    """
+
     def __init__(
         self,
         home: Path,
@@ -105,7 +139,15 @@ class Agent:
     # ------------------------------------------------------------------ one cycle
 
     def check(self, flush_telemetry: bool = True) -> CheckResult:
-        """One update cycle. Never raises for the outside world's faults: they are results."""
+        """One update cycle. Never raises for the outside world's faults: they are results.
+
+        Args:
+            flush_telemetry: post the queued events at the end (the run loop batches them).
+
+        Returns:
+            A `CheckResult`; `completed` is False when the cycle could not finish (server
+            unreachable, metadata that fails verification).
+        """
         t0 = time.perf_counter()
         try:
             with self.store.lock:
