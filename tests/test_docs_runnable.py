@@ -54,7 +54,7 @@ def test_the_settings_table_is_the_code_s():
 
 @pytest.mark.parametrize("page", [p for p in PAGES if runnable_blocks(p)], ids=lambda p: p.name)
 def test_runnable_blocks_run_verbatim(page: Path, tmp_path: Path):
-    from litefleet.selftest.lab import Lab
+    from litefleet.testing.lab import Lab
 
     work = tmp_path / "work"
     (work / "out").mkdir(parents=True)

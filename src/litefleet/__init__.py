@@ -35,7 +35,7 @@ _PUBLIC = {
     "build": "litefleet.pipeline.build",
     "Recipe": "litefleet.pipeline.recipe",
     "Repository": "litefleet.registry.repository",
-    "publish": "litefleet.registry.releases",
+    "publish": "litefleet.registry.publish",
     "change_rollout": "litefleet.registry.rollout",
 }
 
@@ -56,7 +56,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs only; never imported at run time
     from litefleet.device.runtime import ModelRuntime
     from litefleet.pipeline.build import build
     from litefleet.pipeline.recipe import Recipe
-    from litefleet.registry.releases import publish
+    from litefleet.registry.publish import publish
     from litefleet.registry.repository import Repository
     from litefleet.registry.rollout import change_rollout
 

@@ -67,7 +67,9 @@ def register(app: typer.Typer) -> None:
         channel: str = typer.Option("stable", "--channel"),
         token: str | None = typer.Option(None, "--token", help="Telemetry bearer token."),
         strategy: str = typer.Option(
-            "periodic", "--strategy", help="periodic | conditional | smart"
+            "periodic",
+            "--strategy",
+            help="periodic | conditional | smart",
         ),
         conditions: Path | None = typer.Option(
             None, "--conditions", help="Read device conditions from this JSON file each cycle."
@@ -102,10 +104,12 @@ def register(app: typer.Typer) -> None:
         """
         from litefleet.device.config import read_policy_file
         from litefleet.device.home import init_home
+        from litefleet.device.policy import STRATEGY_NAMES
         from litefleet.errors import UserError
 
-        if strategy not in ("periodic", "conditional", "smart"):
-            raise UserError(f"unknown strategy {strategy!r}: periodic, conditional or smart")
+        if strategy not in STRATEGY_NAMES:
+            names = ", ".join(STRATEGY_NAMES[:-1]) + f" or {STRATEGY_NAMES[-1]}"
+            raise UserError(f"unknown strategy {strategy!r}: {names}")
         policy_dict = read_policy_file(policy_file) if policy_file else {}
         try:
             extra = json.loads(policy) if policy else {}
@@ -130,8 +134,7 @@ def register(app: typer.Typer) -> None:
                 precisions=precisions.split(",") if precisions else None,
                 prefer=prefer,
                 keep=keep,
-                probation_predictions=probation_predictions,
-                probation_seconds=probation_seconds,
+                probation={"predictions": probation_predictions, "seconds": probation_seconds},
                 sticky_tolerance=sticky_tolerance,
                 force=force,
             )

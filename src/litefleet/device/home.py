@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from litefleet.device.config import CONFIG, AgentConfig, default_device_id, save_config
-from litefleet.device.source import install_root
 from litefleet.device.store import ModelStore
+from litefleet.device.tuf_client import install_root
 from litefleet.errors import UserError
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from litefleet.device.config import load_config
-from litefleet.device.fsutil import read_json
 from litefleet.device.store import ModelStore
 from litefleet.device.telemetry import TelemetryQueue
+from litefleet.fsutil import read_json
 
 
 def status_of(home: Path, now: float | None = None) -> dict[str, Any]:
@@ -81,8 +81,8 @@ def _probation_words(p, cfg, home: Path, now: float) -> str:
     return (
         f"version {p.version} on probation since {_span(now - p.since)} ago: passes after"
         f" {p.predictions} clean predictions ({fb.predictions} so far) or in {_span(left)};"
-        f" rolled back if the error rate exceeds {cfg.probation_max_error_rate:g}"
-        f" or drift exceeds {cfg.probation_max_drift:g}"
+        f" rolled back if the error rate exceeds {cfg.probation.max_error_rate:g}"
+        f" or drift exceeds {cfg.probation.max_drift:g}"
     )
 
 

@@ -16,8 +16,8 @@ import math
 import time
 from pathlib import Path
 
-from litefleet.device.fsutil import atomic_write_bytes, atomic_write_json, read_json
-from litefleet.device.lock import FileLock
+from litefleet.fsutil import atomic_write_bytes, atomic_write_json, read_json
+from litefleet.lock import FileLock
 from litefleet.release import EventBatch, TelemetryEvent
 
 
