@@ -196,3 +196,17 @@ def test_status_shows_next_check_while_run_runs(registry, device, build):
         stop.set()
         t.join(30)
     np.testing.assert_equal(t.is_alive(), False)
+
+
+def test_run_prints_one_line_per_cycle_with_why_and_next_check(registry, device, build):
+    registry.publish(build("v1"), 1)
+    home = device("loop", policy={"interval": 1.0, "jitter": 0.1})
+    out = cli("run", "--home", home, "--max-cycles", "2", "--tick", "0.1")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 2, lines
+    assert "installed: active 1" in lines[0] and "[schedule]" in lines[0], lines[0]
+    assert "next check " in lines[0] and lines[0][:4].isdigit(), lines[0]
+    out = cli("run", "--home", home, "--max-cycles", "1", "--tick", "0.1", "--json")
+    r = json.loads(out.stdout.strip().splitlines()[0])
+    assert r["action"] == "none" and r["trigger"] == "schedule" and r["next_check"] > 0
