@@ -87,8 +87,9 @@ def _probation_words(p, cfg, home: Path, now: float) -> str:
 
 
 def metadata_age(home: Path, now: float) -> dict[str, Any]:
-    """How fresh the trusted TUF metadata is: when the device last refreshed it and when
-    each role expires. A frozen device shows an old `refreshed`; see SECURITY.md."""
+    """How fresh the trusted TUF metadata is: when a new timestamp last arrived (python-tuf
+    stores only a newer one, so a device an attacker freezes shows a growing age even while
+    its checks "succeed") and when each role expires; see SECURITY.md."""
     meta = Path(home) / "tuf"
     out: dict[str, Any] = {}
     ts = meta / "timestamp.json"
@@ -96,9 +97,12 @@ def metadata_age(home: Path, now: float) -> dict[str, Any]:
         refreshed = ts.stat().st_mtime
         out["refreshed"] = refreshed
         out["age_s"] = round(now - refreshed, 1)
-        out["age_text"] = f"refreshed {_span(now - refreshed)} ago"
+        out["age_text"] = f"newest timestamp received {_span(now - refreshed)} ago"
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            expires = (read_json(ts) or {})["signed"]["expires"]
+            out["age_text"] += f", expires {expires}"
     else:
-        out["age_text"] = "never refreshed (no check yet)"
+        out["age_text"] = "no timestamp yet (no successful check)"
     for role in ("timestamp", "snapshot", "targets", "root"):
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             signed = (read_json(meta / f"{role}.json") or {})["signed"]
