@@ -16,7 +16,7 @@ from .test_e2e import RUNNER, cli
 
 
 def test_every_agent_command_loads_without_tensorflow():
-    for cmd in ("init", "check", "run", "status", "rollback", "predict", "serve"):
+    for cmd in ("init", "check", "run", "status", "rollback", "unblock", "predict", "serve"):
         out = cli(cmd, "--help")
         assert out.returncode == 0, (cmd, out.stderr)
     out = cli(
