@@ -15,7 +15,7 @@ EXTRA_OF = {
     ),
     "matplotlib": "pipeline",
     **dict.fromkeys(
-        ("fastapi", "starlette", "uvicorn", "sqlalchemy", "prometheus_client", "cryptography"),
+        ("fastapi", "starlette", "uvicorn", "sqlalchemy", "prometheus_client"),
         "server",
     ),
     **dict.fromkeys(
@@ -23,6 +23,7 @@ EXTRA_OF = {
             "ai_edge_litert",
             "tuf",
             "securesystemslib",
+            "cryptography",
             "bsdiff4",
             "zstandard",
             "httpx",
