@@ -111,9 +111,31 @@ def test_device_only_venv_runs_the_agent_against_a_full_server(
         (["build"], "pipeline"),
         (["repo", "init", tmp_path / "r"], "server"),
         (["serve", registry.path], "server"),
-        (["selftest", "--only", "crash"], "server"),
     ):
         out = _run(lf, *args)
         lines = out.stderr.strip().splitlines()
         assert out.returncode == 2, (args, out.stderr)
         assert len(lines) == 1 and f"needs `litefleet[{extra}]`" in lines[0], (args, out.stderr)
+
+
+def test_selftest_runs_in_the_device_only_venv(device_venv, tmp_path):
+    """No FastAPI/uvicorn there: the lab signs with `cryptography` (in the device extra), serves
+    the repository with the standard library and plays the attacker through the stdlib proxy."""
+    py = device_venv / "bin" / "python"
+    absent = _run(py, "-c", "import fastapi")
+    assert absent.returncode != 0 and "No module named 'fastapi'" in absent.stderr
+    for module in ("starlette", "uvicorn", "sqlalchemy", "tensorflow"):
+        assert _run(py, "-c", f"import {module}").returncode != 0, module
+
+    out = _run(device_venv / "bin" / "litefleet", "selftest", "--json", "--workdir", tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    report = json.loads(out.stdout)
+    assert set(report) == {
+        "crash injection (SIGKILL)",
+        "attacks through the proxy",
+        "bad releases",
+        "network faults",
+    }
+    for name, tally in report.items():
+        assert tally["failures"] == [] and tally["trials"] >= 8, (name, tally)
+    assert report["network faults"]["notes"].get("downloads resumed with Range", 0) >= 1

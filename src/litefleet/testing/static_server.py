@@ -27,7 +27,7 @@ import os
 import re
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import BinaryIO
 
@@ -35,6 +35,7 @@ from pydantic import ValidationError
 
 from litefleet.registry.keys import KeyStore, check_token
 from litefleet.release import EventBatch, TelemetryEvent
+from litefleet.testing.loopback import LoopbackHTTPServer
 
 EVENTS_RE = re.compile(r"^/v1/devices/([A-Za-z0-9][A-Za-z0-9._:-]{0,127})/events$")
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -53,8 +54,7 @@ class StaticRepoServer:
         self.events: list[tuple[str, TelemetryEvent]] = []
         """(device id, event) of every event accepted, in arrival order."""
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, port), _Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = LoopbackHTTPServer((host, port), _Handler)
         self._httpd.owner = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, daemon=True, name="static-repo-server"
