@@ -1,7 +1,8 @@
 """Which optional extra provides a module: a device-only install says what to add.
 
-`litefleet` ships three extras (see pyproject.toml): `device` (LiteRT, the TUF client),
-`pipeline` (TensorFlow and the build tools), `server` (signing, the HTTP server, telemetry).
+`litefleet` ships three extras (see pyproject.toml): `device` (LiteRT, the TUF client and
+`cryptography`), `pipeline` (TensorFlow and the build tools), `server` (the HTTP server,
+telemetry).
 A command that reaches for a module of another extra gets one line naming the extra
 instead of a traceback.
 """
