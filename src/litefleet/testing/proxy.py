@@ -169,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, reply: Reply) -> None:
         self.send_response(reply.status)
         for k, v in reply.headers.items():
-            if k.lower() not in HOP:
+            if k.lower() not in {"server", "date", *HOP}:  # send_response wrote its own
                 self.send_header(k, v)
         if reply.stream is not None:  # no length: the body ends when the connection does
             self.send_header("Connection", "close")
