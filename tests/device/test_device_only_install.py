@@ -109,8 +109,8 @@ def test_device_only_venv_runs_the_agent_against_a_full_server(
 
     for args, extra in (
         (["build"], "pipeline"),
-        (["repo", "init", tmp_path / "r"], "server"),
         (["serve", registry.path], "server"),
+        (["simulate"], "server"),
     ):
         out = _run(lf, *args)
         lines = out.stderr.strip().splitlines()
