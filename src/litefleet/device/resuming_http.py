@@ -38,6 +38,8 @@ from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from litefleet.neterrors import cause
+
 PART_SUFFIX = ".part"
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(\d+|\*)")
 _CUT = (
@@ -155,6 +157,20 @@ class ResumingFetcher(Urllib3Fetcher):
                 f"timed out: overall deadline of {self._budget:.1f} s for {url} exceeded"
                 f" after {received} bytes (the server is too slow or stuck)"
             )
+
+    def fetch(self, url: str) -> Iterator[bytes]:
+        """python-tuf's `fetch`, with errors that name the URL and the cause (its own
+        messages can be empty); the exception types python-tuf acts on are kept."""
+        try:
+            return super().fetch(url)
+        except DownloadTimeout:
+            raise  # already names the URL and the deadline
+        except exceptions.DownloadHTTPError as exc:
+            raise exceptions.DownloadHTTPError(f"{url}: {cause(exc)}", exc.status_code) from exc
+        except exceptions.SlowRetrievalError as exc:
+            raise exceptions.SlowRetrievalError(f"{url}: {cause(exc)}") from exc
+        except exceptions.DownloadError as exc:
+            raise exceptions.DownloadError(f"{url}: {cause(exc)}") from exc
 
     def _drop_stale(self, max_age: float) -> None:
         """Partials of releases never finished would otherwise stay forever."""

@@ -365,23 +365,42 @@ class ModelStore:
             st.note("rejected", version, reason)
             atomic_write_json(self.state_path, st.model_dump(mode="json"))
 
-    def unblock(self, what: str) -> list[str]:
-        """The operator's word: allow a version (number) or model bytes (sha256) again."""
+    def unblock(self, version: int) -> str:
+        """Forget a block (operator command): the agent may install `version` again, and
+        `rollback` may go to it. Returns the reason it was blocked for."""
         with self.lock:
             st = self.state()
-            done = []
-            if what.isdigit() and int(what) in st.blocked:
-                del st.blocked[int(what)]
-                done.append(f"version {what}")
-            for digest in [d for d in st.refused_sha256 if d == what or d.startswith(what)]:
-                if len(what) >= 8:
+            if version not in st.blocked:
+                blocked = ", ".join(str(v) for v in sorted(st.blocked)) or "none"
+                raise UserError(f"version {version} is not blocked (blocked: {blocked})")
+            reason = st.blocked.pop(version)
+            for digest, why in list(st.refused_sha256.items()):  # its bytes too
+                if why.startswith(
+                    (f"refused in version {version}:", f"rolled back from {version}:")
+                ):
                     del st.refused_sha256[digest]
-                    done.append(f"sha256 {digest[:12]}")
-            if not done:
-                raise UserError(f"nothing blocked matches {what!r}")
-            st.note("unblocked", int(what) if what.isdigit() else None, ", ".join(done))
+            if st.active is not None and version in self.installed():
+                # plain `rollback` goes to the newest older version that is not blocked
+                st.previous = _older_than(st.active, self.installed(), st.blocked)
+            st.note("unblocked", version, f"was: {reason}")
             atomic_write_json(self.state_path, st.model_dump(mode="json"))
-            return done
+            return reason
+
+    def unblock_bytes(self, sha256_prefix: str) -> list[str]:
+        """The operator's word: allow model bytes refused before (by sha256, 8+ hex) again."""
+        if len(sha256_prefix) < 8:
+            raise UserError(f"give at least 8 hex digits of the sha256, not {sha256_prefix!r}")
+        with self.lock:
+            st = self.state()
+            done = [d for d in st.refused_sha256 if d.startswith(sha256_prefix.lower())]
+            if not done:
+                known = ", ".join(d[:12] for d in st.refused_sha256) or "none"
+                raise UserError(f"no refused bytes match {sha256_prefix!r} (refused: {known})")
+            for digest in done:
+                del st.refused_sha256[digest]
+            st.note("unblocked", None, "sha256 " + ", ".join(d[:12] for d in done))
+            atomic_write_json(self.state_path, st.model_dump(mode="json"))
+            return [f"sha256 {d[:12]}" for d in done]
 
     # ------------------------------------------------------------------ boot counter
 

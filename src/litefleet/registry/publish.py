@@ -82,7 +82,29 @@ def publish(
     """Validate `build_dir`, then sign it as release `version` of `model` (default: next).
 
     Refuses model bytes identical to those of a paused or aborted release (re-signing known
-    bad content under a new number) unless `force`."""
+    bad content under a new number) unless `force`.
+
+    Args:
+        repo: the repository to sign into (its offline targets key must be available).
+        build_dir: a build folder (`report.json`, `.tflite` files, `golden.npz`).
+        model, version, channel: where the release goes; versions only go up.
+        rollout_percent: share of the fleet offered the release at once.
+        min_accuracy, min_agreement: what a device's health gate requires.
+        force: publish even bytes identical to a paused or aborted release.
+        check_models: False only for tests that play an attacker who holds the targets
+            key and signs with their own tools (no isolated load of each model).
+        check_timeout_s: seconds each model may take to load and run once (isolated).
+
+    Returns:
+        What was published (version, variants, patches).
+
+    Raises:
+        UserError: a corrupt build, a non-TFLite file, a version that does not go up.
+
+    Example:
+        >>> from litefleet import Repository, publish
+        >>> publish(Repository(Path("repo")), Path("out/v1"), model="digits", rollout_percent=10)
+    """
     check_name("model", model)
     check_name("channel", channel)
     if not 0 <= rollout_percent <= 100:
