@@ -130,12 +130,14 @@ def test_selftest_runs_in_the_device_only_venv(device_venv, tmp_path):
     out = _run(device_venv / "bin" / "litefleet", "selftest", "--json", "--workdir", tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     report = json.loads(out.stdout)
+    small = {"crash loop": 1, "stuck server": 2}  # a few slow trials each (issue 9)
     assert set(report) == {
         "crash injection (SIGKILL)",
         "attacks through the proxy",
         "bad releases",
         "network faults",
+        *small,
     }
     for name, tally in report.items():
-        assert tally["failures"] == [] and tally["trials"] >= 8, (name, tally)
+        assert tally["failures"] == [] and tally["trials"] >= small.get(name, 8), (name, tally)
     assert report["network faults"]["notes"].get("downloads resumed with Range", 0) >= 1

@@ -22,7 +22,7 @@ def variant(precision: str, accuracy: float, nbytes: int, latency: float = 1.0) 
 RELEASE = Release(
     version=2,
     created="",
-    golden="g",
+    golden="m/2/golden.npz",
     min_accuracy=0.5,
     variants={
         "baseline-int8": variant("int8", 0.960, 30_000),
