@@ -200,8 +200,12 @@ def _models(
         out["pruned"] = _pruned(recipe, data, baseline, previous, hook)
         keras_to_save["pruned"] = out["pruned"]
     if tfmot_ready and recipe.qat.enabled:
-        out["qat"] = _qat(recipe, data, baseline, previous, hook)
-        keras_to_save["qat"] = out["qat"]
+        try:
+            out["qat"] = keras_to_save["qat"] = _qat(recipe, data, baseline, previous, hook)
+        except (ValueError, RuntimeError) as exc:  # a layer tfmot cannot quantize
+            message = " ".join(str(exc).split())[:200]
+            reason = f"quantization-aware training cannot handle this model: {message}"
+            skipped.append(SkippedCandidate(name="qat", reason=reason))
     teacher = np.asarray(baseline.predict(data.x_train, verbose=0, batch_size=256))
     _distilled(recipe, data, teacher, hook, out, previous, keras_to_save)
     return out, reference
@@ -229,24 +233,18 @@ def _pruned(
 def _qat(
     recipe: Recipe, data: Dataset, baseline, previous: Path | None, hook: ProgressHook
 ) -> keras.Model:
-    try:
-        if previous is not None and (previous / QAT_WEIGHTS).is_file():
-            return compress.fine_tune_qat(
-                baseline,
-                previous / QAT_WEIGHTS,
-                data,
-                recipe.qat,
-                recipe.train,
-                _epochs(hook, "quantization-aware"),
-            )
-        return compress.quantization_aware(
-            baseline, data, recipe.qat, recipe.train, _epochs(hook, "quantization-aware")
+    if previous is not None and (previous / QAT_WEIGHTS).is_file():
+        return compress.fine_tune_qat(
+            baseline,
+            previous / QAT_WEIGHTS,
+            data,
+            recipe.qat,
+            recipe.train,
+            _epochs(hook, "quantization-aware"),
         )
-    except (ValueError, RuntimeError) as exc:  # a layer tfmot cannot quantize
-        message = " ".join(str(exc).split())[:200]
-        raise UserError(
-            f"quantization-aware training cannot handle this model: {message}"
-        ) from None
+    return compress.quantization_aware(
+        baseline, data, recipe.qat, recipe.train, _epochs(hook, "quantization-aware")
+    )
 
 
 def _distilled(

@@ -103,20 +103,19 @@ def _chain(model) -> list:
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise NotTransferable("the model has more than one input or output")
-    previous = model.inputs[0]
+    previous = _producer(model.inputs[0])
     for layer in layers:
-        node_inputs = _inbound(layer)
-        if len(node_inputs) != 1 or node_inputs[0] is not previous:
-            raise NotTransferable(f"layer {layer.name} is not in a single chain (branches)")
-        previous = layer.output
+        for node in layer._inbound_nodes:
+            sources = [_producer(t) for t in node.input_tensors]
+            if sources != [previous]:
+                raise NotTransferable(f"layer {layer.name} is not in a single chain (branches)")
+        previous = layer.name
     return layers
 
 
-def _inbound(layer) -> list:
-    nodes = layer._inbound_nodes
-    if len(nodes) != 1:
-        return []
-    return list(nodes[0].input_tensors)
+def _producer(tensor) -> str:
+    """The name of the layer whose output `tensor` is (Keras 3 keeps it as history)."""
+    return tensor._keras_history.operation.name
 
 
 def _layer_copy(layer) -> keras.layers.Layer:
