@@ -63,8 +63,10 @@ CONVERSIONS: dict[str, tuple[Precision, ...]] = {
     "distilled-pruned": ("float32", "int8", "int4"),
 }
 """Which precisions each candidate is converted to. Pruned and distilled models are also
-quantized (the combinations); a QAT model is meant only for int8. `int4` and `weight-*`
-come from the AI Edge quantizer applied to the same candidate's float32 file."""
+quantized (the combinations); a QAT model is meant only for int8. `dynamic`, `int4` and
+`weight-*` come from the AI Edge quantizer applied to the same candidate's float32 file
+(the converter's dynamic-range mode leaves tensors under 1024 values in float32 — the last
+layer of a small model — so a fine-tune of that layer changed 10 % of the file)."""
 
 TFLITE_DERIVED: tuple[Precision, ...] = ("dynamic", "int4", "weight-int8", "weight-int4")
 """Variants the AI Edge quantizer makes of a user's float `.tflite` file."""
@@ -310,7 +312,7 @@ def _convert(
         sparsity = compress.weight_sparsity(model) if is_keras else 0.0
         counted = candidates["baseline"] if source == "qat" else model
         parameters = models.count_parameters(counted) if is_keras else 0
-        if precision in quantize.RECIPES and precision != "dynamic":
+        if precision in quantize.RECIPES:
             if source not in floats:
                 floats[source] = convert.to_tflite(model, "float32", calibration)
             try:

@@ -95,9 +95,15 @@ def fine_tune_qat(
     qat = tfmot.quantization.keras.quantize_model(copy_model(model))
     qat.load_weights(previous_weights)
     freeze_all_but_last(qat)
+    frozen = {layer.name: layer.get_weights() for layer in qat.layers if not layer.trainable}
     compile_classifier(qat, options.learning_rate)
     fit(qat, data, train, epochs=options.epochs, patience=None, hook=hook)
+    # A frozen layer's fake-quant ranges are moving averages that training still updates;
+    # they set the int8 scales of every layer, so they are put back: only the last layer's
+    # bytes may change.
     for layer in qat.layers:
+        if layer.name in frozen:
+            layer.set_weights(frozen[layer.name])
         layer.trainable = True
     return qat
 
