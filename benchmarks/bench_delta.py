@@ -25,9 +25,9 @@ from pathlib import Path
 
 import zstandard
 
+from litefleet.delta import apply_patch, make_patch
 from litefleet.pipeline.build import build
 from litefleet.pipeline.recipe import Recipe
-from litefleet.registry.delta import apply_patch, make_patch
 
 GOAL_PATCH_RATIO = 0.10
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from litefleet.registry.delta import make_patch
+from litefleet.delta import make_patch
 from litefleet.release import BuildReport
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,6 @@ import pytest
 from typer.testing import CliRunner
 
 from litefleet.release import BuildReport
-from tests.device.conftest import device, registry  # noqa: F401 — fixtures
 
 from . import kinds
 
@@ -43,11 +42,21 @@ def litefleet_build(tmp_path: Path, *args: str) -> BuildReport:
     return report
 
 
-def publish_and_install(registry, device, out: Path) -> None:  # noqa: F811
+@pytest.fixture
+def lab(tmp_path):
+    """The project's test lab: a signed repository and the real server on 127.0.0.1."""
+    from litefleet.testing.lab import Lab
+
+    with Lab(tmp_path / "lab", model="yours") as lab:
+        yield lab
+
+
+def publish_and_install(lab, out: Path) -> None:
+    """The real publish (every check), then a device agent installs it over HTTP."""
     from litefleet.device.agent import Agent
 
-    registry.publish(out, 1)
-    result = Agent(device("d1")).check()
+    lab.publish(out, 1, min_accuracy=None)
+    result = Agent(lab.device("d1", direct=True)).check()
     assert (result.action, result.active_version) == ("installed", 1), result
 
 
@@ -72,13 +81,13 @@ KERAS_ALL = {
 }
 
 
-def test_keras3_mlp_dot_keras_builds_everything_and_installs(tmp_path, registry, device):  # noqa: F811
+def test_keras3_mlp_dot_keras_builds_everything_and_installs(tmp_path, lab):
     model = kinds.keras3_mlp(tmp_path / "mlp.keras")
     report = litefleet_build(tmp_path, "--model", str(model))
     assert report.model_kind == "keras3"
     assert names(report) >= KERAS_ALL, "transferred to tf_keras: pruning and QAT ran"
     assert report.skipped == []
-    publish_and_install(registry, device, tmp_path / "out")
+    publish_and_install(lab, tmp_path / "out")
 
 
 def test_keras3_cnn_on_images_transfers_to_tf_keras(tmp_path):
@@ -109,17 +118,17 @@ def test_keras3_branching_model_skips_tfmot_with_the_reason(tmp_path):
     assert "single chain" in skipped["pruned"] and "tf_keras" in skipped["pruned"]
 
 
-def test_exported_saved_model_converts_and_installs(tmp_path, registry, device):  # noqa: F811
+def test_exported_saved_model_converts_and_installs(tmp_path, lab):
     model = kinds.keras3_export(tmp_path / "exported")
     report = litefleet_build(tmp_path, "--model", str(model))
     assert report.model_kind == "saved_model"
     assert {"baseline-float32", "baseline-int8", "baseline-int4", "distilled-int8"} <= names(report)
     assert {s.name for s in report.skipped} == {"training", "pruned", "qat"}
     assert report.keras_accuracy > 0.8  # the exported model's own outputs are the reference
-    publish_and_install(registry, device, tmp_path / "out")
+    publish_and_install(lab, tmp_path / "out")
 
 
-def test_tflite_file_is_evaluated_and_quantized_and_installs(tmp_path, registry, device):  # noqa: F811
+def test_tflite_file_is_evaluated_and_quantized_and_installs(tmp_path, lab):
     model = kinds.tflite_file(tmp_path / "from-elsewhere.bin")  # the content decides, not .bin
     report = litefleet_build(tmp_path, "--model", str(model))
     assert report.model_kind == "tflite"
@@ -136,15 +145,15 @@ def test_tflite_file_is_evaluated_and_quantized_and_installs(tmp_path, registry,
     assert original.agreement == 1.0  # the reference is the file itself
     int4 = next(c for c in report.candidates if c.name == "baseline-int4")
     assert int4.raw_bytes * 3 < original.raw_bytes and int4.accuracy > 0.85
-    publish_and_install(registry, device, tmp_path / "out")
+    publish_and_install(lab, tmp_path / "out")
 
 
-def test_image_folder_builds_and_installs(tmp_path, registry, device):  # noqa: F811
+def test_image_folder_builds_and_installs(tmp_path, lab):
     folder = kinds.image_folder(tmp_path / "digits")
     report = litefleet_build(tmp_path, "--data", str(folder), "--color", "grayscale")
     assert report.dataset == "digits" and report.input_shape == [8, 8, 1]
     assert report.num_classes == 10 and names(report) >= KERAS_ALL
-    publish_and_install(registry, device, tmp_path / "out")
+    publish_and_install(lab, tmp_path / "out")
 
 
 def test_image_folder_resized_to_rgb(tmp_path):
@@ -157,10 +166,10 @@ def test_image_folder_resized_to_rgb(tmp_path):
     assert data.x_train.min() >= 0.0 and data.x_train.max() <= 1.0
 
 
-def test_csv_with_label_column_builds_and_installs(tmp_path, registry, device):  # noqa: F811
+def test_csv_with_label_column_builds_and_installs(tmp_path, lab):
     path = kinds.csv_file(tmp_path / "digits.csv")
     report = litefleet_build(tmp_path, "--data", str(path), "--label-column", "digit")
     assert report.input_shape == [64] and report.num_classes == 10
     assert max(c.accuracy for c in report.candidates) > 0.85
-    publish_and_install(registry, device, tmp_path / "out")
+    publish_and_install(lab, tmp_path / "out")
     assert json.loads((tmp_path / "out" / "report.json").read_text())["dataset"] == "digits"

@@ -15,8 +15,8 @@ import time
 import httpx
 
 from litefleet.registry.telemetry import TelemetryStore
-from litefleet.selftest.lab import MODEL
 from litefleet.selftest.tally import Tally
+from litefleet.testing.lab import MODEL
 
 from .conftest import FULL, size
 

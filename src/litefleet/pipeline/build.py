@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from litefleet.device.feedback import reference_stats
-from litefleet.errors import UserError
+from litefleet.drift import reference_stats
+from litefleet.fsutil import replace_dir
 from litefleet.pipeline import compress, convert, evaluate, models, quantize, report, train
 from litefleet.pipeline import keras3 as k3
 from litefleet.pipeline.data import Dataset, dataset_of
@@ -137,7 +137,7 @@ def build(
         (staging / "recipe.toml").write_text(recipe_to_toml(recipe))
         _save_models(keras_to_save, staging)
         report.plot(build_report, staging / "report.png")
-        _replace_dir(staging, out_dir)
+        replace_dir(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -409,16 +409,3 @@ def _write_golden(path: Path, data: Dataset, reference: np.ndarray, size: int) -
         y=data.y_test[:n].astype(np.int64),
         reference=reference[:n].astype(np.float32),
     )
-
-
-def _replace_dir(staging: Path, out_dir: Path) -> None:
-    """Put `staging` where `out_dir` is; an old build there is removed only after the swap."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"output path {out_dir} exists and is not a folder")
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{time.time_ns()}")
-        out_dir.rename(old)
-    staging.rename(out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
