@@ -4,8 +4,8 @@ TensorFlow reads `TF_CPP_MIN_LOG_LEVEL` once, when its C++ library loads: it mus
 before the first `import tensorflow` (level 3 also hides `E0000 … cuInit` on a machine
 without a GPU). The LiteRT interpreter and the converter print from C++ straight to file
 descriptor 2 ("Created TensorFlow Lite XNNPACK delegate for CPU."), which Python's
-`sys.stderr` cannot catch: `held_native_output` points fds 1 and 2 at a temporary file
-for the duration and hands back what was printed, for an error message.
+`sys.stderr` cannot catch: `litefleet.native_output.held_native_output` (neutral: the
+device side may use it too) holds them back.
 
 `--verbose` sets `LITEFLEET_VERBOSE=1`, which turns all of this off.
 """
@@ -14,16 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
-import tempfile
 import warnings
-from collections.abc import Iterator
 
-VERBOSE_ENV = "LITEFLEET_VERBOSE"
+from litefleet.native_output import VERBOSE_ENV, held_native_output, verbose
 
-
-def verbose() -> bool:
-    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+__all__ = ["held_native_output", "quiet_python_loggers", "quiet_tensorflow", "verbose"]
 
 
 def quiet_tensorflow(be_verbose: bool = False) -> None:
@@ -50,31 +45,3 @@ def quiet_python_loggers() -> None:
 
         absl.logging.set_verbosity(absl.logging.ERROR)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
-
-@contextlib.contextmanager
-def held_native_output() -> Iterator[dict[str, str]]:
-    """Hold back what native code prints to fds 1 and 2; `captured["text"]` has it after."""
-    captured: dict[str, str] = {}
-    if verbose():
-        yield captured
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = (os.dup(1), os.dup(2))
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
-                warnings.simplefilter("ignore")
-                yield captured
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-            sink.seek(0)
-            captured["text"] = sink.read().decode(errors="replace")
