@@ -15,15 +15,15 @@ from sklearn.datasets import load_digits
 
 TINY_RECIPE = """
 [train]
-epochs = 4
-patience = 2
+epochs = 15
+patience = 3
 [prune]
 epochs = 2
 [qat]
 epochs = 1
 [distill]
-epochs = 4
-patience = 2
+epochs = 15
+patience = 3
 [convert]
 representative_samples = 30
 [evaluate]

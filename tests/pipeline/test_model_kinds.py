@@ -55,7 +55,9 @@ def publish_and_install(lab, out: Path) -> None:
     """The real publish (every check), then a device agent installs it over HTTP."""
     from litefleet.device.agent import Agent
 
-    lab.publish(out, 1, min_accuracy=None)
+    # A few epochs of training: the device's agreement gate (tested in tests/device) is
+    # loosened so a weakly trained int4 variant is not what this test is about.
+    lab.publish(out, 1, min_accuracy=None, min_agreement=0.7)
     result = Agent(lab.device("d1", direct=True)).check()
     assert (result.action, result.active_version) == ("installed", 1), result
 
@@ -173,3 +175,39 @@ def test_csv_with_label_column_builds_and_installs(tmp_path, lab):
     assert max(c.accuracy for c in report.candidates) > 0.85
     publish_and_install(lab, tmp_path / "out")
     assert json.loads((tmp_path / "out" / "report.json").read_text())["dataset"] == "digits"
+
+
+CUSTOM_LAYER = """
+import keras
+
+
+@keras.saving.register_keras_serializable(package="yours")
+class Scale(keras.layers.Layer):
+    def call(self, x):
+        return x * 0.5
+"""
+
+
+def test_keras3_custom_layer_with_custom_objects_builds(tmp_path):
+    """A custom layer: loaded with --custom-objects, kept in Keras 3 (no tf_keras twin)."""
+    import importlib.util
+
+    (tmp_path / "layers.py").write_text(CUSTOM_LAYER)
+    spec = importlib.util.spec_from_file_location("yours_layers", tmp_path / "layers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    k = kinds.keras3()
+    k.Sequential([k.Input((64,)), module.Scale(), k.layers.Dense(10, activation="softmax")]).save(
+        tmp_path / "custom.keras"
+    )
+    report = litefleet_build(
+        tmp_path,
+        "--model",
+        str(tmp_path / "custom.keras"),
+        "--custom-objects",
+        str(tmp_path / "layers.py"),
+    )
+    assert report.model_kind == "keras3"
+    assert {"baseline-float32", "baseline-int8", "distilled-int8"} <= names(report)
+    skipped = {s.name: s.reason for s in report.skipped}
+    assert "custom layer" in skipped["pruned"] and "Scale" in skipped["pruned"]
