@@ -211,3 +211,48 @@ def test_keras3_custom_layer_with_custom_objects_builds(tmp_path):
     assert {"baseline-float32", "baseline-int8", "distilled-int8"} <= names(report)
     skipped = {s.name: s.reason for s in report.skipped}
     assert "custom layer" in skipped["pruned"] and "Scale" in skipped["pruned"]
+
+
+SUBCLASSED = """
+import keras
+
+
+@keras.saving.register_keras_serializable(package="yours")
+class TwoLayer(keras.Model):
+    def __init__(self, hidden=32, classes=10, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_units, self.classes = hidden, classes
+        self.d1 = keras.layers.Dense(hidden, activation="relu")
+        self.d2 = keras.layers.Dense(classes, activation="softmax")
+
+    def call(self, x):
+        return self.d2(self.d1(x))
+
+    def get_config(self):
+        return {**super().get_config(), "hidden": self.hidden_units, "classes": self.classes}
+"""
+
+
+def test_keras3_subclassed_model_builds(tmp_path):
+    """A subclassed Keras 3 model (no layer graph) is wrapped in a Functional model for the
+    converter, trained in Keras 3, distilled; tfmot's candidates are skipped."""
+    import importlib.util
+
+    import numpy as np
+
+    (tmp_path / "models.py").write_text(SUBCLASSED)
+    spec = importlib.util.spec_from_file_location("yours_models", tmp_path / "models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.TwoLayer()
+    model(np.zeros((1, 64), np.float32))
+    model.save(tmp_path / "sub.keras")
+    report = litefleet_build(
+        tmp_path,
+        "--model",
+        str(tmp_path / "sub.keras"),
+        "--custom-objects",
+        str(tmp_path / "models.py"),
+    )
+    assert {"baseline-float32", "baseline-int8", "baseline-int4", "distilled-int8"} <= names(report)
+    assert {s.name for s in report.skipped} == {"pruned", "qat"}

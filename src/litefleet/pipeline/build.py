@@ -217,6 +217,7 @@ def _keras3_baseline(recipe: Recipe, data: Dataset) -> tuple[object, bool, str]:
     """A tf_keras copy when one is provably equal (tfmot works), else the Keras 3 model."""
     model3 = k3.load_keras3(recipe.model.path, recipe.model.custom_objects)
     models.check_fits(model3, data.input_shape, data.num_classes)
+    model3 = k3.with_graph(model3, data.input_shape)
     try:
         return k3.to_tf_keras(model3, data.x_train), True, ""
     except k3.NotTransferable as exc:

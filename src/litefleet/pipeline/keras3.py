@@ -77,6 +77,19 @@ def _custom_objects(path: Path) -> dict[str, object]:
     }
 
 
+def with_graph(model, input_shape: tuple[int, ...]):
+    """A subclassed model inside a Functional one, so it has inputs and outputs: the
+    converter's `from_keras_model` (and its int8 calibration) needs them."""
+    try:
+        if model.inputs:
+            return model
+    except (AttributeError, ValueError):
+        pass
+    k3 = keras3()
+    inputs = k3.Input(shape=input_shape, name="features")
+    return k3.Model(inputs, model(inputs), name=model.name)
+
+
 def to_tf_keras(model, x_check: np.ndarray) -> keras.Model:
     """An equivalent tf_keras model, proven equal on `x_check`, or `NotTransferable`."""
     layers = _chain(model)
