@@ -98,7 +98,29 @@ def build(
     *,
     data: Dataset | None = None,
 ) -> BuildReport:
-    """Run the whole build; `data` may be passed when the caller loaded it already."""
+    """Train, compress, convert and evaluate every candidate that applies; write the folder.
+
+    Args:
+        recipe: every option (`Recipe()` is the default digits build); `recipe.model.path`
+            may be a Keras 3 or tf_keras model, a SavedModel or a `.tflite` file.
+        out_dir: the build folder to write (atomically: staged, then renamed).
+        progress: called as `progress(stage, done, total)` while it runs.
+        data: the dataset, when the caller loaded it already (the CLI does, before
+            importing TensorFlow); None = read what the recipe names.
+
+    Returns:
+        The `BuildReport` also written to `out_dir/report.json`; candidates that do not
+        apply to the model are in `report.skipped` with the reason.
+
+    Raises:
+        UserError: unreadable data or model, an option out of range.
+
+    Example:
+        >>> from litefleet import build, Recipe
+        >>> report = build(Recipe(), Path("out/v1"))
+        >>> [c.name for c in report.candidates][:2]
+        ['baseline-float32', 'baseline-float16']
+    """
     started = time.perf_counter()
     hook = progress or (lambda stage, done, total: None)
     data = data if data is not None else dataset_of(recipe)
