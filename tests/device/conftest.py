@@ -142,7 +142,12 @@ def install_local(
 class Registry:
     path: Path
     url: str
-    token: str
+
+    def token_for(self, device_id: str) -> str:
+        """The device's own telemetry token (a token reports for one device only)."""
+        from litefleet.registry.tokens import DeviceTokens
+
+        return DeviceTokens(self.repo().keys.path).issue(device_id, "tests")
 
     @property
     def root(self) -> Path:
@@ -177,10 +182,9 @@ def registry(tmp_path):
 
     path = tmp_path / "repo"
     repo = Repository.init(path)
-    token = repo.keys.issue_token("tests")
     app = create_app(ServerSettings(repo=path, refresh_interval=None))
     with ServerThread(app) as server:
-        yield Registry(path, server.url, token)
+        yield Registry(path, server.url)
 
 
 @pytest.fixture
@@ -196,7 +200,7 @@ def device(registry, tmp_path):
             root=registry.root,
             model="blobs",
             device_id=name,
-            token=registry.token,
+            token=registry.token_for(name),
             **settings,
         )
         return home
