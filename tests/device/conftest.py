@@ -181,7 +181,7 @@ def registry(tmp_path):
     from litefleet.registry.server import ServerSettings, ServerThread, create_app
 
     path = tmp_path / "repo"
-    repo = Repository.init(path)
+    Repository.init(path)
     app = create_app(ServerSettings(repo=path, refresh_interval=None))
     with ServerThread(app) as server:
         yield Registry(path, server.url)

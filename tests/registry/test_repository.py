@@ -15,9 +15,9 @@ from tuf.api.metadata import Metadata
 
 from litefleet.errors import UserError
 from litefleet.registry.keys import ONLINE_ROLES, KeyStore, offline_keys_exposed
-from litefleet.registry.tokens import DeviceTokens
 from litefleet.registry.releases import read_index
 from litefleet.registry.repository import RepoConfig, Repository
+from litefleet.registry.tokens import DeviceTokens
 
 from .conftest import MODEL, make_updater, tree
 
