@@ -28,8 +28,9 @@ it, when, why; who resumed it, when), so every worker and every restart sees one
   the paused rollout, once, under the repository lock;
 - an operator resumes with `litefleet rollout --resume` (signed rollout state, the one
   truth devices see). The first worker that notices the signed state active again records
-  the resume; from then on only failures received after the resume count, so old reports
-  never pause the release again by themselves.
+  the resume; from then on only devices whose first failure arrives after the resume
+  count, so the devices behind the first pause never pause it again by repeating
+  themselves; new evidence (the rule met again by new devices) may pause it once more.
 """
 
 from __future__ import annotations

@@ -153,16 +153,22 @@ class TelemetryStore:
         )
 
     def halt_counts(self, model: str, version: int, since: float | None) -> tuple[int, int]:
-        """(tried, failed) over distinct devices that were offered the release; failures
-        count only when received after `since` (an operator's resume)."""
+        """(tried, failed) over distinct devices that were offered the release.
+
+        After an operator's resume (`since`), a device counts as failed only if its first
+        failure arrived after the resume: devices already counted for the earlier pause
+        cannot pause the release again by repeating themselves.
+        """
         rel = (events.c.model == model) & (events.c.version == version) & events.c.offered
         distinct = func.count(events.c.device_id.distinct())
         failing = rel & events.c.type.in_(FAILURE_TYPES)
+        counted = failing
         if since is not None:
-            failing = failing & (events.c.received > since)
+            before = select(events.c.device_id).where(failing & (events.c.received <= since))
+            counted = failing & (events.c.received > since) & events.c.device_id.not_in(before)
         with self.engine.connect() as conn:
             tried = conn.execute(select(distinct).where(rel)).scalar_one()
-            failed = conn.execute(select(distinct).where(failing)).scalar_one()
+            failed = conn.execute(select(distinct).where(counted)).scalar_one()
         return tried, failed
 
     def releases(self) -> list[tuple[str, int]]:
