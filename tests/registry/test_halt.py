@@ -80,7 +80,7 @@ def test_fewer_colluders_than_documented_never_halt(published, serve, honest):
             assert _report(server, d, t, "installed", "health_failed", "rolled_back") == 202
     for d, t in outsiders.items():  # enrolled, but release 2 was never offered to them
         assert _report(server, d, t, "installed", "health_failed") == 202
-    for d, t in few:  # a colluder speaking for others: refused
+    for _d, t in few:  # a colluder speaking for others: refused
         for victim in ("ghost-1", "ghost-2", *good):
             assert _report(server, victim, t, "health_failed") == 403
     assert _report(server, "ghost-3", "made-up-token", "health_failed") == 401
