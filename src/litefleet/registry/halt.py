@@ -149,15 +149,16 @@ class HaltBook:
         """Take the right to pause; the new generation, or None when another worker has it."""
         now, who = time.time(), _worker_name()
         values = {"state": "pausing", "reason": reason, "paused_at": now, "paused_by": who}
-        with self.engine.begin() as conn:
-            if seen is None:
-                try:
+        if seen is None:
+            try:  # one transaction of its own: a lost race aborts it (PostgreSQL)
+                with self.engine.begin() as conn:
                     conn.execute(
                         insert(halts).values(model=model, version=version, generation=1, **values)
                     )
-                except IntegrityError:
-                    return None
-                return 1
+            except IntegrityError:
+                return None
+            return 1
+        with self.engine.begin() as conn:
             claimable = halts.c.state.in_(("armed", "resumed")) | (
                 (halts.c.state == "pausing") & (halts.c.paused_at < now - STALE_CLAIM_S)
             )

@@ -56,6 +56,8 @@ from litefleet.release import ROLLOUT_ROLE, EventBatch
 log = logging.getLogger("litefleet.server")
 SETTINGS_ENV = "LITEFLEET_SERVER_SETTINGS"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+WORKER_HEADER = "X-Litefleet-Worker"
+"""Which worker process answered (its pid): operators and tests see the load spread."""
 
 
 @dataclass
@@ -117,6 +119,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     can_halt = keys.has(ROLLOUT_ROLE) and keys.has("snapshot") and keys.has("timestamp")
     keeper = HaltKeeper(repo, store, settings.halt, view)
     scrape, events_total, rejected_total = _metrics(repo, store, keeper)
+    worker = str(os.getpid())
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -151,7 +154,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         status_code=202,
         openapi_extra={"requestBody": _body_schema(EventBatch)},
     )
-    async def post_events(device_id: str, request: Request) -> dict[str, int]:
+    async def post_events(device_id: str, request: Request, response: Response) -> dict[str, int]:
+        response.headers[WORKER_HEADER] = worker
         owner = tokens.device_of(request.headers.get("authorization"))
         if owner is None:
             raise refuse(401, "auth", "missing, unknown or revoked device token")
@@ -186,7 +190,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         return fleet_report(repo, store, keeper.sync_all())
 
     @app.get("/v1/halts")
-    def get_halts() -> list[dict[str, Any]]:
+    def get_halts(response: Response) -> list[dict[str, Any]]:
+        response.headers[WORKER_HEADER] = worker
         return [asdict(r) for r in keeper.sync_all()]
 
     @app.get("/metrics")
