@@ -20,7 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
-PG_BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin")
+PG_BIN_DIRS = ("/usr/local/bin", *sorted(map(str, Path("/usr/lib/postgresql").glob("*/bin"))))
 
 
 def free_port() -> int:
