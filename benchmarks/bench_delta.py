@@ -21,9 +21,9 @@ from pathlib import Path
 
 import zstandard
 
+from litefleet.delta import apply_patch, make_patch
 from litefleet.pipeline.build import build
 from litefleet.pipeline.recipe import Recipe
-from litefleet.registry.delta import apply_patch, make_patch
 
 QUICK = {
     "train.epochs": 40,

@@ -94,8 +94,8 @@ def make_models(tmp: Path):
 
 
 def install(home: Path, version: int, path: Path) -> None:
-    from litefleet.device.model import LoadedModel
     from litefleet.device.store import Manifest, ModelStore, sha256_file
+    from litefleet.litert import LoadedModel
 
     store = ModelStore(home, keep=10)
     with store.staging() as stage:

@@ -51,3 +51,21 @@ def test_device_package_imports_without_tensorflow():
     )
     assert result.returncode == 0, result.stderr
     assert "ok" in result.stdout
+
+
+def test_test_lab_and_selftest_import_without_tensorflow():
+    """`litefleet selftest` runs on a device: its lab and tiny models need no TensorFlow."""
+    result = run_blocked(
+        """
+        import pkgutil, importlib
+        import litefleet.testing as testing, litefleet.selftest as selftest
+        for pkg in (testing, selftest):
+            for mod in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+                importlib.import_module(mod.name)
+        from litefleet.testing import tiny_models
+        assert tiny_models.model("v1-float32")[4:8] == b"TFL3"
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout

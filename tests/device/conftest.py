@@ -1,37 +1,38 @@
 """Fixtures of the device tests: tiny real `.tflite` models, build folders, a real signed
 repository served on 127.0.0.1, and device homes.
 
-The models are made by `make_models.py` in a subprocess (TensorFlow stays out of this
-process, so the crash test can fork cheaply) and cached by the script's hash.
+The models and the data are the project's one tiny-model source
+(`litefleet.testing.tiny_models`, no TensorFlow); the repository, the server and the
+device homes are the one test lab (`litefleet.testing.Lab`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from litefleet.device.feedback import reference_stats
-from litefleet.device.model import LoadedModel
 from litefleet.device.store import Manifest, ModelStore, sha256_file
+from litefleet.drift import reference_stats
+from litefleet.litert import LoadedModel
 from litefleet.release import BuildReport, CandidateReport
-
-HERE = Path(__file__).parent
+from litefleet.testing import tiny_models
+from litefleet.testing.lab import Lab
+from litefleet.testing.tiny_data import dataset
 
 
 @pytest.fixture(scope="session")
-def models_dir(request) -> Path:
-    script = HERE / "make_models.py"
-    key = hashlib.sha256(script.read_bytes()).hexdigest()[:12]
-    out = Path(request.config.cache.mkdir(f"litefleet-device-models-{key}"))
-    if not (out / "wide-float32.tflite").exists():
-        subprocess.run([sys.executable, str(script), str(out)], check=True, capture_output=True)
+def models_dir(tmp_path_factory) -> Path:
+    """The tiny models as `<name>.tflite` files, and `data.npz` (x, y) they classify."""
+    out = tmp_path_factory.mktemp("models")
+    for name in tiny_models.names():
+        (out / f"{name}.tflite").write_bytes(tiny_models.model(name))
+    x, y = dataset()
+    np.savez(out / "data.npz", x=x, y=y)
     return out
 
 
@@ -140,18 +141,25 @@ def install_local(
 
 @dataclass
 class Registry:
-    path: Path
-    url: str
+    """The lab's repository and server, as the device tests address them."""
+
+    lab: Lab
+
+    @property
+    def path(self) -> Path:
+        return self.lab.repo.path
+
+    @property
+    def url(self) -> str:
+        return self.lab.server.url
 
     def token_for(self, device_id: str) -> str:
         """The device's own telemetry token (a token reports for one device only)."""
-        from litefleet.registry.tokens import DeviceTokens
-
-        return DeviceTokens(self.repo().keys.path).issue(device_id, "tests")
+        return self.lab.token_for(device_id)
 
     @property
     def root(self) -> Path:
-        return self.path / "metadata" / "1.root.json"
+        return self.lab.trusted_root
 
     def repo(self):
         from litefleet.registry.repository import Repository
@@ -159,14 +167,11 @@ class Registry:
         return Repository(self.path)
 
     def publish(self, build_dir: Path, version: int, **kw):
-        from litefleet.registry.releases import publish
-
-        return publish(self.repo(), build_dir, model="blobs", version=version, **kw)
+        kw.setdefault("min_accuracy", None)
+        return self.lab.publish(build_dir, version, **kw)
 
     def rollout(self, version: int, action: str, percent: float | None = None):
-        from litefleet.registry.rollout import change_rollout
-
-        return change_rollout(self.repo(), "blobs", version, action, percent)
+        return self.lab.rollout(version, action, percent)
 
     def target_file(self, path: str) -> Path:
         f = self.repo().target_file(path)
@@ -177,33 +182,16 @@ class Registry:
 @pytest.fixture
 def registry(tmp_path):
     """A fresh signed repository, served by the real update server on 127.0.0.1."""
-    from litefleet.registry.repository import Repository
-    from litefleet.registry.server import ServerSettings, ServerThread, create_app
-
-    path = tmp_path / "repo"
-    Repository.init(path)
-    app = create_app(ServerSettings(repo=path, refresh_interval=None))
-    with ServerThread(app) as server:
-        yield Registry(path, server.url)
+    with Lab(tmp_path / "lab", model="blobs") as lab:
+        yield Registry(lab)
 
 
 @pytest.fixture
 def device(registry, tmp_path):
     """A device home initialised against `registry` (periodic strategy, float32 first)."""
-    from litefleet.device.home import init_home
 
     def make(name: str = "dev", **settings) -> Path:
-        home = tmp_path / name
-        init_home(
-            home,
-            server=registry.url,
-            root=registry.root,
-            model="blobs",
-            device_id=name,
-            token=registry.token_for(name),
-            **settings,
-        )
-        return home
+        return registry.lab.device(name, direct=True, **settings)
 
     return make
 

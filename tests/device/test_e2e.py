@@ -118,7 +118,7 @@ def test_wrong_signature_release_is_rejected(registry, device, build):
     Agent(home).check()
     # the registry refuses a different signature, so pin one the release does not have
     from litefleet.device.config import load_config, save_config
-    from litefleet.device.model import LoadedModel
+    from litefleet.litert import LoadedModel
 
     cfg = load_config(home)
     wide = LoadedModel.from_file(build("wide", variants=("float32",)) / "float32.tflite")
@@ -228,7 +228,7 @@ def test_unreachable_server_is_an_error_with_exit_1(device, build, registry, tmp
 def test_probation_drift_spike_rolls_back(registry, device, build, data):
     x, _ = data
     registry.publish(build("v1"), 1)
-    home = device("d", probation_predictions=10_000)
+    home = device("d", probation={"predictions": 10_000})
     Agent(home).check()
     ModelStore(home).state()  # v1 on probation too; pass it
     registry.publish(build("v2"), 2)

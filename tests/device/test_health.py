@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from litefleet.device.health import ProbationRules, health_check, probation_verdict
-from litefleet.device.model import LoadedModel
-from litefleet.device.policy import Feedback
-from litefleet.device.store import Probation
+from litefleet.device.health import health_check
+from litefleet.device.probation import Probation, ProbationRules, probation_verdict
+from litefleet.drift import Feedback
+from litefleet.litert import LoadedModel
 
 
 def golden(tmp_path, models_dir, data, n=100):
@@ -82,3 +82,14 @@ def test_probation_verdicts():
     assert v == "failed" and "error rate" in why
     v, why = probation_verdict(p, Feedback(predictions=50, drift=2.0), 10, rules)
     assert v == "failed" and "drift" in why
+
+
+def test_config_written_with_flat_probation_keys_still_loads():
+    from litefleet.device.config import AgentConfig
+
+    old = {"server": "http://127.0.0.1:1", "model": "m", "device_id": "d"}
+    cfg = AgentConfig.model_validate(
+        {**old, "probation_predictions": 7, "probation_max_drift": 1.5}
+    )
+    assert cfg.probation == ProbationRules(predictions=7, max_drift=1.5)
+    assert AgentConfig.model_validate(old).probation == ProbationRules()

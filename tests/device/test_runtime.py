@@ -7,10 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from litefleet.device.model import LoadedModel
 from litefleet.device.runtime import ModelRuntime, read_feedback
 from litefleet.device.store import ModelStore
 from litefleet.errors import UserError
+from litefleet.litert import LoadedModel
 
 from .conftest import install_local
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from tuf.ngclient import Updater
 
-from litefleet.registry.releases import publish
+from litefleet.registry.publish import publish
 from litefleet.registry.repository import Repository
 from litefleet.registry.server import ServerSettings, ServerThread, create_app
 

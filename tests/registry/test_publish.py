@@ -10,7 +10,7 @@ import pytest
 
 from litefleet.errors import UserError
 from litefleet.registry.keys import PASSPHRASE_ENV
-from litefleet.registry.releases import publish, read_index
+from litefleet.registry.publish import publish, read_index
 from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import change_rollout, read_rollout
 from litefleet.release import BUILD_REPORT, VariantInfo, in_rollout

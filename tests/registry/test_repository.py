@@ -15,7 +15,7 @@ from tuf.api.metadata import Metadata
 
 from litefleet.errors import UserError
 from litefleet.registry.keys import ONLINE_ROLES, KeyStore, offline_keys_exposed
-from litefleet.registry.releases import read_index
+from litefleet.registry.publish import read_index
 from litefleet.registry.repository import RepoConfig, Repository
 from litefleet.registry.tokens import DeviceTokens
 
@@ -136,7 +136,7 @@ def test_threshold_two_targets_keys(tmp_path: Path, serve):
 
 _PUBLISH_LOOP = """
 import sys
-from litefleet.registry.releases import publish
+from litefleet.registry.publish import publish
 from litefleet.registry.repository import Repository
 repo = Repository(sys.argv[1])
 print("ready", flush=True)

@@ -269,7 +269,7 @@ def test_concurrent_publish_and_halt_do_not_lose_updates(published, builds):
     """The repository lock serialises writers: each sees the other's metadata."""
     import threading
 
-    from litefleet.registry.releases import publish
+    from litefleet.registry.publish import publish
     from litefleet.registry.rollout import pause_if_active
 
     other = Repository(published.path)

@@ -34,7 +34,7 @@ from litefleet.registry.deploy import NginxSite, write_nginx
 from litefleet.registry.rollout import change_rollout, read_rollout
 from litefleet.registry.server import WORKER_HEADER
 from litefleet.registry.tokens import DeviceTokens
-from litefleet.selftest.lab import MODEL, Lab
+from litefleet.testing.lab import MODEL, Lab
 from litefleet.testing.services import (
     NginxServer,
     PostgresServer,

@@ -11,7 +11,7 @@ from securesystemslib.signer import CryptoSigner
 from tuf.api import exceptions
 from tuf.api.metadata import Metadata, Timestamp
 
-from litefleet.registry.delta import apply_patch
+from litefleet.delta import apply_patch
 from litefleet.registry.repository import Repository
 from litefleet.release import (
     ReleaseIndex,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from litefleet.selftest.lab import Lab
 from litefleet.selftest.tally import Report
+from litefleet.testing.lab import Lab
 
 FULL = os.environ.get("LITEFLEET_RELIABILITY", "").lower() == "full"
 _REPORT = Report()

@@ -16,8 +16,8 @@ import httpx
 
 from litefleet.registry.telemetry import TelemetryStore
 from litefleet.registry.tokens import DeviceTokens
-from litefleet.selftest.lab import MODEL
 from litefleet.selftest.tally import Tally
+from litefleet.testing.lab import MODEL
 
 from .conftest import FULL, size
 

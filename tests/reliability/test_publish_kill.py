@@ -12,16 +12,16 @@ import time
 from tuf.ngclient import Updater
 
 from litefleet.device.agent import Agent
-from litefleet.registry.releases import read_index
+from litefleet.registry.publish import read_index
 from litefleet.registry.repository import Repository
-from litefleet.selftest.lab import MODEL
 from litefleet.selftest.tally import Tally
+from litefleet.testing.lab import MODEL
 
 from .conftest import size
 
 _PUBLISH_LOOP = """
 import sys
-from litefleet.registry.releases import publish
+from litefleet.registry.publish import publish
 from litefleet.registry.repository import Repository
 repo = Repository(sys.argv[1])
 print("ready", flush=True)

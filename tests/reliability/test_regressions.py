@@ -8,14 +8,13 @@ from pathlib import Path
 import httpx
 
 from litefleet.device.agent import Agent
-from litefleet.device.feedback import DriftMonitor, reference_stats
-from litefleet.device.fetcher import ResumingFetcher
-from litefleet.device.health import ProbationRules, probation_verdict
-from litefleet.device.policy import Feedback
+from litefleet.device.probation import ProbationRules, probation_verdict
+from litefleet.device.resuming_http import ResumingFetcher
 from litefleet.device.store import ModelStore
-from litefleet.selftest.data import dataset
-from litefleet.selftest.lab import app_traffic
+from litefleet.drift import DriftMonitor, Feedback, reference_stats
 from litefleet.testing import proxy as px
+from litefleet.testing.lab import app_traffic
+from litefleet.testing.tiny_data import dataset
 
 
 def test_small_in_distribution_sample_is_not_a_drift_spike():
@@ -38,7 +37,7 @@ def test_small_in_distribution_sample_is_not_a_drift_spike():
 def test_only_version_failing_probation_does_not_wedge_the_agent(lab):
     """Found by `bad releases`: with nothing to roll back to, every check raised."""
     lab.publish("v1", 1)
-    home = lab.device("only", direct=True, probation_predictions=10**6)
+    home = lab.device("only", direct=True, probation={"predictions": 10**6})
     assert Agent(home).check().active_version == 1
     with app_traffic(home, lab.x, shift=8.0):
         time.sleep(1.0)

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from litefleet.registry.server import ServerSettings, ServerThread, create_app
-from litefleet.selftest.lab import MODEL
 from litefleet.selftest.tally import Tally
+from litefleet.testing.lab import MODEL
 
 from .conftest import size
 

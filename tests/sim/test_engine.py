@@ -8,7 +8,6 @@ import pytest
 from litefleet.device import policy as device_policy
 from litefleet.device import selection
 from litefleet.device.policy import ConditionalPolicy, DownloadDecision, DownloadRules
-from litefleet.sim import engine
 from litefleet.sim.config import RunConfig
 from litefleet.sim.engine import FleetRun
 from litefleet.sim.runner import releases_of, run_one, simulate
@@ -35,17 +34,22 @@ def test_same_seed_same_figures(cfg):
     assert _figures(c) != _figures(a)
 
 
-def test_devices_hold_the_real_policy_objects(cfg):
+def test_each_strategy_runs_the_device_policy_with_the_run_settings(cfg):
     traces = make_traces(cfg, len(releases_of(cfg)))
-    for spec, cls in [
-        (PERIODIC, device_policy.PeriodicPolicy),
-        (CONDITIONAL, device_policy.ConditionalPolicy),
-        (SMART, device_policy.SmartPolicy),
-    ]:
+    for spec in (PERIODIC, CONDITIONAL, SMART, NO_JITTER):
         sim = FleetRun(cfg, traces, spec)
-        assert type(sim.policy) is cls and isinstance(sim.policy, device_policy.Policy)
-        assert all(d.policy is sim.policy for d in sim.devices)
-    assert engine.choose_release is selection.choose_release
+        assert sim.policy == device_policy.make_policy(spec.strategy, **spec.policy)
+    assert FleetRun(cfg, traces, NO_JITTER).policy.jitter == 0.0
+    assert FleetRun(cfg, traces, PERIODIC).policy.jitter > 0.0
+
+
+def test_the_device_release_selection_decides_who_installs(cfg, monkeypatch):
+    """Not a copy: when the device's cohort rule admits nobody, the fleet installs nothing."""
+    before = run_one(cfg, PERIODIC).summary
+    assert before["decisions"]["installs"] > 0
+    monkeypatch.setattr(selection, "in_rollout", lambda *args, **kwargs: False)
+    after = run_one(cfg, PERIODIC).summary
+    assert after["decisions"]["installs"] == 0 and after["bytes"]["total"] == 0
 
 
 def test_patching_the_policy_class_changes_the_simulation(cfg, monkeypatch):

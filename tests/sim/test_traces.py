@@ -32,10 +32,26 @@ def test_kinds_keep_their_networks_and_power():
     assert len(np.unique(t.tz)) > 5
 
 
-def test_conditions_are_the_device_dataclass():
+def test_conditions_read_the_device_hour_from_the_traces():
     from litefleet.device.conditions import Conditions
+    from litefleet.sim.traces import NETWORKS
 
     t = make_traces(small(), 3)
-    c = t.conditions(0, 3600.0 * 5 + 30.0)
-    assert isinstance(c, Conditions)
-    assert 0 <= c.local_hour < 24 and c.network in ("none", "metered", "unmetered")
+    seen = []
+    for i in range(0, t.network.shape[0], 7):
+        for hour in (0, 5, 13, 30, 100):
+            now = 3600.0 * hour + 30.0
+            c = t.conditions(i, now)
+            assert isinstance(c, Conditions)
+            assert c.network == NETWORKS[t.network[i, hour]]
+            assert c.battery_percent == t.battery[i, hour]
+            assert c.charging == t.charging[i, hour]
+            assert c.cpu_load == t.cpu[i, hour]
+            assert c.free_disk_bytes == t.free_disk[i]
+            assert c.local_hour == (now / 3600.0 + t.tz[i]) % 24.0
+            seen.append(c)
+    # the fleet is varied: a default Conditions() for everyone would fail here
+    assert len({c.network for c in seen}) == 3
+    assert len({c.battery_percent for c in seen}) > 10
+    assert len({round(c.local_hour) for c in seen}) > 5
+    assert {c.charging for c in seen} == {True, False}

@@ -35,7 +35,9 @@ def register(app: typer.Typer) -> None:
         channel: str = typer.Option("stable", "--channel"),
         token: str | None = typer.Option(None, "--token", help="Telemetry bearer token."),
         strategy: str = typer.Option(
-            "periodic", "--strategy", help="periodic | conditional | smart"
+            "periodic",
+            "--strategy",
+            help="periodic | conditional | smart",
         ),
         conditions: Path | None = typer.Option(
             None, "--conditions", help="Read device conditions from this JSON file each cycle."
@@ -54,10 +56,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create a device home that follows MODEL on SERVER, trusting ROOT."""
         from litefleet.device.home import init_home
+        from litefleet.device.policy import STRATEGY_NAMES
         from litefleet.errors import UserError
 
-        if strategy not in ("periodic", "conditional", "smart"):
-            raise UserError(f"unknown strategy {strategy!r}: periodic, conditional or smart")
+        if strategy not in STRATEGY_NAMES:
+            names = ", ".join(STRATEGY_NAMES[:-1]) + f" or {STRATEGY_NAMES[-1]}"
+            raise UserError(f"unknown strategy {strategy!r}: {names}")
         try:
             policy_dict = json.loads(policy) if policy else {}
         except json.JSONDecodeError as exc:
@@ -78,8 +82,7 @@ def register(app: typer.Typer) -> None:
                 precisions=precisions.split(",") if precisions else None,
                 prefer=prefer,
                 keep=keep,
-                probation_predictions=probation_predictions,
-                probation_seconds=probation_seconds,
+                probation={"predictions": probation_predictions, "seconds": probation_seconds},
             )
         except ValueError as exc:  # pydantic validation of the settings
             raise UserError(f"invalid agent settings: {exc}") from None

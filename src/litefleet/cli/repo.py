@@ -181,7 +181,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Sign a build as a new release: models, golden set, delta patches, release index."""
-        from litefleet.registry.releases import publish
+        from litefleet.registry.publish import publish
         from litefleet.registry.repository import Repository
 
         done = publish(Repository(repo), build_dir, model, version, channel, rollout, min_accuracy)

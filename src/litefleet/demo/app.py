@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from litefleet.device.fsutil import atomic_write_json
 from litefleet.device.runtime import ModelRuntime
+from litefleet.fsutil import atomic_write_json
 
 
 def main(home: Path, golden: Path, stats_path: Path) -> None:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from litefleet.device.fsutil import atomic_write_json, read_json
 from litefleet.device.status import status_of
+from litefleet.fsutil import atomic_write_json, read_json
 from litefleet.release import in_rollout
 
 IDLE = {"cpu_load": 0.05, "local_hour": 3.0}

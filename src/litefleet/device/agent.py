@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from litefleet.device import download
+from litefleet.device import patch_or_full
 from litefleet.device.clock import Clock, SystemClock
 from litefleet.device.conditions import (
     ConditionsProvider,
@@ -31,19 +31,19 @@ from litefleet.device.conditions import (
 )
 from litefleet.device.config import AgentConfig, load_config
 from litefleet.device.crashpoints import crashpoint
-from litefleet.device.fsutil import atomic_write_json, read_json
-from litefleet.device.health import health_check, probation_verdict
-from litefleet.device.policy import Feedback, Policy, PolicyState, make_policy
+from litefleet.device.health import health_check
+from litefleet.device.policy import OUTCOMES, Policy, PolicyState, make_policy
+from litefleet.device.probation import probation_verdict
 from litefleet.device.profile import rank_variants
 from litefleet.device.runtime import read_feedback
 from litefleet.device.selection import choose_release
-from litefleet.device.source import ReleaseSource, UnreachableError, VerificationError
 from litefleet.device.store import Manifest, ModelStore
 from litefleet.device.telemetry import TelemetryQueue
+from litefleet.device.tuf_client import ReleaseSource, UnreachableError, VerificationError
+from litefleet.drift import Feedback
 from litefleet.errors import UserError
+from litefleet.fsutil import atomic_write_json, read_json
 from litefleet.release import GOLDEN_SET, Release, ReleaseIndex
-
-ACTIONS = ("none", "installed", "deferred", "rejected", "rolled_back", "error")
 
 
 @dataclass
@@ -166,7 +166,7 @@ class Agent:
             return self._result("rolled_back", choice.reason, version=version)
         now = self.clock.now()
         self.store.activate(
-            version, self.config.probation_rules().start(version, now), reason="installed earlier"
+            version, self.config.probation.start(version, now), reason="installed earlier"
         )
         self.telemetry.record("activated", self.config.model, version, "installed earlier")
         m = self.store.manifest(version)
@@ -187,7 +187,7 @@ class Agent:
         )
         reasons: list[str] = []
         for name, entry in ranked:
-            p = download.plan(
+            p = patch_or_full.plan(
                 entry,
                 name,
                 active,
@@ -213,7 +213,7 @@ class Agent:
                 raise VerificationError(f"{entry.path}: signed custom data disagrees with index")
             with self.store.staging() as stage:
                 model_file = stage / f"{name}.tflite"
-                src, nbytes, note = download.fetch(s, p, model_file)
+                src, nbytes, note = patch_or_full.fetch(s, p, model_file)
                 s.download(release.golden, stage / GOLDEN_SET)
                 report = health_check(
                     model_file,
@@ -255,9 +255,7 @@ class Agent:
                 )
                 self.store.commit(stage, manifest)
             now = self.clock.now()
-            self.store.activate(
-                version, cfg.probation_rules().start(version, now), reason=f"{src} {name}"
-            )
+            self.store.activate(version, cfg.probation.start(version, now), reason=f"{src} {name}")
             self.telemetry.record("installed", cfg.model, version, f"{src} {name}", **metrics)
             self.telemetry.record("activated", cfg.model, version, "", **metrics)
             return self._result(
@@ -282,9 +280,7 @@ class Agent:
         if p is None or p.version != st.active:
             return None
         feedback = read_feedback(self.home, p.version)
-        verdict, reason = probation_verdict(
-            p, feedback, self.clock.now(), self.config.probation_rules()
-        )
+        verdict, reason = probation_verdict(p, feedback, self.clock.now(), self.config.probation)
         if verdict == "failed":
             try:
                 to = self.store.rollback(reason=reason)
@@ -370,7 +366,7 @@ class Agent:
                 predictions=feedback.predictions,
             )
             self.telemetry.flush()
-        outcome = result.action if result.action in ACTIONS else "error"
+        outcome = result.action if result.action in OUTCOMES else "error"
         state = self.policy.after(state, self.clock.now(), outcome, feedback, self.rng)
         self._remember(result, state)
         return state, result

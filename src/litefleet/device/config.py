@@ -7,12 +7,13 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from litefleet.device.fsutil import atomic_write_json, read_json
-from litefleet.device.health import ProbationRules
+from litefleet.device.policy import StrategyName
+from litefleet.device.probation import ProbationRules
 from litefleet.device.profile import DeviceProfile
 from litefleet.errors import UserError
+from litefleet.fsutil import atomic_write_json, read_json
 from litefleet.release import PRECISIONS, Precision, Signature
 
 CONFIG = "config.json"
@@ -26,7 +27,7 @@ class AgentConfig(BaseModel):
     device_id: str = Field(pattern=r"^[A-Za-z0-9._:-]+$", max_length=128)
     channel: str = "stable"
     token: str | None = None
-    strategy: Literal["periodic", "conditional", "smart"] = "periodic"
+    strategy: StrategyName = "periodic"
     policy: dict[str, Any] = Field(default_factory=dict)
     """Overrides of the strategy's dataclass fields (seconds, thresholds, `rules`)."""
     conditions_file: str | None = None
@@ -35,10 +36,7 @@ class AgentConfig(BaseModel):
     latency_budget_ms: float | None = None
     prefer: Literal["accuracy", "size", "speed"] = "accuracy"
     keep: int = Field(default=3, ge=2)
-    probation_predictions: int = 200
-    probation_seconds: float = 1800.0
-    probation_max_error_rate: float = 0.02
-    probation_max_drift: float = 0.5
+    probation: ProbationRules = Field(default_factory=ProbationRules)
     pinned_signature: Signature | None = None
     timeout_s: int = 10
 
@@ -49,13 +47,17 @@ class AgentConfig(BaseModel):
             prefer=self.prefer,
         )
 
-    def probation_rules(self) -> ProbationRules:
-        return ProbationRules(
-            predictions=self.probation_predictions,
-            seconds=self.probation_seconds,
-            max_error_rate=self.probation_max_error_rate,
-            max_drift=self.probation_max_drift,
-        )
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_flat_probation(cls, data: Any) -> Any:
+        """Configs written before `probation` was one object had `probation_<rule>` keys."""
+        if isinstance(data, dict) and any(k.startswith("probation_") for k in data):
+            data = dict(data)
+            nested = dict(data.get("probation") or {})
+            for key in [k for k in data if k.startswith("probation_")]:
+                nested[key.removeprefix("probation_")] = data.pop(key)
+            data["probation"] = nested
+        return data
 
 
 def default_device_id() -> str:

@@ -1,12 +1,10 @@
-"""The gate a downloaded model passes before it may become active, and probation after.
+"""The gate a downloaded model passes before it may become active (probation after it:
+`litefleet.device.probation`).
 
 Before activation, in this order (cheapest refusal first): the file loads in LiteRT; its
 signature matches what the app expects; the signed golden set runs without NaN, with
 accuracy >= the release's own `min_accuracy` and agreement with the reference outputs >=
 `min_agreement`; the median single-sample latency fits the device's budget.
-
-After activation the version is on probation: runtime errors or a drift spike inside the
-probation window roll it back; enough clean predictions or enough time pass it.
 """
 
 from __future__ import annotations
@@ -17,10 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from litefleet.device.model import LoadedModel, app_view
-from litefleet.device.policy import Feedback
-from litefleet.device.store import Probation
 from litefleet.errors import UserError
+from litefleet.litert import LoadedModel, app_view
 from litefleet.release import Signature
 
 
@@ -135,38 +131,3 @@ def _brief(sig: Signature) -> str:
     ins = ",".join(f"{t.dtype}{t.shape}" for t in sig.inputs)
     outs = ",".join(f"{t.dtype}{t.shape}" for t in sig.outputs)
     return f"({ins})->({outs})"
-
-
-@dataclass(frozen=True)
-class ProbationRules:
-    predictions: int = 200
-    seconds: float = 30 * 60.0
-    max_error_rate: float = 0.02
-    max_drift: float = 0.5
-    min_predictions: int = 20
-    """Below this many predictions, error rate and drift are not judged yet."""
-    min_drift_predictions: int = 50
-    """PSI of a small sample is noise (10 bins, 20 inputs): drift waits for this many."""
-
-    def start(self, version: int, now: float) -> Probation:
-        return Probation(
-            version=version, since=now, predictions=self.predictions, seconds=self.seconds
-        )
-
-
-def probation_verdict(
-    probation: Probation, feedback: Feedback, now: float, rules: ProbationRules
-) -> tuple[str, str]:
-    """('failed'|'passed'|'pending', reason) for the version on probation."""
-    n = feedback.predictions
-    if n >= rules.min_predictions or (feedback.error_rate and n >= 3):
-        if feedback.error_rate > rules.max_error_rate:
-            return "failed", f"runtime error rate {feedback.error_rate:.3f} on probation"
-        drift_n = max(rules.min_predictions, rules.min_drift_predictions)
-        if n >= drift_n and feedback.drift > rules.max_drift:
-            return "failed", f"drift spike {feedback.drift:.3f} on probation"
-    if n >= probation.predictions:
-        return "passed", f"{n} clean predictions"
-    if now - probation.since >= probation.seconds:
-        return "passed", f"{now - probation.since:.0f} s without trouble"
-    return "pending", ""

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from litefleet.device.config import AgentConfig, default_device_id, save_config
-from litefleet.device.source import install_root
 from litefleet.device.store import ModelStore
+from litefleet.device.tuf_client import install_root
 
 
 def init_home(

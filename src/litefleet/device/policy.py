@@ -17,28 +17,21 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, get_args
 
 from litefleet.device.conditions import Conditions
+from litefleet.drift import Feedback
 
 Outcome = Literal["none", "installed", "deferred", "rejected", "rolled_back", "error"]
 """What a check cycle did; the same words as `litefleet agent check --json`'s `action`."""
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+
+StrategyName = Literal["periodic", "conditional", "smart"]
+"""The names of the update strategies (`STRATEGIES` maps each to its policy class)."""
+STRATEGY_NAMES: tuple[StrategyName, ...] = get_args(StrategyName)
 
 HOUR = 3600.0
 DAY = 24 * HOUR
-
-
-@dataclass(frozen=True)
-class Feedback:
-    """What the runtime has seen since the last check (see `litefleet.device.feedback`)."""
-
-    drift: float = 0.0
-    """Mean PSI of live inputs against the release's reference statistics."""
-    error_rate: float = 0.0
-    """Share of failed predictions."""
-    confidence: float = 1.0
-    """Mean top-class probability of the live predictions."""
-    predictions: int = 0
 
 
 @dataclass(frozen=True)
@@ -256,11 +249,12 @@ class SmartPolicy(Policy):
         return min(self.max_interval, max(self.min_interval, current * self.backoff))
 
 
-STRATEGIES: dict[str, type[Policy]] = {
+STRATEGIES: dict[StrategyName, type[Policy]] = {
     "periodic": PeriodicPolicy,
     "conditional": ConditionalPolicy,
     "smart": SmartPolicy,
 }
+assert set(STRATEGIES) == set(STRATEGY_NAMES)
 
 
 def make_policy(strategy: str, **settings: object) -> Policy:

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from litefleet.device.feedback import DriftMonitor
-from litefleet.device.fsutil import atomic_write_json, read_json
-from litefleet.device.model import LoadedModel
 from litefleet.device.store import Manifest, ModelStore
+from litefleet.drift import DriftMonitor
 from litefleet.errors import UserError
+from litefleet.fsutil import atomic_write_json, read_json
+from litefleet.litert import LoadedModel
 
 _ids = itertools.count(1)
 
@@ -185,7 +185,7 @@ class ModelRuntime:
 
 def read_feedback(home: Path, version: int | None):
     """The runtime's last feedback for `version` (empty feedback for another version)."""
-    from litefleet.device.policy import Feedback
+    from litefleet.drift import Feedback
 
     data = read_json(feedback_path(home)) or {}
     if data.get("version") != version:

@@ -42,13 +42,13 @@ def make_server(home: Path, host: str = "127.0.0.1", port: int = 8500) -> Thread
             if self.path == "/healthz":
                 self._send(200, {"ok": True, "version": runtime.version})
             elif self.path == "/v1/status":
-                fb = runtime.manifest
+                manifest = runtime.manifest
                 self._send(
                     200,
                     {
                         "version": runtime.version,
                         "swaps": runtime.swaps,
-                        "variant": fb.variant if fb else None,
+                        "variant": manifest.variant if manifest else None,
                     },
                 )
             else:

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from litefleet.device.config import load_config
-from litefleet.device.fsutil import read_json
 from litefleet.device.store import ModelStore
 from litefleet.device.telemetry import TelemetryQueue
+from litefleet.fsutil import read_json
 
 
 def status_of(home: Path) -> dict[str, Any]:

@@ -28,15 +28,16 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from litefleet.device.crashpoints import crashpoint
-from litefleet.device.fsutil import (
+from litefleet.device.probation import Probation
+from litefleet.errors import UserError
+from litefleet.fsutil import (
     TMP_PREFIX,
     atomic_write_json,
     fsync_dir,
     fsync_file,
     read_json,
 )
-from litefleet.device.lock import FileLock
-from litefleet.errors import UserError
+from litefleet.lock import FileLock
 from litefleet.release import FeatureStats, Precision, Signature
 
 MANIFEST = "manifest.json"
@@ -60,15 +61,6 @@ class Manifest(BaseModel):
     source: Literal["full", "patch", "local"] = "full"
     installed: float = 0.0
     reference_stats: FeatureStats | None = None
-
-
-class Probation(BaseModel):
-    version: int
-    since: float
-    predictions: int
-    """Predictions without trouble after which the version passes."""
-    seconds: float
-    """Time after which the version passes when traffic is low."""
 
 
 class HistoryItem(BaseModel):

@@ -12,8 +12,8 @@ import math
 import time
 from pathlib import Path
 
-from litefleet.device.fsutil import atomic_write_bytes
-from litefleet.device.lock import FileLock
+from litefleet.fsutil import atomic_write_bytes
+from litefleet.lock import FileLock
 from litefleet.release import EventBatch, TelemetryEvent
 
 

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from litefleet.device.feedback import reference_stats
+from litefleet.drift import reference_stats
 from litefleet.errors import UserError
+from litefleet.fsutil import replace_dir
 from litefleet.pipeline import compress, convert, evaluate, models, report, train
 from litefleet.pipeline.data import Dataset, load_dataset
 from litefleet.pipeline.recipe import Recipe, recipe_to_toml
@@ -84,7 +85,7 @@ def build(recipe: Recipe, out_dir: Path, progress: ProgressHook | None = None) -
         (staging / "recipe.toml").write_text(recipe_to_toml(recipe))
         baseline.save(staging / "baseline.keras")
         report.plot(build_report, staging / "report.png")
-        _replace_dir(staging, out_dir)
+        replace_dir(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -182,16 +183,3 @@ def _write_golden(path: Path, data: Dataset, reference: np.ndarray, size: int) -
         y=data.y_test[:n].astype(np.int64),
         reference=reference[:n].astype(np.float32),
     )
-
-
-def _replace_dir(staging: Path, out_dir: Path) -> None:
-    """Put `staging` where `out_dir` is; an old build there is removed only after the swap."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"output path {out_dir} exists and is not a folder")
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{time.time_ns()}")
-        out_dir.rename(old)
-    staging.rename(out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

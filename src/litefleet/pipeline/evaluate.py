@@ -2,7 +2,7 @@
 
 Accuracy and agreement are measured on the whole test split through the interpreter, int8
 models fed quantized inputs and read back dequantized by the device runtime's own
-functions (`litefleet.device.model`), so a build measures what a device will compute.
+functions (`litefleet.litert`), so a build measures what a device will compute.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import zstandard
 from ai_edge_litert.interpreter import Interpreter
 
-from litefleet.device.model import dequantize, quantize, tensor_spec
+from litefleet.litert import dequantize, quantize, signature_of
 from litefleet.release import Signature
 
 
@@ -31,13 +31,6 @@ class Measurement:
     zstd_bytes: int
     sha256: str
     signature: Signature
-
-
-def signature_of(interpreter: Interpreter) -> Signature:
-    return Signature(
-        inputs=[tensor_spec(d) for d in interpreter.get_input_details()],
-        outputs=[tensor_spec(d) for d in interpreter.get_output_details()],
-    )
 
 
 def predict_batch(interpreter: Interpreter, x: np.ndarray) -> np.ndarray:

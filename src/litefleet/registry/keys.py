@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.serialization import (
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
 from litefleet.errors import UserError
+from litefleet.fsutil import atomic_write_bytes
 
 PASSPHRASE_ENV = "LITEFLEET_KEY_PASSPHRASE"
 KEYS_DIR_ENV = "LITEFLEET_KEYS_DIR"
@@ -136,10 +137,4 @@ def make_private_dir(path: Path) -> None:
 
 def write_private_file(path: Path, data: bytes) -> None:
     """Write with mode 0600 from the start (never world-readable, even briefly), atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data, mode=0o600)

@@ -25,16 +25,14 @@ crash before that switch leaves only unreferenced files.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import (
@@ -52,6 +50,8 @@ from tuf.api.metadata import (
 from tuf.api.serialization.json import JSONSerializer
 
 from litefleet.errors import UserError
+from litefleet.fsutil import atomic_write_bytes
+from litefleet.lock import FileLock
 from litefleet.registry.keys import KEYS_DIR_ENV, OFFLINE_KEYS_DIR_ENV, KeyStore
 from litefleet.release import ROLLOUT_ROLE
 
@@ -120,9 +120,7 @@ class Repository:
         self.config = RepoConfig(**raw)
         self.keys = keys or key_store(self.path, self.config)
         self.clock = clock
-        self._thread_lock = threading.RLock()
-        self._depth = 0
-        self._lock_fh: IO[str] | None = None
+        self._lock = FileLock(self.path / ".lock", timeout=None)
 
     @property
     def metadata_dir(self) -> Path:
@@ -166,7 +164,7 @@ class Repository:
         }
         (path / "metadata").mkdir(parents=True)
         (path / "targets").mkdir()
-        _atomic_write(path / CONFIG_FILE, json.dumps(asdict(config), indent=1).encode())
+        _write_public(path / CONFIG_FILE, json.dumps(asdict(config), indent=1).encode())
         now = clock()
 
         def expires(role: str) -> datetime:
@@ -203,11 +201,11 @@ class Repository:
         ):
             md = Metadata(signed)
             _sign(md, keys.signers(role))
-            _atomic_write(repo_meta / f"1.{role}.json", md.to_bytes(_SERIALIZER))
+            _write_public(repo_meta / f"1.{role}.json", md.to_bytes(_SERIALIZER))
         md = Metadata(timestamp)
         _sign(md, keys.signers("timestamp"))
-        _atomic_write(repo_meta / "root.json", (repo_meta / "1.root.json").read_bytes())
-        _atomic_write(repo_meta / "timestamp.json", md.to_bytes(_SERIALIZER))
+        _write_public(repo_meta / "root.json", (repo_meta / "1.root.json").read_bytes())
+        _write_public(repo_meta / "timestamp.json", md.to_bytes(_SERIALIZER))
         return cls(path, keys=keys, clock=clock)
 
     # ------------------------------------------------------------------ reading
@@ -255,21 +253,11 @@ class Repository:
     def lock(self) -> Iterator[None]:
         """An exclusive lock on the repository across processes (CLI and server).
 
-        Re-entrant within this object (rotation nests a transaction); flock on a fresh file
-        description also excludes other `Repository` objects in the same process.
+        Re-entrant within a thread (rotation nests a transaction); another thread or
+        another `Repository` object on the same folder waits. Never times out.
         """
-        with self._thread_lock:
-            if self._depth == 0:
-                self._lock_fh = open(self.path / ".lock", "a")  # noqa: SIM115
-                fcntl.flock(self._lock_fh, fcntl.LOCK_EX)
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
-                    self._lock_fh.close()
+        with self._lock:
+            yield
 
     @contextlib.contextmanager
     def transaction(self, roles: tuple[str, ...] = ()) -> Iterator[Transaction]:
@@ -346,7 +334,7 @@ class Repository:
         with self.lock():
             self.config.expiry.update(periods)
             data = json.dumps(asdict(self.config), indent=1).encode()
-            _atomic_write(self.path / CONFIG_FILE, data)
+            _write_public(self.path / CONFIG_FILE, data)
 
     def _offline_warnings(self, soon: datetime) -> list[str]:
         return [
@@ -391,8 +379,8 @@ class Repository:
             root.expires = self.clock() + timedelta(seconds=self.config.expiry["root"])
             _sign(root_md, old_root + (self.keys.signers("root") if role == "root" else []))
             data = root_md.to_bytes(_SERIALIZER)
-            _atomic_write(self.metadata_dir / f"{root.version}.root.json", data)
-            _atomic_write(self.metadata_dir / "root.json", data)
+            _write_public(self.metadata_dir / f"{root.version}.root.json", data)
+            _write_public(self.metadata_dir / "root.json", data)
             with self.transaction(roles=("targets",) if role == "targets" else ()) as tx:
                 if role == "targets":
                     tx.touch("targets")
@@ -434,7 +422,7 @@ class Transaction:
         if not dest.exists():
             dest.parent.mkdir(parents=True, exist_ok=True)
             self._new_files.append(dest)
-            _atomic_write(dest, data)
+            _write_public(dest, data)
         self.edit(role).targets[path] = info
         return info
 
@@ -467,15 +455,21 @@ class Transaction:
         # the one switch clients see: everything it references is already on disk
         writes.append(("timestamp.json", timestamp_md.to_bytes(_SERIALIZER)))
         for name, data in writes:
-            _atomic_write(repo.metadata_dir / name, data)
+            _write_public(repo.metadata_dir / name, data)
 
     def _bump(self, signed: Signed, role: str, now: datetime) -> None:
         signed.version += 1
         signed.expires = now + timedelta(seconds=self.repo.config.expiry[role])
 
 
+_ROLLOUT_PATHS = DelegatedRole(
+    name=ROLLOUT_ROLE, keyids=[], threshold=1, terminating=True, paths=[ROLLOUT_PATTERN]
+)
+"""Only its paths matter: the same pattern rule the delegation in `targets` uses."""
+
+
 def _is_rollout_path(path: str) -> bool:
-    return DelegatedRole._is_target_in_pathpattern(path, ROLLOUT_PATTERN)
+    return _ROLLOUT_PATHS.is_delegated_path(path)
 
 
 def _stored_path(info: TargetFile) -> str:
@@ -491,11 +485,6 @@ def _sign(md: Metadata[Any], signers: list[CryptoSigner]) -> None:
         md.sign(signer, append=True)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a hidden temp file (never served), fsync, then rename over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _write_public(path: Path, data: bytes) -> None:
+    """Metadata is public (mode 0644): another web server may serve the folder."""
+    atomic_write_bytes(path, data, mode=0o644)

@@ -27,9 +27,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from filelock import FileLock
-
 from litefleet.errors import UserError
+from litefleet.lock import FileLock
 from litefleet.registry.keys import make_private_dir, write_private_file
 
 TOKENS_FILE = "tokens.json"

@@ -19,10 +19,10 @@ from pathlib import Path
 from litefleet.device.agent import Agent
 from litefleet.device.store import ModelStore, sha256_file
 from litefleet.release import ROLLOUT_ROLE, ReleaseIndex, RolloutState, index_path, rollout_path
-from litefleet.selftest import assets
-from litefleet.selftest.lab import MODEL, Lab
 from litefleet.selftest.tally import Tally
 from litefleet.testing import proxy as px
+from litefleet.testing import tiny_models as assets
+from litefleet.testing.lab import MODEL, Lab
 
 SCENARIO = "attacks through the proxy"
 
@@ -177,7 +177,7 @@ def _signed_counter_attacks(lab: Lab, tally: Tally, template: Path) -> None:
 
 
 def _patch_attacks(lab: Lab, tally: Tally, template: Path) -> None:
-    import bsdiff4
+    from litefleet.delta import make_patch
 
     lab.publish("v4", 4)
     base = _copy(template, "patch-base")  # on v2 (v3 was aborted): patches 2 -> 4
@@ -202,7 +202,7 @@ def _patch_attacks(lab: Lab, tally: Tally, template: Path) -> None:
     check("delta patch tampered on the wire")
     with lab.repo.transaction(roles=("targets",)) as tx:
         for variant in ("float32", "int8"):
-            wrong = bsdiff4.diff(
+            wrong = make_patch(
                 lab.target_bytes(f"{MODEL}/{start}/{variant}.tflite"),
                 assets.model(f"v1-{variant}"),
             )

@@ -14,9 +14,9 @@ import time
 from litefleet.device.agent import Agent
 from litefleet.device.store import ModelStore
 from litefleet.errors import UserError
-from litefleet.selftest import assets
-from litefleet.selftest.lab import Lab, app_traffic
 from litefleet.selftest.tally import Tally
+from litefleet.testing import tiny_models as assets
+from litefleet.testing.lab import Lab, app_traffic
 
 SCENARIO = "bad releases"
 LATENCY_BUDGET_MS = 0.5
@@ -52,8 +52,7 @@ def run(lab: Lab, tally: Tally | None = None, rounds: int = 1) -> Tally:
         "bad-releases",
         direct=True,
         latency_budget_ms=LATENCY_BUDGET_MS,
-        probation_predictions=10**9,
-        probation_seconds=10**9,
+        probation={"predictions": 10**9, "seconds": 10**9},
     )
     first = Agent(home).check()
     if first.active_version != 1:

@@ -23,8 +23,8 @@ import time
 from litefleet.device.agent import Agent
 from litefleet.device.crashpoints import ENV, POINTS
 from litefleet.device.store import ModelStore
-from litefleet.selftest.lab import Lab
 from litefleet.selftest.tally import Tally
+from litefleet.testing.lab import Lab
 
 SCENARIO = "crash injection (SIGKILL)"
 PRELOAD = ["litefleet.device.agent", "tuf.ngclient", "numpy", "ai_edge_litert.interpreter"]

@@ -14,9 +14,9 @@ from litefleet.device.clock import ManualClock
 from litefleet.device.config import load_config, save_config
 from litefleet.device.policy import PeriodicPolicy
 from litefleet.device.telemetry import TelemetryQueue
-from litefleet.selftest.lab import Lab
 from litefleet.selftest.tally import Tally
 from litefleet.testing import proxy as px
+from litefleet.testing.lab import Lab
 from litefleet.testing.proxy import AttackProxy
 
 SCENARIO = "network faults"

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from litefleet.selftest import attacks, badreleases, crash, network
-from litefleet.selftest.lab import Lab
 from litefleet.selftest.tally import Report, Tally
+from litefleet.testing.lab import Lab
 
 SCENARIOS: dict[str, Callable[[Lab, bool], Tally]] = {
     "crash": lambda lab, quick: crash.run(

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from litefleet.device.policy import StrategyName
 from litefleet.errors import UserError
 
 Span = tuple[float, float]
@@ -179,7 +180,7 @@ class RunConfig(_Section):
     """One simulated strategy: a name in the report and overrides of the policy's fields."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
-    strategy: Literal["periodic", "conditional", "smart"]
+    strategy: StrategyName
     policy: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -200,7 +201,7 @@ class SimConfig(_Section):
     """How often a device looks at its feedback while it runs a bad release (probation
     verdict, smart alarm). The agent's loop ticks every 5 s; feedback moves far slower."""
     probation: dict[str, Any] = Field(default_factory=dict)
-    """Overrides of `litefleet.device.health.ProbationRules`."""
+    """Overrides of `litefleet.device.probation.ProbationRules`."""
     fleet: FleetConfig = Field(default_factory=FleetConfig)
     releases: ReleaseConfig = Field(default_factory=ReleaseConfig)
     bad: BadReleaseConfig = Field(default_factory=BadReleaseConfig)

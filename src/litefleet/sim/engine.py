@@ -2,9 +2,9 @@
 
 Each device sleeps until its policy's `next_check` (a heap of wake-up times, no per-minute
 stepping) and then does what `litefleet.device.agent.Agent.step` does: probation verdict
-(`litefleet.device.health.probation_verdict`), `policy.due`, a check that asks
+(`litefleet.device.probation.probation_verdict`), `policy.due`, a check that asks
 `litefleet.device.selection.choose_release`, plans a patch or a full file with
-`litefleet.device.download.plan`, asks `policy.may_download` with the `Conditions` of its
+`litefleet.device.patch_or_full.plan`, asks `policy.may_download` with the `Conditions` of its
 trace, gates, activates, and hands the outcome to `policy.after`. Only while a device runs a
 bad release (its feedback moves) or is on probation does it also wake every `tick_minutes`,
 as the agent's loop looks at its feedback between checks.
@@ -24,11 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from litefleet.device import download
-from litefleet.device.health import ProbationRules, probation_verdict
-from litefleet.device.policy import Feedback, Outcome, Policy, PolicyState, make_policy
+from litefleet.device import patch_or_full
+from litefleet.device.policy import Outcome, Policy, PolicyState, make_policy
+from litefleet.device.probation import Probation, ProbationRules, probation_verdict
 from litefleet.device.selection import Choice, choose_release
-from litefleet.device.store import Probation
+from litefleet.drift import Feedback
 from litefleet.release import variant_path
 from litefleet.sim.config import RunConfig, SimConfig
 from litefleet.sim.metrics import RunMetrics
@@ -38,7 +38,7 @@ from litefleet.sim.traces import NETWORKS, NONE, Traces
 KEEP = 3
 """Versions a device keeps on disk (the agent's default `keep`)."""
 _ACTIVE_FILE = Path("active.tflite")
-"""`download.plan` wants the active model's path to offer a patch; the sim has no files."""
+"""`patch_or_full.plan` wants the active model's path to offer a patch; the sim has no files."""
 
 
 @dataclass(slots=True)
@@ -62,7 +62,7 @@ class Device:
     token: int = 0
     choice_key: tuple[int, int, int, int] | None = None
     choice: Choice | None = None
-    plan: download.Plan | None = None
+    plan: patch_or_full.Plan | None = None
     """The download plan for `choice` (same cache key)."""
     stale_since: float | None = None
     bad_since: float | None = None
@@ -204,7 +204,9 @@ class FleetRun:
             release = self.server.index.release(v)
             assert release is not None
             entry = release.variants[self.variant]
-            plan = d.plan = download.plan(entry, self.variant, d.active, self.variant, _ACTIVE_FILE)
+            plan = d.plan = patch_or_full.plan(
+                entry, self.variant, d.active, self.variant, _ACTIVE_FILE
+            )
         conditions = self.traces.conditions(d.idx, now)
         gate = self.policy.may_download(now, conditions, plan.size)
         if not gate.go:

@@ -14,7 +14,7 @@ from litefleet.errors import UserError
 
 def sizes_from(old_build: Path, new_build: Path, variant: str) -> tuple[int, int]:
     """(full bytes of the new file, bytes of the patch old -> new)."""
-    import bsdiff4
+    from litefleet.delta import make_patch
 
     files = []
     for folder in (Path(old_build), Path(new_build)):
@@ -25,4 +25,4 @@ def sizes_from(old_build: Path, new_build: Path, variant: str) -> tuple[int, int
             raise UserError(f"no {variant}.tflite in {folder}{hint}")
         files.append(path.read_bytes())
     old, new = files
-    return len(new), len(bsdiff4.diff(old, new))
+    return len(new), len(make_patch(old, new))

@@ -1,5 +1,8 @@
 """One `.tflite` file in a LiteRT interpreter: the app's float arrays in, float arrays out.
 
+Neutral: the device runs models through it and the build measures them with the same
+quantize/dequantize, so a build measures what a device will compute.
+
 Full-int8 models take and return int8 tensors; `LoadedModel` quantizes inputs and
 dequantizes outputs with each tensor's own (scale, zero_point), so the caller never sees
 the difference. One `LoadedModel` is NOT thread-safe (neither is the interpreter): the
@@ -9,6 +12,7 @@ runtime keeps one per thread.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,10 +31,7 @@ class LoadedModel:
             raise UserError(f"model does not load in LiteRT: {exc}") from None
         self._inputs = self._interp.get_input_details()
         self._outputs = self._interp.get_output_details()
-        self.signature = Signature(
-            inputs=[tensor_spec(d) for d in self._inputs],
-            outputs=[tensor_spec(d) for d in self._outputs],
-        )
+        self.signature = signature_of(self._interp)
 
     @classmethod
     def from_file(cls, path: Path, num_threads: int = 1) -> LoadedModel:
@@ -67,6 +68,14 @@ def app_view(sig: Signature) -> Signature:
         return t
 
     return Signature(inputs=[one(t) for t in sig.inputs], outputs=[one(t) for t in sig.outputs])
+
+
+def signature_of(interpreter: Any) -> Signature:
+    """The input and output tensors of an allocated LiteRT interpreter."""
+    return Signature(
+        inputs=[tensor_spec(d) for d in interpreter.get_input_details()],
+        outputs=[tensor_spec(d) for d in interpreter.get_output_details()],
+    )
 
 
 def tensor_spec(d: dict) -> TensorSpec:

@@ -1,4 +1,5 @@
-"""On-device feedback: input drift (PSI per feature), prediction confidence, errors.
+"""Drift statistics, shared by the build (reference bins) and the device (live feedback):
+input drift (PSI per feature), prediction confidence, errors.
 
 The release ships reference statistics of the training inputs (bin edges and the share of
 training samples per bin, per feature). The monitor bins each live input into the same
@@ -10,16 +11,29 @@ memory is fixed. PSI = sum((p - q) * ln(p / q)) over bins, averaged over feature
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
-from litefleet.device.policy import Feedback
 from litefleet.release import FeatureStats
 
 EPS = 1e-4
 """Floor for bin shares, so an empty bin does not make PSI infinite."""
 SMOOTHING = 0.5
 """Pseudo-count added to every live bin before PSI (see `DriftMonitor.drift`)."""
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What the runtime has seen since the last check (computed by `DriftMonitor`)."""
+
+    drift: float = 0.0
+    """Mean PSI of live inputs against the release's reference statistics."""
+    error_rate: float = 0.0
+    """Share of failed predictions."""
+    confidence: float = 1.0
+    """Mean top-class probability of the live predictions."""
+    predictions: int = 0
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 """A complete little fleet on 127.0.0.1: a signed repository, the real update server, the
-attack proxy in front of it, and device homes, with the tiny models of `assets.py`.
+attack proxy in front of it, and device homes, with the tiny models of `tiny_models.py`.
 
-Every scenario of the reliability suite and of `litefleet selftest` runs in a `Lab`:
+The one test lab: the device tests, every scenario of the reliability suite and
+`litefleet selftest` run in a `Lab` (it needs no TensorFlow, so it runs on a device):
 
     with Lab(tmp_dir) as lab:
         lab.publish("v1", 1)
@@ -25,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from litefleet.device.fsutil import TMP_PREFIX
-from litefleet.device.model import LoadedModel
 from litefleet.device.runtime import ModelRuntime
 from litefleet.device.store import ModelStore, sha256_file
+from litefleet.fsutil import TMP_PREFIX
+from litefleet.litert import LoadedModel
 from litefleet.release import BuildReport, CandidateReport
-from litefleet.selftest import assets
-from litefleet.selftest.data import dataset
+from litefleet.testing import tiny_models as assets
+from litefleet.testing.tiny_data import dataset
 
 MODEL = "selftest"
 MIN_ACCURACY = 0.9
@@ -41,8 +42,9 @@ _force_lock = threading.Lock()
 
 
 class Lab:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, model: str = MODEL) -> None:
         self.root = Path(root)
+        self.model = model
         self.root.mkdir(parents=True, exist_ok=True)
         self.x, self.y = dataset()
         self._stack = contextlib.ExitStack()
@@ -86,7 +88,7 @@ class Lab:
         files: dict[str, bytes] | None = None,
     ) -> Path:
         """A build folder (`BuildReport` format) of embedded model `name`, or of `files`."""
-        from litefleet.device.feedback import reference_stats
+        from litefleet.drift import reference_stats
 
         self._builds += 1
         out = self.root / "builds" / f"{self._builds}-{name}"
@@ -138,15 +140,15 @@ class Lab:
 
     def publish(self, build: str | Path, version: int, **kw: Any):
         """The real `publish`, with every check it makes."""
-        from litefleet.registry.releases import publish
+        from litefleet.registry.publish import publish
 
         folder = self.build(build) if isinstance(build, str) else build
         kw.setdefault("min_accuracy", MIN_ACCURACY)
-        return publish(self.repo, folder, MODEL, version=version, **kw)
+        return publish(self.repo, folder, self.model, version=version, **kw)
 
     def force_publish(self, folder: Path, version: int, **kw: Any):
         """Sign `folder` as a release without publish's checks (a bad publisher's release)."""
-        from litefleet.registry import releases
+        from litefleet.registry import publish as publishing
         from litefleet.registry.buildfolder import Build
 
         def lenient(path: Path, load_interpreter: bool = True) -> Build:
@@ -158,20 +160,20 @@ class Lab:
 
         kw.setdefault("min_accuracy", MIN_ACCURACY)
         with _force_lock:
-            real, releases.load_build = releases.load_build, lenient
-            real_sig = releases._check_signature
-            releases._check_signature = lambda build, index: (
+            real, publishing.load_build = publishing.load_build, lenient
+            real_sig = publishing._check_signature
+            publishing._check_signature = lambda build, index: (
                 index.signature if index else build.report.candidates[0].signature
             )
             try:
-                return releases.publish(self.repo, folder, MODEL, version=version, **kw)
+                return publishing.publish(self.repo, folder, self.model, version=version, **kw)
             finally:
-                releases.load_build, releases._check_signature = real, real_sig
+                publishing.load_build, publishing._check_signature = real, real_sig
 
     def rollout(self, version: int, action: str, percent: float | None = None) -> None:
         from litefleet.registry.rollout import change_rollout
 
-        change_rollout(self.repo, MODEL, version, action, percent)
+        change_rollout(self.repo, self.model, version, action, percent)
 
     def metadata(self, name: str) -> bytes:
         return (self.repo.metadata_dir / name).read_bytes()
@@ -191,7 +193,7 @@ class Lab:
             home,
             server=self.server.url if direct else self.proxy.url,
             root=self.trusted_root,
-            model=MODEL,
+            model=self.model,
             device_id=name,
             token=self.token_for(name),
             **settings,

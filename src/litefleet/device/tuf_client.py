@@ -4,7 +4,7 @@ A new `tuf.ngclient.Updater` per check (`refresh()` works once per Updater), und
 lock on the metadata dir (an Updater is not safe across processes). Every download goes to
 a `.tmp-` file first and is renamed only after python-tuf verified its length and hashes,
 so a cut connection never leaves a half file under a real name. Target downloads resume
-with HTTP Range after a cut (`fetcher.ResumingFetcher`), within a check and across checks.
+with HTTP Range after a cut (`resuming_http.ResumingFetcher`), within a check and across checks.
 
     with ReleaseSource(home, server, model).session() as s:
         index = s.index()                  # <model>/releases.json, signed by targets
@@ -25,9 +25,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from litefleet.device.crashpoints import crash_wanted, crashpoint
-from litefleet.device.fsutil import TMP_PREFIX
-from litefleet.device.lock import FileLock
 from litefleet.errors import UserError
+from litefleet.fsutil import TMP_PREFIX
+from litefleet.lock import FileLock
 from litefleet.release import (
     ReleaseIndex,
     RolloutState,
@@ -73,7 +73,7 @@ class ReleaseSource:
     def session(self) -> Iterator[Session]:
         from tuf.ngclient import Updater
 
-        from litefleet.device.fetcher import ResumingFetcher
+        from litefleet.device.resuming_http import ResumingFetcher
 
         with self.lock:
             if not (self.meta_dir / "root.json").exists():

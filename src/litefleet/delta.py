@@ -5,6 +5,7 @@ fine-tune changes a few kilobytes of a model, a full retrain changes almost ever
 The device applies a patch to the file it already runs and must then get exactly the bytes
 the signed `.tflite` target names (length + sha256); on any mismatch it downloads the full
 file. Patches are signed targets too, so a tampered patch is refused before it is applied.
+Neutral: the registry makes patches, the device applies them, through this one module.
 """
 
 from __future__ import annotations

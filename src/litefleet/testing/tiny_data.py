@@ -1,7 +1,7 @@
-"""The selftest's data: 8 features, 3 well-separated classes, made from fixed seeds.
+"""The tiny models' data: 8 features, 3 well-separated classes, made from fixed seeds.
 
-Same recipe as the device tests' models (`tests/device/make_models.py`), so the embedded
-models in `assets.py` classify it correctly and every run sees the same numbers.
+The models in `tiny_models.py` (made by `tests/make_tiny_models.py` from these centroids)
+classify it correctly, and every run sees the same numbers.
 """
 
 from __future__ import annotations

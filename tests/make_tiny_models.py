@@ -1,10 +1,11 @@
-"""Regenerate `litefleet/selftest/assets.py`: tiny real `.tflite` models, embedded.
+"""Regenerate `litefleet/testing/tiny_models.py`: tiny real `.tflite` models, embedded.
 
-Run by hand (it needs TensorFlow): `python tests/reliability/make_assets.py`. The selftest
-and the reliability suite then need no TensorFlow: the models ship inside the package.
+Run by hand (it needs TensorFlow): `python tests/make_tiny_models.py`. The tests, the
+reliability suite and the selftest then need no TensorFlow: the models ship inside the
+package, the one tiny-model source of the project.
 
-A nearest-centroid classifier over 8 features and 3 classes (the same scheme as
-tests/device/make_models.py), plus the bad ones the suite needs: permuted classes
+A nearest-centroid classifier over 8 features and 3 classes (v1..v5), plus the bad ones the
+suites need: permuted classes
 (accuracy regression), 9 inputs (wrong signature), NaN weights (NaN output) and a
 `while` loop of 8x8 matmuls (a real latency regression with the right answers).
 """
@@ -20,10 +21,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, str(Path(__file__).parents[2] / "src"))
-from litefleet.selftest.data import FEATURES, centroids, dataset
+sys.path.insert(0, str(Path(__file__).parents[1] / "src"))
+from litefleet.testing.tiny_data import FEATURES, centroids, dataset
 
-OUT = Path(__file__).parents[2] / "src" / "litefleet" / "selftest" / "assets.py"
+OUT = Path(__file__).parents[1] / "src" / "litefleet" / "testing" / "tiny_models.py"
 SLOW_STEPS = 4000
 
 
@@ -59,17 +60,18 @@ def convert(c: np.ndarray, precision: str = "float32", n_in: int = FEATURES, slo
 
 def main() -> None:
     models: dict[str, bytes] = {}
-    for seed in (1, 2, 3, 4):
+    for seed in (1, 2, 3, 4, 5):
         for precision in ("float32", "int8"):
             models[f"v{seed}-{precision}"] = convert(centroids(seed), precision)
-    models["bad-float32"] = convert(centroids(0)[[1, 2, 0]])
+    for precision in ("float32", "int8"):  # classes permuted: accuracy near zero
+        models[f"bad-{precision}"] = convert(centroids(0)[[1, 2, 0]], precision)
     models["wide-float32"] = convert(centroids(1), n_in=FEATURES + 1)
     nan = centroids(1).copy()
     nan[:, 0] = np.nan
     models["nan-float32"] = convert(nan)
     models["slow-float32"] = convert(centroids(1), slow=True)
     lines = [
-        '"""Tiny real `.tflite` models (zlib + base64), by tests/reliability/make_assets.py.',
+        '"""Tiny real `.tflite` models (zlib + base64), by tests/make_tiny_models.py.',
         "",
         "Generated: do not edit. `model(name)` returns the bytes of e.g. `v1-float32`.",
         '"""',

@@ -8,14 +8,14 @@ back to the full download. Nothing lands under its real name unverified.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from litefleet.delta import apply_patch
 from litefleet.device.crashpoints import crashpoint
-from litefleet.device.fsutil import TMP_PREFIX
-from litefleet.device.source import Session
+from litefleet.device.tuf_client import Session
 from litefleet.errors import UserError
+from litefleet.fsutil import TMP_PREFIX, atomic_write_bytes
 from litefleet.release import PatchEntry, VariantEntry
 
 
@@ -62,13 +62,11 @@ class _PatchFailed(Exception):
 
 
 def _via_patch(session: Session, p: Plan, dest: Path) -> str:
-    import bsdiff4
-
     assert p.patch is not None and p.old_model is not None
     patch_file = dest.parent / f"{TMP_PREFIX}patch"
     try:
         session.download(p.patch.path, patch_file)
-        new = bsdiff4.patch(p.old_model.read_bytes(), patch_file.read_bytes())
+        new = apply_patch(p.old_model.read_bytes(), patch_file.read_bytes())
     except (OSError, ValueError, UserError) as exc:  # bsdiff: ValueError on a corrupt patch
         raise _PatchFailed(str(exc)) from None
     finally:
@@ -76,10 +74,5 @@ def _via_patch(session: Session, p: Plan, dest: Path) -> str:
     crashpoint("patch.applied")
     if not session.verify_bytes(p.entry.path, new):
         raise _PatchFailed("result does not match the signed hashes")
-    tmp = dest.parent / f"{TMP_PREFIX}{dest.name}"
-    with open(tmp, "wb") as f:
-        f.write(new)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, dest)
+    atomic_write_bytes(dest, new)
     return "patch"

@@ -1,4 +1,4 @@
-"""Tiny real `.tflite` models (zlib + base64), by tests/reliability/make_assets.py.
+"""Tiny real `.tflite` models (zlib + base64), by tests/make_tiny_models.py.
 
 Generated: do not edit. `model(name)` returns the bytes of e.g. `v1-float32`.
 """
@@ -103,6 +103,30 @@ _MODELS = {
         "7C/8H3+kO3thNfW41pdev3Q/RXdKzOn3Pvn/sJ8nT61+lMrlIv5TTi+9GTnfPjUQ/PsyeS7IZkDzTfdbN6xx2pe1"
         "Hpl8jnBvOpjLiJPfiA9jGdL4vVoP/wDDB7KY"
     ),
+    "v5-float32": (
+        "eNpdUk1oE1EQnnTXZKOhBozSSlpyqDddtlVBVLoJsUKkSaVGEVpNAokYaDZQt2JBQW9iD16sh6Ii6sXfKBa8lGwC"
+        "6qEHWynqJQq9Kah4EE/qOvN2No15m483+d78vPnmhQEgfXB4ZwgiEIYuCEEQAsgpIKMNyDkwEU89ADXEsgSAP7E6"
+        "ELsQMqJh27aP7U2I+Ejq2NDokcRIKpMcSscOxNIxzBsQuRU897b4lopGZnLKMIulQuZsYfJMsWwInz1YT6O6aN9D"
+        "3EBc4/tQ7Mm/tk17FhHkOynQ2axBXJ9gvYJza9IKNPuVRc+zPRc+nY6/rEjcl8x3HFAH+lUNYJFrUc5+dTdRzZX9"
+        "Y9t5xHf2oXy/5j7UfHdv1z83pLrXXrvnq/Lxwbc77ldXxu7oC+MTg+nGJWv6yl7d6tsW7TG+6fqJitVbDdek5ZvW"
+        "+y8P9y8dvV7zb35RXVrprb2ZeW1VPs5Y9XeapT0/pKdWpej46mx17rEWvfrsgfWktF3/ivf4gdiItZLDidFIvGyg"
+        "pmYhrwJKKeYKqJHbPenSyTzN+hHNGjHPGpRyRcOddbYlfivHb+D4sCOFn/YIwtOmO8BF3cM5aZc4T0houpaH56gE"
+        "2F5ATV1/9915+D6t+WitQ/zmHs4jonyuov7kFuSc5NdFQJ7eSSJfwMdnTkNLXqp1qi1O5rjDyK8nfXNmcmpiXy6f"
+        "/z/uVlucxPtl5MmmANd3sc23gzWeR97brOHwknjftLaI+QFP0Fk+ZB15QpzDnbcsPuf/uZYeFbYj3NtPrNnt5OgO"
+        "iJmAOKFZ+Hm+/wCJqbg0"
+    ),
+    "v5-int8": (
+        "eNqFVD1oU1EUPs8889eQRg22lYAZMohDSGJwSNJqaCsGkhZqqKBDGngBg82rtqlUHZpKV7dOIg4qnUUUHVoXBxfp"
+        "4CAtCroIBRUCQjd7Pefe8/KuBfGGL/fec879zm8SA4DqhfKZKMQhBoMQhQiEUOYHE8+AMoU24poBsISYNQE8oNYh"
+        "RBaBIvgshPDx+RhidHJienzqUmlyolYZrxbHitUi8oYktx/1Xs221bRr84t2u9lq1G415heac7a06SJ2Ee8RTxEP"
+        "EWscD71d3xeC9hmEijvc448gTskovVLm+MMU4LuH7J18Tfk2l7k8vX1jb9vDeZkcYyaZSSdTAEeF8kW86WQ6SzJn"
+        "/cA4uoizbDOICHZH+rYSy1c/vflirOxtftz6mqj9Wn578grbkM93u0L83hFi4ZsQKZRnEf0or5RLU/HRORtr0W5Y"
+        "SRlzVHoK96KmnMIspx49Q7xAvObYW/Wm7fRoRnt/gt/38fuYSiFAe5zro9cMoHPO0GrnYZ6orIXLo/jBH+GzKT/u"
+        "G31mDIbZ8wdwmHLASwqxwTGT/g7WlcyIM8V2FC/NnYU6p9fE0xFqKc5OnnQlq4GD1b6t+6ZYPhzgNTXejQO8+xrv"
+        "K/FkJEg9qrcri7P5umX9zXtauLxlN+8AnaNC8Sa0evxrkf7xzfXCzurA8OaR5wVvz6fy55HzDvBA83eRc6RtDL9W"
+        "2V/8P/5It3J/LXc978u//PkoR3dKzO33cfn/MMCTp5YPpXIZxH/e7WWgIOc7pAaCf19+nguyCWq+6X7vrjVM+5LW"
+        "Iz+fE9ybLuYy5OY3FMJY+jX+gNbDP3sStS8="
+    ),
     "bad-float32": (
         "eNpdUk1oE1EQnmS36UaXGDRqqxECWi9C6J9QkHYTY5RA00oNxYOYBBIxYFKo21JBoVAUkWAvFnqQemgPEdR6KOJB"
         "slssCEWheFZvgqIUDy31oFln3s6mMW/z8Sbfm58337wgAKTOD/YEIARBaIMA+EFFTgEZbUDOho546QIwERsSAP7E"
@@ -114,6 +138,18 @@ _MODELS = {
         "VFS236Cmjr/z7lx8n8Z8tFoQf7iH24gIn4dRf3Lzc07yayMgT+8kkcvj49NvQUNeqnWtKU7muIvI7yF9s3py4saZ"
         "bC73f9xCU5zE+33kyaYAx3e9ydfNGq8g76nXsHlJvG9ah8T8gCdor1ZkbXkCnMOZtyw++/9UQ48K2yHubQtrtts5"
         "2lUxExAnNAsvz/cf9f23UA=="
+    ),
+    "bad-int8": (
+        "eNqFVM9rE0EUfmnWNIkhjRq1kRwiFhEPIUmDhySthqZiIGmhhhZFSAMbMNBspaZS9dAo/gd6UbwoIh6KKPSgGBA8"
+        "14unICJCFQU9BCweHd+beZsdA+IsX2b2vTff+5mNAkDldGk8DDGIwiiEIQQBlHnBwDOgTKGFuOgCWEMsGQBuUGsI"
+        "kUagCD4IIYb5vA8xNTszPz13tjg7Uy1PV/KFfCWPvAHJ7UW9R7NtNqzqyqrVajTr1Sv1lcuNZUva9BDfEFuIR4j7"
+        "iDscD919/FsI2hcRKu5gnz+EOCaj9EiZ7Q9TgO9usrfzNeTdTGphvnvpV9fNeRkcYyqeSsYTAHuF8kW8yXgyTTJ7"
+        "/cA4eogTbDOKeP/q49CNnU737fbR2s76m8OBn5P+rSPrF86zDfl82hXi4WchXn8VIoHyNGIE5eVScS42tWxhLVp1"
+        "My5jDktPwX7UlFOQ5dSjZ4hNxAuOvVlrWHaPFrX7h/j+br4fVSn4aI9xffSaAbRPurTauZknLGvh8Ch+8Ib4bMjH"
+        "uaPPjIth9P0B7KIc8CWB6HDMpL+GdSUz4kywHcVLc2eizu418bSFWoqznSVd0azjYLWu6r4plncDvIbG2xngtRed"
+        "z20/mfRTj2qt8upStmaaf/MeFw5vycnbR+ewULxjWj3+tUi//2VkYs/zzdxtayPn6ftU/txy3gHuaf7OcI60FfDn"
+        "FvuL/ccf6VzjvuynwoPMxpe7GXqnxJx+H5Dfh4M8eWoNo1SVhfhPObXy5eR8B9RA8P/Ly3NBNv6Bmt68bk7Qvqb1"
+        "yMvnMe5ND3OJOPlFAhjLiMbv03r4B+lnq5c="
     ),
     "wide-float32": (
         "eNpdUk1oE1EQnk3WNNGlBrpIIxESsDdZTdVeqtmEtmKwaSWGogdJgomw2GyhbsW/Q6UXxZsoiEj9xYsKFQqiluz2"

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from litefleet.delta import worthwhile_patch
 from litefleet.errors import UserError
 from litefleet.registry.buildfolder import Build, check_name, load_build
-from litefleet.registry.delta import worthwhile_patch
 from litefleet.registry.repository import Repository, Transaction
 from litefleet.registry.rollout import read_rollout
 from litefleet.release import (

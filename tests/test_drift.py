@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from litefleet.device.feedback import DriftMonitor, psi, reference_stats
+from litefleet.drift import DriftMonitor, psi, reference_stats
 
 
 def test_psi_is_zero_for_identical_and_grows_with_shift():

@@ -1,0 +1,95 @@
+"""Who may import whom (docs/architecture.md): checked on the source, by walking each AST.
+
+Neutral modules sit at the top of `litefleet/` (formats, errors, LiteRT wrapper, drift
+statistics, file plumbing); every package may import them and they import no package.
+The three sides (pipeline, registry, device) import only themselves and the neutral
+modules; the tools on top (sim, testing, selftest, demo, cli) compose the sides.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "litefleet"
+
+ALLOWED: dict[str, set[str]] = {
+    "neutral": set(),
+    "pipeline": set(),
+    "registry": set(),
+    "device": set(),
+    "sim": {"device", "registry"},
+    "testing": {"device", "registry"},
+    "selftest": {"device", "registry", "testing"},
+    "demo": {"device", "pipeline", "registry", "testing"},
+    "cli": {"device", "pipeline", "registry", "sim", "selftest", "demo", "testing"},
+}
+"""Besides itself and the neutral modules, the packages each package may import."""
+
+
+def room_of(module: str) -> str:
+    """`litefleet.device.agent` -> "device"; `litefleet.release` -> "neutral"."""
+    parts = module.split(".")
+    if len(parts) > 1 and (SRC / parts[1]).is_dir():
+        return parts[1]
+    return "neutral"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every `litefleet...` module a file imports, at top level or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "litefleet"}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "litefleet":
+                found |= {f"litefleet.{a.name}" for a in node.names}
+            elif node.module.startswith("litefleet."):
+                found.add(node.module)
+    return found
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    return ".".join(rel.parts).removesuffix(".__init__")
+
+
+def violations() -> list[str]:
+    bad = []
+    for path in sorted(SRC.rglob("*.py")):
+        me = module_name(path)
+        room = room_of(me)
+        may = ALLOWED[room] | {room, "neutral"}
+        if me in ("litefleet", "litefleet.__main__"):
+            continue  # the entry points only start the CLI
+        for target in imported_modules(path):
+            if target == "litefleet":
+                continue
+            if room_of(target) not in may:
+                bad.append(f"{me} ({room}) imports {target} ({room_of(target)})")
+    return bad
+
+
+def test_every_package_has_a_rule():
+    rooms = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert rooms <= set(ALLOWED), rooms - set(ALLOWED)
+
+
+def test_checker_catches_a_forbidden_import(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import os\nfrom litefleet.device.store import ModelStore\n")
+    assert imported_modules(probe) == {"litefleet.device.store"}
+    assert room_of("litefleet.device.store") == "device"
+    assert room_of("litefleet.release") == "neutral"
+    assert "device" not in ALLOWED["pipeline"]
+
+
+@pytest.mark.parametrize("room", ["pipeline", "registry", "device", "neutral"])
+def test_sides_and_neutral_modules_keep_to_their_rooms(room):
+    assert [v for v in violations() if f"({room}) imports" in v] == []
+
+
+def test_tools_keep_to_their_rules():
+    assert violations() == []
