@@ -257,8 +257,11 @@ def _refresh_loop(repo: Repository, settings: ServerSettings, stop: threading.Ev
     while True:
         try:
             done = repo.refresh_online(settings.refresh_margin)
-            if done:
-                log.info("re-signed: %s", ", ".join(done))
+            offline = [d for d in done if "offline" in d]
+            if offline:
+                log.warning("about to expire, needs the offline key: %s", ", ".join(offline))
+            if len(offline) < len(done):
+                log.info("re-signed: %s", ", ".join(d for d in done if d not in offline))
         except Exception:
             log.exception("timestamp refresh failed")
         if stop.wait(settings.refresh_interval):
