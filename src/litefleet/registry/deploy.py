@@ -109,6 +109,9 @@ http {{
     upstream litefleet_api {{
         server {upstream};
         keepalive 64;
+        # below uvicorn's 5 s: nginx drops an idle connection before the worker does, so a
+        # request is never sent on a connection the worker is closing (a 502)
+        keepalive_timeout 4s;
     }}
 
     server {{
