@@ -191,7 +191,9 @@ async def drive(url: str, repo: Repository, tokens: dict[str, str], args) -> dic
     n_clients = max(1, -(-args.devices // 50))
     per = max(2, args.connections // n_clients)
     limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
-    clients = [httpx.AsyncClient(base_url=url, limits=limits, timeout=120) for _ in range(n_clients)]
+    clients = [
+        httpx.AsyncClient(base_url=url, limits=limits, timeout=120) for _ in range(n_clients)
+    ]
     try:
         first = await clients[0].get("/metadata/timestamp.json")
         etag = first.headers["etag"]
