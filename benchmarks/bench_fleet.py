@@ -251,6 +251,7 @@ def _summary(stats: Stats, took: float, devices: int, gen_cpu_s: float) -> dict:
         "events_accepted": stats.events_accepted,
         "events_per_s": round(stats.events_accepted / took, 1),
         "devices_with_new_release": len(delays),
+        "devices_with_new_release_pct": round(100 * len(delays) / devices, 1),
         "seconds_to_95pct_devices": round(delays[k95 - 1], 2) if len(delays) >= k95 else None,
         "generator_cpu_s": round(gen_cpu_s, 1),
     }
@@ -307,6 +308,12 @@ def _count(url: str) -> int:
         store.engine.dispose()
 
 
+def _per_request(result: dict) -> float | None:
+    """CPU the servers spent per request: independent of how fast the generator was."""
+    cpu = sum(result["server_cpu_s"].values())
+    return round(1e3 * cpu / result["requests"], 3) if result["requests"] else None
+
+
 def run_topology(tmp: Path, repo: Repository, tokens, args) -> dict:
     with PostgresServer(tmp / "pg", max_connections=100) as pg:
         api_port, web_port = free_port(), free_port()
@@ -330,6 +337,7 @@ def run_topology(tmp: Path, repo: Repository, tokens, args) -> dict:
                 }
                 result = asyncio.run(drive(web.url, repo, tokens, args))
                 result["server_cpu_s"] = {k: round(m.used(), 2) for k, m in meters.items()}
+                result["server_cpu_ms_per_request"] = _per_request(result)
         finally:
             _stop(api)
         result["events_stored"] = _count(pg.url)
@@ -344,6 +352,7 @@ def run_single(tmp: Path, repo: Repository, tokens, args) -> dict:
         meter = CpuMeter([api.pid])
         result = asyncio.run(drive(f"http://127.0.0.1:{port}", repo, tokens, args))
         result["server_cpu_s"] = {"litefleet_serve": round(meter.used(), 2)}
+        result["server_cpu_ms_per_request"] = _per_request(result)
     finally:
         _stop(api)
     result["events_stored"] = _count(db)
@@ -419,6 +428,9 @@ def main() -> None:
         result["events_per_s_vs_single"] = ratio(t["events_per_s"], s["events_per_s"])
         result["timestamp_p99_vs_single"] = ratio(
             t["routes"]["timestamp"]["p99_ms"], s["routes"]["timestamp"]["p99_ms"]
+        )
+        result["server_cpu_per_request_vs_single"] = ratio(
+            t["server_cpu_ms_per_request"], s["server_cpu_ms_per_request"]
         )
         result["release_95pct_seconds_vs_single"] = ratio(
             t["seconds_to_95pct_devices"], s["seconds_to_95pct_devices"]

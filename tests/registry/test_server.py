@@ -290,3 +290,18 @@ def test_concurrent_publish_and_halt_do_not_lose_updates(published, builds):
     assert not errors and tree(published.path) != before
     state = read_rollout(published, MODEL)
     assert state.rollouts[2].status == "paused" and state.rollouts[3].status == "active"
+
+
+def test_server_warns_loudly_about_readable_offline_keys(tmp_path, monkeypatch, caplog):
+    """A repository whose root/targets keys sit inside it (the layout of older versions)."""
+    monkeypatch.setenv("LITEFLEET_OFFLINE_KEYS_DIR", str(tmp_path / "old" / "keys"))
+    old = Repository.init(tmp_path / "old")
+    monkeypatch.delenv("LITEFLEET_OFFLINE_KEYS_DIR")
+    from litefleet.registry.server import ServerSettings, create_app
+
+    create_app(ServerSettings(repo=old.path, refresh_interval=None))
+    assert "OFFLINE KEYS READABLE" in caplog.text
+    caplog.clear()
+    fresh = Repository.init(tmp_path / "new")
+    create_app(ServerSettings(repo=fresh.path, refresh_interval=None))
+    assert "OFFLINE KEYS" not in caplog.text
