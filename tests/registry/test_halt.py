@@ -143,3 +143,26 @@ def test_two_workers_pause_once_and_respect_an_operator_resume(published, serve,
     assert _status(published) == "paused"
     halts = httpx.get(f"{workers[0].url}/v1/halts").json()
     assert (halts[0]["state"], halts[0]["pauses"]) == ("paused", 2)
+
+
+def test_halt_book_claims_are_exclusive_and_a_dead_claim_expires(tmp_path, monkeypatch):
+    """The compare-and-set under the automatic pause, on the database alone."""
+    from litefleet.registry import halt
+    from litefleet.registry.halt import HaltBook
+    from litefleet.registry.telemetry import TelemetryStore
+
+    book = HaltBook(TelemetryStore(f"sqlite:///{tmp_path / 't.db'}").engine)
+    assert book.claim(MODEL, 2, None, "first") == 1
+    assert book.claim(MODEL, 2, None, "second worker") is None  # lost the race
+    seen = book.get(MODEL, 2)
+    assert seen is not None and seen.state == "pausing"
+    assert book.claim(MODEL, 2, seen, "while signing") is None
+    # the claimer died before signing: after STALE_CLAIM_S another worker may take over
+    monkeypatch.setattr(halt, "STALE_CLAIM_S", -1.0)
+    assert book.claim(MODEL, 2, seen, "take over") == 2
+    book.paused(MODEL, 2, 2, "2026-01-01T00:00:00+00:00")
+    paused = book.get(MODEL, 2)
+    assert paused is not None and (paused.state, paused.pauses) == ("paused", 1)
+    assert book.claim(MODEL, 2, paused, "again") is None  # paused: nothing to claim
+    assert book.resumed(paused, "operator")
+    assert not book.resumed(paused, "operator, noticed twice")  # recorded once

@@ -258,8 +258,11 @@ class HaltKeeper:
         if entry is None or entry.status != "active":
             return False
         record = self.sync(model, version)
-        if record is not None and record.state in ("pausing", "paused"):
-            return False
+        if record is not None and (
+            record.state == "paused"
+            or (record.state == "pausing" and (record.paused_at or 0) > time.time() - STALE_CLAIM_S)
+        ):
+            return False  # paused, or another worker is signing the pause right now
         since = record.resumed_at if record else None
         health = self.health(model, version, since)
         if not self.rule.should_halt(health):
