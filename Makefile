@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench reliability clean
+.PHONY: setup demo test lint bench reliability wheel clean
 
 $(BIN)/litefleet: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,14 @@ bench: setup
 reliability: setup
 	LITEFLEET_RELIABILITY=full $(BIN)/pytest tests/reliability
 
+# dist/litefleet-<version>-py3-none-any.whl: install it on a device with
+#   pip install 'dist/litefleet-0.1.0-py3-none-any.whl[device]'
+wheel:
+	$(PYTHON) -m pip wheel --no-deps --wheel-dir dist .
+
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .pytest_cache .ruff_cache

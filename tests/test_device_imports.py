@@ -53,6 +53,35 @@ def test_device_package_imports_without_tensorflow():
     assert "ok" in result.stdout
 
 
+def test_public_api_is_lazy_and_the_device_names_need_no_tensorflow():
+    result = run_blocked(
+        """
+        import sys
+        import litefleet
+        assert "litefleet.device.agent" not in sys.modules, "import litefleet loads nothing"
+        from litefleet import ModelRuntime, Agent, CheckResult
+        assert Agent.check and ModelRuntime.predict and CheckResult
+        assert sorted(dir(litefleet)) == sorted(litefleet.__all__)
+        heavy = [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_keras")]
+        assert not heavy, heavy
+        try:
+            from litefleet import build
+        except ImportError as exc:
+            assert "blocked on a device" in str(exc)
+        else:
+            raise AssertionError("build needs TensorFlow")
+        print("ok")
+        """
+    )
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr
+
+
+def test_public_api_release_side_names_resolve():
+    from litefleet import Recipe, Repository, change_rollout, publish
+
+    assert Repository.init and callable(publish) and callable(change_rollout) and Recipe()
+
+
 def test_test_lab_and_selftest_import_without_tensorflow():
     """`litefleet selftest` runs on a device: its lab and tiny models need no TensorFlow."""
     result = run_blocked(

@@ -16,7 +16,7 @@ from .test_e2e import RUNNER, cli
 
 
 def test_every_agent_command_loads_without_tensorflow():
-    for cmd in ("init", "check", "run", "status", "rollback", "predict", "serve"):
+    for cmd in ("init", "check", "run", "status", "rollback", "unblock", "predict", "serve"):
         out = cli(cmd, "--help")
         assert out.returncode == 0, (cmd, out.stderr)
     out = cli(
@@ -74,8 +74,23 @@ def test_serve_predicts_over_http_and_follows_activation(registry, device, build
         r = httpx.post(f"{url}/v1/predict", json={"inputs": x[0].tolist()}, timeout=5)
         assert r.json()["version"] == 2
         bad = httpx.post(f"{url}/v1/predict", json={"inputs": [[1, 2]]}, timeout=5)
-        assert bad.status_code == 400 and "does not match" in bad.json()["error"]
+        assert bad.status_code == 422 and "does not match" in bad.json()["error"]
         assert json.loads(httpx.get(f"{url}/v1/status").text)["swaps"] >= 2
+        # wrong bodies and methods get a clear answer
+        r = httpx.post(f"{url}/v1/predict", content=b"{not json", timeout=5)
+        assert r.status_code == 400 and "not JSON" in r.json()["error"]
+        r = httpx.post(f"{url}/v1/predict", json={"input": [1.0]}, timeout=5)
+        assert r.status_code == 422 and 'missing "inputs"' in r.json()["error"]
+        r = httpx.post(f"{url}/v1/predict", json={"inputs": [[1, "a"]]}, timeout=5)
+        assert r.status_code == 422 and "numbers" in r.json()["error"]
+        r = httpx.get(f"{url}/v1/predict", timeout=5)
+        assert r.status_code == 405 and r.headers["allow"] == "POST"
+        doc = httpx.get(f"{url}/openapi.json", timeout=5).json()
+        assert doc["openapi"].startswith("3.") and "post" in doc["paths"]["/v1/predict"]
+        # /v1/status names the version active now, before any predict has run on it
+        registry.publish(build("v3"), 3)
+        assert Agent(home).check().active_version == 3
+        assert httpx.get(f"{url}/v1/status", timeout=5).json()["version"] == 3
     finally:
         proc.terminate()
         proc.wait(10)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import random
 
+import pytest
+
 from litefleet.device.clock import ManualClock
 from litefleet.device.conditions import Conditions
 from litefleet.device.policy import (
@@ -13,6 +15,7 @@ from litefleet.device.policy import (
     DownloadRules,
     Feedback,
     PeriodicPolicy,
+    PolicyState,
     SmartPolicy,
     in_window,
     make_policy,
@@ -74,7 +77,7 @@ def test_periodic_downloads_on_any_network():
 
 
 def test_conditional_rules_each_refuse_a_large_download():
-    rules = DownloadRules(window=(1.0, 5.0), small_bytes=1000, headroom_bytes=100)
+    rules = DownloadRules(window=(1.0, 5.0), small_bytes=1000, min_free_storage=100)
     p = ConditionalPolicy(rules=rules)
     good = Conditions(
         network="unmetered",
@@ -114,7 +117,9 @@ def test_conditional_small_patch_goes_while_large_waits():
 def test_conditional_waits_for_the_window_on_a_virtual_day():
     """A deferred download retries until the night window opens, then goes."""
     clock = ManualClock(start=0.0)  # local_hour derived from the virtual clock below
-    p = ConditionalPolicy(interval=6 * HOUR, defer_retry=30 * 60, jitter=0.0)
+    p = ConditionalPolicy(
+        interval=6 * HOUR, defer_retry=30 * 60, jitter=0.0, rules=DownloadRules(window=(1, 5))
+    )
     rng = random.Random(1)
     state = p.start(clock.now(), rng)
     state = state.__class__(next_check=10 * HOUR, interval=p.interval)
@@ -227,3 +232,78 @@ def test_an_empty_window_in_a_settings_file_means_any_time():
     p = make_policy("conditional", rules={"window": []})
     assert p.rules.window is None
     assert p.may_download(0, Conditions(local_hour=14), 10 * 1024 * 1024).go
+
+
+def test_no_rule_is_hidden_by_default():
+    """The defaults have no night window: a large download goes at noon on Wi-Fi."""
+    rules = DownloadRules()
+    assert rules.window is None and not rules.require_charging and not rules.require_idle
+    noon = Conditions(local_hour=12.0, charging=False, battery_percent=80, cpu_load=0.1)
+    assert ConditionalPolicy().may_download(0, noon, 10**8).go
+    assert "any hour" in rules.describe()
+
+
+def test_require_charging_and_require_idle_each_defer_a_large_download():
+    rules = DownloadRules(require_charging=True, require_idle=True, small_bytes=0)
+    p = ConditionalPolicy(rules=rules)
+    good = Conditions(charging=True, idle=True)
+    assert p.may_download(0, good, 10**6).go
+    d = p.may_download(0, good.with_(charging=False), 10**6)
+    assert not d.go and d.reason.startswith("require_charging")
+    d = p.may_download(0, good.with_(idle=False), 10**6)
+    assert not d.go and d.reason.startswith("require_idle")
+
+
+def test_every_deferral_names_the_rule_that_held_it():
+    rules = DownloadRules(window=(22, 6), small_bytes=0, min_free_storage=10)
+    p = ConditionalPolicy(rules=rules)
+    good = Conditions(local_hour=23.0)
+    assert p.may_download(0, good, 100).go
+    cases = {
+        "window 22h-6h": good.with_(local_hour=12.0),
+        "min_battery": good.with_(battery_percent=30, charging=False),
+        "max_cpu_load": good.with_(cpu_load=0.9),
+        "min_free_storage": good.with_(free_disk_bytes=50),
+        "require_unmetered": good.with_(network="metered"),
+    }
+    for word, c in cases.items():
+        d = p.may_download(0, c, 100)
+        assert not d.go and word in d.reason, (word, d)
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"intervl": 60}, ["policy.intervl: unknown setting", "known: ", "interval"]),
+        ({"rules": {"require_charing": True}}, ["policy.rules.require_charing", "unknown"]),
+        ({"interval": "ten"}, ["policy.interval", "'ten'"]),
+        ({"interval": -5}, ["policy.interval", "greater than 0"]),
+        ({"rules": {"min_battery": 150}}, ["policy.rules.min_battery"]),
+        ({"rules": {"window": [25, 3]}}, ["policy.rules.window"]),
+        ({"drift_threshold": 0.1}, ["policy.drift_threshold: unknown setting"]),
+    ],
+)
+def test_bad_settings_are_refused_in_one_line_naming_the_key(settings, words):
+    from litefleet.errors import UserError
+
+    with pytest.raises(UserError) as err:
+        make_policy("conditional", **settings)
+    msg = str(err.value)
+    assert "\n" not in msg
+    for w in words:
+        assert w in msg, (w, msg)
+
+
+def test_periodic_refuses_rules_instead_of_ignoring_them():
+    from litefleet.errors import UserError
+
+    with pytest.raises(UserError, match="conditional or smart"):
+        make_policy("periodic", rules={"require_charging": True})
+
+
+def test_smart_says_why_a_check_runs():
+    p = SmartPolicy(jitter=0.0)
+    state = PolicyState(next_check=1e9, interval=p.interval, last_check=0.0)
+    drifting = Feedback(drift=0.31, predictions=100)
+    assert p.why_due(state, 10_000, drifting) == "drift 0.310 > 0.25"
+    assert p.why_due(PolicyState(next_check=0), 10, Feedback()) == "schedule"

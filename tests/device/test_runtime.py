@@ -89,3 +89,41 @@ def test_runtime_feedback_reaches_the_agent(tmp_path, models_dir, data):
         rt.predict(row)
     assert read_feedback(tmp_path, 1).drift > 0.5
     assert read_feedback(tmp_path, 2).predictions == 0, "feedback of another version is empty"
+
+
+def test_feedback_is_flushed_on_close_and_context_exit(tmp_path, models_dir, data):
+    x, _ = data
+    store = ModelStore(tmp_path / "h")
+    install_local(store, models_dir, 1, "v1")
+    rt = ModelRuntime(tmp_path / "h", feedback_every=3600)
+    rt.predict(x[:7])
+    assert read_feedback(tmp_path / "h", 1).predictions == 0, "not yet: the period is an hour"
+    rt.close()
+    assert read_feedback(tmp_path / "h", 1).predictions == 7
+    with ModelRuntime(tmp_path / "h", feedback_every=3600) as rt2:
+        rt2.predict(x[:3])
+    assert read_feedback(tmp_path / "h", 1).predictions == 3
+
+
+def test_feedback_is_flushed_at_interpreter_exit(tmp_path, models_dir, data):
+    """A short-lived app that never calls close() still reports its predictions."""
+    import subprocess
+    import sys
+
+    store = ModelStore(tmp_path / "h")
+    install_local(store, models_dir, 1, "v1")
+    np.save(tmp_path / "x.npy", data[0][:5])
+    code = (
+        "import numpy as np, sys\n"
+        "from litefleet.device.runtime import ModelRuntime\n"
+        "rt = ModelRuntime(sys.argv[1], feedback_every=3600)\n"
+        "rt.predict(np.load(sys.argv[2]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "h"), str(tmp_path / "x.npy")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert read_feedback(tmp_path / "h", 1).predictions == 5

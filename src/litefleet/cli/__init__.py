@@ -44,9 +44,23 @@ _register()
 
 
 def main() -> None:
-    """Entry point: a `UserError` becomes one red line on stderr and exit code 2."""
+    """Entry point: a `UserError` becomes one red line on stderr and exit code 2, and so
+    does a command that needs an extra this install lacks (`litefleet[server]`, ...)."""
+    from litefleet.extras import missing_extra
+
     try:
         app()
     except UserError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        _error(str(exc), exc.exit_code)
+    except ImportError as exc:
+        message = missing_extra(exc)
+        if message is None:
+            raise
+        _error(message, 2)
+
+
+def _error(message: str, code: int) -> None:
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(code)

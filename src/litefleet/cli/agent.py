@@ -18,6 +18,38 @@ def _print_json(obj: object) -> None:
     typer.echo(json.dumps(obj, indent=None, default=str))
 
 
+def run_line(r) -> str:
+    """One line per cycle of `agent run`: time, decision, reason, why it ran, next check."""
+    import time
+
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    nxt = time.strftime("%H:%M:%S", time.localtime(r.next_check)) if r.next_check else "-"
+    reason = f" ({r.reason})" if r.reason else ""
+    why = f" [{r.trigger}]" if r.trigger else ""
+    warn = "".join(f" WARNING: {w}" for w in r.warnings)
+    return f"{now} {r.action}: active {r.active_version}{reason}{why} next check {nxt}{warn}"
+
+
+def status_lines(s: dict) -> list[str]:
+    lines = [
+        f"model {s['model']} on {s['server']} as {s['device_id']} ({s['strategy']})",
+        f"active {s['active']} ({s['variant']})  previous {s['previous']}"
+        f"  installed {s['installed']}",
+        f"probation: {s['probation_text']}",
+    ]
+    for version, why in sorted(s["blocked"].items()):
+        lines.append(f"blocked {version}: {why}  (allow again: agent unblock {version})")
+    if s["last_check"]:
+        last = s["last_check"]
+        lines.append(f"last check: {last['action']} {last.get('reason', '')}".rstrip())
+    lines.append(f"next check: {s['next_check_text']}")
+    lines.append(f"downloads: {s['download_rules']}")
+    lines.append(f"metadata: {s['metadata']['age_text']}")
+    lines.append(f"telemetry queued: {s['telemetry_queued']}")
+    lines.extend(f"WARNING: {w}" for w in s["warnings"])
+    return lines
+
+
 def register(app: typer.Typer) -> None:
     agent_app = typer.Typer(
         help="The device agent: verified updates, health gate, rollback, local inference.",
@@ -45,6 +77,9 @@ def register(app: typer.Typer) -> None:
         policy: str | None = typer.Option(
             None, "--policy", help="Strategy settings as JSON, e.g. '{\"interval\": 600}'."
         ),
+        policy_file: Path | None = typer.Option(
+            None, "--policy-file", help="Strategy settings from a .toml or .json file."
+        ),
         latency_budget_ms: float | None = typer.Option(None, "--latency-budget-ms"),
         precisions: str | None = typer.Option(
             None, "--precisions", help="Comma list the device supports, e.g. int8,float32."
@@ -53,8 +88,21 @@ def register(app: typer.Typer) -> None:
         keep: int = typer.Option(3, "--keep", help="Versions kept on disk (>= 2)."),
         probation_predictions: int = typer.Option(200, "--probation-predictions"),
         probation_seconds: float = typer.Option(1800.0, "--probation-seconds"),
+        sticky_tolerance: float | None = typer.Option(
+            None,
+            "--sticky-tolerance",
+            help="Keep the installed variant (patches apply) while its accuracy is within"
+            " this of the best (default 0.01).",
+        ),
+        force: bool = typer.Option(
+            False, "--force", help="Replace the settings of an existing home."
+        ),
     ) -> None:
-        """Create a device home that follows MODEL on SERVER, trusting ROOT."""
+        """Create a device home that follows MODEL on SERVER, trusting ROOT.
+
+        Everything is validated first; on any error nothing is written (exit 2).
+        """
+        from litefleet.device.config import read_policy_file
         from litefleet.device.home import init_home
         from litefleet.device.policy import STRATEGY_NAMES
         from litefleet.errors import UserError
@@ -62,10 +110,14 @@ def register(app: typer.Typer) -> None:
         if strategy not in STRATEGY_NAMES:
             names = ", ".join(STRATEGY_NAMES[:-1]) + f" or {STRATEGY_NAMES[-1]}"
             raise UserError(f"unknown strategy {strategy!r}: {names}")
+        policy_dict = read_policy_file(policy_file) if policy_file else {}
         try:
-            policy_dict = json.loads(policy) if policy else {}
+            extra = json.loads(policy) if policy else {}
         except json.JSONDecodeError as exc:
             raise UserError(f"--policy is not JSON: {exc}") from None
+        if not isinstance(extra, dict):
+            raise UserError("--policy must be a JSON object of settings")
+        policy_dict.update(extra)  # --policy overrides the file, key by key
         try:
             cfg = init_home(
                 home,
@@ -83,6 +135,8 @@ def register(app: typer.Typer) -> None:
                 prefer=prefer,
                 keep=keep,
                 probation={"predictions": probation_predictions, "seconds": probation_seconds},
+                sticky_tolerance=sticky_tolerance,
+                force=force,
             )
         except ValueError as exc:  # pydantic validation of the settings
             raise UserError(f"invalid agent settings: {exc}") from None
@@ -95,8 +149,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """One update cycle. Exit 0 when it completed (even deferred/rejected), else 1."""
         from litefleet.device.agent import Agent
+        from litefleet.device.status import unusable_home_result
+        from litefleet.errors import UserError
 
-        result = Agent(home).check()
+        try:
+            agent = Agent(home)
+        except UserError as exc:  # e.g. config.json edited into nonsense: say so, change nothing
+            result = unusable_home_result(home, str(exc))
+        else:
+            result = agent.check()
         if as_json:
             _print_json(result.to_json())
         else:
@@ -121,7 +182,7 @@ def register(app: typer.Typer) -> None:
             if as_json:
                 _print_json(r.to_json())
             else:
-                typer.echo(f"{r.action}: active {r.active_version} {r.reason}".rstrip())
+                typer.echo(run_line(r))
 
         try:
             Agent(home).run(max_cycles=max_cycles, tick=tick, on_result=show)
@@ -140,16 +201,8 @@ def register(app: typer.Typer) -> None:
         if as_json:
             _print_json(s)
             return
-        typer.echo(f"model {s['model']} on {s['server']} as {s['device_id']} ({s['strategy']})")
-        typer.echo(f"active {s['active']}  previous {s['previous']}  installed {s['installed']}")
-        if s["probation"]:
-            typer.echo(f"on probation: {s['probation']}")
-        if s["blocked"]:
-            typer.echo(f"blocked: {s['blocked']}")
-        if s["last_check"]:
-            last = s["last_check"]
-            typer.echo(f"last check: {last['action']} {last.get('reason', '')}".rstrip())
-        typer.echo(f"telemetry queued: {s['telemetry_queued']}")
+        for line in status_lines(s):
+            typer.echo(line)
 
     @agent_app.command("rollback")
     def rollback(
@@ -165,6 +218,20 @@ def register(app: typer.Typer) -> None:
             _print_json(result.to_json())
         else:
             typer.echo(f"rolled back: active {result.active_version}")
+
+    @agent_app.command("unblock")
+    def unblock(
+        version: int = typer.Argument(..., help="The blocked version to allow again."),
+        home: Path = HOME,
+    ) -> None:
+        """Allow a blocked version again (rolled back or refused earlier): `check` may
+        install it and `rollback --to` may go to it."""
+        from litefleet.device.config import load_config
+        from litefleet.device.store import ModelStore
+
+        cfg = load_config(home)
+        reason = ModelStore(home, keep=cfg.keep, recover=False).unblock(version)
+        typer.echo(f"unblocked version {version} (was blocked: {reason})")
 
     @agent_app.command("predict")
     def predict(

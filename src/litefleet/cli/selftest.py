@@ -3,7 +3,8 @@
 Starts a local signed repository, the update server and an attack proxy on 127.0.0.1,
 runs the device scenarios of the reliability suite (power cuts, network attacks, bad
 releases, network faults) with the tiny models shipped in the package, and prints the
-table of trials, survived and failures. Needs `litefleet[device,server]`.
+table of trials, survived and failures. Needs only `litefleet[device]`: without the
+server extra, the repository is served by the standard library (`testing/static_server.py`).
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ def demo_fleet(model: str) -> list[DemoDevice]:
             "phone",
             "phone: leaves Wi-Fi for a metered network; only small patches may go there",
             "conditional",
-            {**FAST, "rules": {"small_bytes": 4096, "window": None, "headroom_bytes": 0}},
+            {**FAST, "rules": {"small_bytes": 4096, "window": None, "min_free_storage": 0}},
             precisions=["dynamic"],
             in_first_wave=True,
         ),
@@ -108,7 +108,7 @@ def demo_fleet(model: str) -> list[DemoDevice]:
             "sensor",
             "battery sensor: waits while its battery is critical, updates once charging",
             "conditional",
-            {**FAST, "rules": {"window": None, "headroom_bytes": 0}},
+            {**FAST, "rules": {"window": None, "min_free_storage": 0}},
         ),
     ]
     for device in devices:

@@ -46,6 +46,9 @@ def device_rows(run: DemoRun) -> list[dict[str, Any]]:
                     r["bytes_downloaded"] for r in installs if r["source"] == "patch"
                 ),
                 "installs": [f"v{r['version']} {r['source']}" for r in installs],
+                "v2_via": next(
+                    (f"{r['source']} {r['variant']}" for r in installs if r["version"] == 2), "-"
+                ),
                 "actions": dict(actions),
                 "reasons": last_reason,
             }
@@ -58,7 +61,8 @@ def print_summary(
 ) -> None:
     console = run.console
     table = Table(title="devices: versions, bytes, decisions")
-    for column in ("device", "strategy", "versions", "variant", "full B", "patch B", "checks"):
+    columns = ("device", "strategy", "versions", "variant", "v1→v2 via", "full B", "patch B")
+    for column in (*columns, "checks"):
         table.add_column(column, justify="right" if column.endswith("B") else "left")
     for row in rows:
         table.add_row(
@@ -66,6 +70,7 @@ def print_summary(
             row["strategy"],
             " → ".join(f"v{v}" for v in row["history"]),
             str(row["variant"]),
+            row["v2_via"],
             f"{row['bytes_full']:,}",
             f"{row['bytes_patch']:,}",
             ", ".join(f"{k} {v}" for k, v in sorted(row["actions"].items())),

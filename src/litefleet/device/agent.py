@@ -48,6 +48,20 @@ from litefleet.release import GOLDEN_SET, Release, ReleaseIndex
 
 @dataclass
 class CheckResult:
+    """What one update cycle did; `to_json()` is the `agent check --json` contract.
+
+    Attributes:
+        action: none, installed, deferred, rejected, rolled_back or error.
+        active_version: the version the app runs after the cycle.
+        reason: why (empty for a plain install): the rule that deferred, the gate's verdict,
+            the network error with its URL and cause.
+
+    Example:
+        >>> result = Agent(home).check()
+        >>> result.action, result.active_version, result.source
+        ('installed', 2, 'patch')
+    """
+
     action: str
     active_version: int | None
     reason: str = ""
@@ -61,12 +75,38 @@ class CheckResult:
     the CLI exits 1."""
     details: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    """Problems the cycle did not stop for but an operator must fix (a refused token)."""
+    trigger: str = ""
+    """Why the check ran (`agent run`): schedule, a retry, or the smart alarm (drift ...)."""
+    next_check: float | None = None
+    """Unix time of the next scheduled check (`agent run`)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 class Agent:
+    """The device's update agent: one verified update cycle (`check`), the loop (`run`),
+    rollback on command. State lives in the device home, so every call may be a new process.
+
+    Args:
+        home: the device home written by `litefleet agent init` (`config.json`, `tuf/`).
+        config: settings to use instead of `HOME/config.json`.
+        clock, conditions, policy, rng: injected time, device conditions, strategy and
+            randomness (tests and the simulator drive the same code on a virtual clock).
+
+    Raises:
+        UserError: `home` is not an agent home or its `config.json` is invalid (one line
+            naming the key).
+
+    Example:
+        >>> agent = Agent("/var/lib/litefleet")
+        >>> result = agent.check()          # never raises for the network's faults
+        >>> result.action
+        'installed'
+    """
+
     def __init__(
         self,
         home: Path,
@@ -99,7 +139,15 @@ class Agent:
     # ------------------------------------------------------------------ one cycle
 
     def check(self, flush_telemetry: bool = True) -> CheckResult:
-        """One update cycle. Never raises for the outside world's faults: they are results."""
+        """One update cycle. Never raises for the outside world's faults: they are results.
+
+        Args:
+            flush_telemetry: post the queued events at the end (the run loop batches them).
+
+        Returns:
+            A `CheckResult`; `completed` is False when the cycle could not finish (server
+            unreachable, metadata that fails verification).
+        """
         t0 = time.perf_counter()
         try:
             with self.store.lock:
@@ -116,9 +164,10 @@ class Agent:
             result = self._result("error", f"storage error: {exc}", completed=False)
         result.seconds = round(time.perf_counter() - t0, 4)
         with contextlib.suppress(OSError):  # a full disk must not turn a result into a crash
-            self._remember(result)
             if flush_telemetry:
                 self.telemetry.flush()
+                result.warnings = self.telemetry.warnings()
+            self._remember(result)
         return result
 
     def _result(self, action: str, reason: str = "", **kw: Any) -> CheckResult:
@@ -176,12 +225,17 @@ class Agent:
 
     def _install(self, s, index: ReleaseIndex, release: Release, conditions, active) -> CheckResult:
         cfg, version = self.config, release.version
-        ranked, why_not = rank_variants(release, cfg.profile(), conditions)
+        active_manifest = self.store.manifest(active) if active is not None else None
+        ranked, why_not = rank_variants(
+            release,
+            cfg.profile(),
+            conditions,
+            current=active_manifest.variant if active_manifest else None,
+        )
         if not ranked:
             return self._result(
                 "rejected", f"no variant fits this device: {why_not}", version=version
             )
-        active_manifest = self.store.manifest(active) if active is not None else None
         expected = cfg.pinned_signature or (
             active_manifest.signature if active_manifest else index.signature
         )
@@ -343,18 +397,27 @@ class Agent:
             data["policy"] = asdict(policy)
         atomic_write_json(self.state_path, data)
 
+    def _remember_policy(self, policy: PolicyState) -> None:
+        data = read_json(self.state_path) or {}
+        data["policy"] = asdict(policy)
+        atomic_write_json(self.state_path, data)
+
     def feedback(self) -> Feedback:
         return read_feedback(self.home, self.store.active_version())
 
     def step(self, state: PolicyState) -> tuple[PolicyState, CheckResult | None]:
         """One tick of the run loop: probation, then a check if the strategy says so."""
         result = self.watch_probation()
+        if result is not None:
+            result.trigger = "probation verdict"
         feedback = self.feedback()
         now = self.clock.now()
         if result is None and not self.policy.due(state, now, feedback):
             return state, None
         if result is None:
+            trigger = self.policy.why_due(state, now, feedback)
             result = self.check(flush_telemetry=False)
+            result.trigger = trigger
             self.telemetry.record(
                 "heartbeat",
                 self.config.model,
@@ -366,8 +429,10 @@ class Agent:
                 predictions=feedback.predictions,
             )
             self.telemetry.flush()
+            result.warnings = self.telemetry.warnings()
         outcome = result.action if result.action in OUTCOMES else "error"
         state = self.policy.after(state, self.clock.now(), outcome, feedback, self.rng)
+        result.next_check = state.next_check
         self._remember(result, state)
         return state, result
 
@@ -381,6 +446,8 @@ class Agent:
         """Loop until `stop` is set (or `max_cycles` checks ran)."""
         stop = stop or threading.Event()
         state = self.policy_state()
+        with contextlib.suppress(OSError):  # `agent status` shows next_check from the start
+            self._remember_policy(state)
         cycles = 0
         while not stop.is_set():
             state, result = self.step(state)

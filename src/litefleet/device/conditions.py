@@ -20,6 +20,8 @@ from typing import Literal, Protocol
 from litefleet.errors import UserError
 
 Network = Literal["none", "metered", "unmetered"]
+IDLE_LOAD = 0.1
+"""A Linux box whose load per core is below this counts as idle (`require_idle`)."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Conditions:
     free_ram_bytes: int = 1 << 40
     local_hour: float = 12.0
     """Hour of the local day, 0 <= h < 24 (fractional: 1.5 is 01:30)."""
+    idle: bool = True
+    """Nothing else is running (on Linux: CPU load below `IDLE_LOAD`)."""
 
     def with_(self, **changes: object) -> Conditions:
         return replace(self, **changes)
@@ -100,6 +104,7 @@ class SystemConditions:
             battery_percent=float(battery.percent) if battery else 100.0,
             charging=bool(battery.power_plugged) if battery else True,
             cpu_load=min(1.0, float(load)),
+            idle=float(load) < IDLE_LOAD,
             free_disk_bytes=shutil.disk_usage(self.disk_path).free,
             free_ram_bytes=int(psutil.virtual_memory().available),
             local_hour=t.tm_hour + t.tm_min / 60.0,

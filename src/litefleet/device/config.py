@@ -1,4 +1,9 @@
-"""The device's settings, `HOME/config.json`, written once by `litefleet agent init`."""
+"""The device's settings, `HOME/config.json`, written by `litefleet agent init`.
+
+The whole file is validated with pydantic at `init` (nothing is written when it fails) and
+on every load: an unknown key or a wrong type, here or in the strategy's `policy`, is one
+line naming the key (`policy.rules.min_battery: ...`), never a TypeError at the first check.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from litefleet.device.profile import DeviceProfile
 from litefleet.errors import UserError
 from litefleet.fsutil import atomic_write_json, read_json
 from litefleet.release import PRECISIONS, Precision, Signature
+from litefleet.validation import one_line
 
 CONFIG = "config.json"
 
@@ -22,7 +28,7 @@ CONFIG = "config.json"
 class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    server: str
+    server: str = Field(pattern=r"^https?://[^\s/]+")
     model: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
     device_id: str = Field(pattern=r"^[A-Za-z0-9._:-]+$", max_length=128)
     channel: str = "stable"
@@ -35,16 +41,31 @@ class AgentConfig(BaseModel):
     precisions: list[Precision] = Field(default_factory=lambda: list(PRECISIONS))
     latency_budget_ms: float | None = None
     prefer: Literal["accuracy", "size", "speed"] = "accuracy"
+    sticky_tolerance: float = Field(default=0.01, ge=0, le=1)
+    """Stay on the installed variant (so a patch applies) while its accuracy is within this
+    of the best variant that fits; 0 always takes the best."""
     keep: int = Field(default=3, ge=2)
     probation: ProbationRules = Field(default_factory=ProbationRules)
     pinned_signature: Signature | None = None
-    timeout_s: int = 10
+    timeout_s: int = Field(default=10, gt=0)
+
+    @model_validator(mode="after")
+    def _policy_fits_strategy(self) -> AgentConfig:
+        self.make_policy()  # raises UserError naming the setting
+        return self
+
+    def make_policy(self):
+        """The strategy object these settings describe (validated)."""
+        from litefleet.device.policy import make_policy
+
+        return make_policy(self.strategy, **dict(self.policy))
 
     def profile(self) -> DeviceProfile:
         return DeviceProfile(
             precisions=tuple(self.precisions),
             latency_budget_ms=self.latency_budget_ms,
             prefer=self.prefer,
+            sticky_tolerance=self.sticky_tolerance,
         )
 
     @model_validator(mode="before")
@@ -64,14 +85,47 @@ def default_device_id() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}".replace("_", "-")
 
 
-def load_config(home: Path) -> AgentConfig:
-    data = read_json(Path(home) / CONFIG)
-    if data is None:
-        raise UserError(f"{home} is not an agent home: run `litefleet agent init` first")
+def validate_config(data: dict[str, Any]) -> AgentConfig:
+    """Settings -> `AgentConfig`, or a `UserError` in one line naming the key at fault."""
     try:
         return AgentConfig.model_validate(data)
     except ValidationError as exc:
-        raise UserError(f"{Path(home) / CONFIG} is invalid: {exc}") from None
+        raise UserError(one_line(exc, known=AgentConfig.model_fields)) from None
+
+
+def load_config(home: Path) -> AgentConfig:
+    path = Path(home) / CONFIG
+    try:
+        data = read_json(path)
+    except ValueError as exc:  # not JSON (a cut write would not do it: writes are atomic)
+        raise UserError(f"{path} is invalid: not JSON ({exc})") from None
+    if data is None:
+        raise UserError(f"{home} is not an agent home: run `litefleet agent init` first")
+    if not isinstance(data, dict):
+        raise UserError(f"{path} is invalid: not a JSON object")
+    try:
+        return validate_config(data)
+    except UserError as exc:
+        raise UserError(f"{path} is invalid: {exc}") from None
+
+
+def read_policy_file(path: Path) -> dict[str, Any]:
+    """Strategy settings from a TOML or JSON file (`--policy-file`)."""
+    import json
+    import tomllib
+
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise UserError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(text) if Path(path).suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        kind = "TOML" if Path(path).suffix == ".toml" else "JSON"
+        raise UserError(f"policy file {path} is not valid {kind}: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"policy file {path} must hold an object of settings")
+    return data
 
 
 def save_config(home: Path, config: AgentConfig) -> None:

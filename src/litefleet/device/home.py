@@ -1,13 +1,20 @@
-"""Create a device home: settings, the shipped trusted root, an empty store."""
+"""Create a device home: settings, the shipped trusted root, an empty store.
+
+Everything is checked before anything is written: the settings (pydantic, one line per bad
+key), the root (TUF root metadata, signed by its own threshold of root keys), and that the
+folder is not already a device home (re-initialising would silently swap the device id,
+token and trusted root under an installed model: it takes `force=True`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from litefleet.device.config import AgentConfig, default_device_id, save_config
+from litefleet.device.config import CONFIG, AgentConfig, default_device_id, save_config
 from litefleet.device.store import ModelStore
 from litefleet.device.tuf_client import install_root
+from litefleet.errors import UserError
 
 
 def init_home(
@@ -17,21 +24,57 @@ def init_home(
     root: Path,
     model: str,
     device_id: str | None = None,
+    force: bool = False,
     **settings: Any,
 ) -> AgentConfig:
     """Write `HOME/config.json`, copy the trusted `root.json` to `HOME/tuf/`.
 
-    Re-running keeps the installed versions (it rewrites settings and the root only).
+    Raises:
+        UserError: invalid settings, a root file that is not valid self-signed root
+            metadata, or a home that already has a config (unless `force`).
     """
+    from litefleet.device.config import validate_config
+
     home = Path(home)
-    home.mkdir(parents=True, exist_ok=True)
-    config = AgentConfig(
-        server=server.rstrip("/"),
-        model=model,
-        device_id=device_id or default_device_id(),
-        **{k: v for k, v in settings.items() if v is not None},
+    if (home / CONFIG).exists() and not force:
+        raise UserError(
+            f"{home} is already a device home; use --force to replace its settings"
+            " (device id, token, trusted root); installed versions are kept"
+        )
+    config = validate_config(
+        {
+            "server": server.rstrip("/"),
+            "model": model,
+            "device_id": device_id or default_device_id(),
+            **{k: v for k, v in settings.items() if v is not None},
+        }
     )
+    check_root(Path(root))
+    home.mkdir(parents=True, exist_ok=True)
     install_root(home, Path(root))
     save_config(home, config)
     ModelStore(home, keep=config.keep)
     return config
+
+
+def check_root(path: Path) -> None:
+    """`path` must be TUF root metadata whose own root keys sign it (threshold met)."""
+    from tuf.api.exceptions import UnsignedMetadataError
+    from tuf.api.metadata import Metadata, Root
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"root metadata not found: {path}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read root metadata {path}: {exc.strerror or exc}") from None
+    try:
+        md = Metadata.from_bytes(data)
+    except Exception as exc:
+        raise UserError(f"{path} is not TUF metadata: {exc}") from None
+    if not isinstance(md.signed, Root):
+        raise UserError(f"{path} is {md.signed.type} metadata, not root (use metadata/1.root.json)")
+    try:
+        md.signed.verify_delegate(Root.type, md.signed_bytes, md.signatures)
+    except UnsignedMetadataError as exc:
+        raise UserError(f"{path}: root signatures do not verify: {exc}") from None

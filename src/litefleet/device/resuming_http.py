@@ -27,6 +27,8 @@ import urllib3
 from tuf.api import exceptions
 from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
 
+from litefleet.neterrors import cause
+
 PART_SUFFIX = ".part"
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(\d+|\*)")
 _CUT = (
@@ -57,6 +59,18 @@ class ResumingFetcher(Urllib3Fetcher):
         self._pool = urllib3.PoolManager(headers={"User-Agent": "litefleet"})
         if self.partial_dir is not None:
             self._drop_stale(max_part_age_s)
+
+    def fetch(self, url: str) -> Iterator[bytes]:
+        """python-tuf's `fetch`, with errors that name the URL and the cause (its own
+        messages can be empty); the exception types python-tuf acts on are kept."""
+        try:
+            return super().fetch(url)
+        except exceptions.DownloadHTTPError as exc:
+            raise exceptions.DownloadHTTPError(f"{url}: {cause(exc)}", exc.status_code) from exc
+        except exceptions.SlowRetrievalError as exc:
+            raise exceptions.SlowRetrievalError(f"{url}: {cause(exc)}") from exc
+        except exceptions.DownloadError as exc:
+            raise exceptions.DownloadError(f"{url}: {cause(exc)}") from exc
 
     def _drop_stale(self, max_age: float) -> None:
         """Partials of releases never finished would otherwise stay forever."""

@@ -7,14 +7,22 @@ two models. A call notices a newly activated model by a `stat` of the `active` p
 generation, older calls finish on the old one, and no call fails because of the switch.
 
 Feedback (drift, confidence, errors) goes to `HOME/run/feedback.json` every few seconds
-for the agent's smart policy and probation; inference never waits for the agent.
+for the agent's smart policy and probation; inference never waits for the agent. `close()`,
+leaving a `with` block and interpreter exit flush what is left, so a short-lived app that
+makes ten predictions and quits still tells the agent about them.
+
+    with ModelRuntime(home) as rt:
+        y = rt.predict(x)
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import itertools
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +53,21 @@ def feedback_path(home: Path) -> Path:
 
 
 class ModelRuntime:
+    """The active model of a device home, for the app: `predict`, hot swap, feedback.
+
+    Args:
+        home: the agent's home folder (after `litefleet agent init` and a first check).
+        num_threads: LiteRT threads per interpreter (one interpreter per calling thread).
+        feedback_every: seconds between feedback writes while predicting.
+
+    Raises:
+        UserError: no model is active in `home` yet.
+
+    Example:
+        >>> with ModelRuntime("/var/lib/litefleet") as rt:
+        ...     y, version = rt.predict_with_version(x)
+    """
+
     def __init__(self, home: Path, num_threads: int = 1, feedback_every: float = 2.0) -> None:
         self.home = Path(home)
         self.store = ModelStore(self.home, recover=False)
@@ -56,9 +79,33 @@ class ModelRuntime:
         self._gen: Generation | None = None
         self._next_flush = time.monotonic() + feedback_every
         self.swaps = 0
+        self._unflushed = False
         self._refresh()
         if self._gen is None:
             raise UserError(f"no active model in {self.home}: run `litefleet agent check` first")
+        # a weak reference: the exit hook must not keep a dropped runtime alive
+        ref = weakref.ref(self)
+        self._atexit = lambda: (rt := ref()) is not None and rt.close()
+        atexit.register(self._atexit)
+
+    def refresh(self) -> int | None:
+        """Load the newly activated model now (a predict does it by itself); returns the
+        version loaded."""
+        self._refresh()
+        return self.version
+
+    def close(self) -> None:
+        """Write the feedback not yet written. Safe to call twice; predict still works."""
+        if self._unflushed:
+            with self._flush, contextlib.suppress(OSError):
+                self.flush_feedback()
+        atexit.unregister(self._atexit)
+
+    def __enter__(self) -> ModelRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def version(self) -> int | None:
@@ -81,11 +128,13 @@ class ModelRuntime:
             y = self._model(gen).predict(np.asarray(x, dtype=np.float32))
         except Exception:
             gen.monitor.error()
+            self._unflushed = True
             raise
         rows = y if y.ndim > 1 else y[None]
         xs = np.asarray(x).reshape(len(rows), -1)
         for xi, yi in zip(xs, rows, strict=True):
             gen.monitor.observe(xi, yi)
+        self._unflushed = True
         self._maybe_flush(gen)
         return y, gen.version
 
@@ -169,6 +218,7 @@ class ModelRuntime:
         gen = gen or self._gen
         if gen is None:
             return
+        self._unflushed = False
         fb = gen.monitor.snapshot()
         atomic_write_json(
             feedback_path(self.home),

@@ -1,7 +1,13 @@
-"""`agent status`: one dictionary that says what the device runs and why."""
+"""`agent status`: one dictionary that says what the device runs, why, and what comes next.
+
+Times are given as Unix seconds *and* in words (`in 5 min`, `3 h ago`) so a person reading
+`agent status` and a tool reading `--json` both get what they need.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +17,25 @@ from litefleet.device.telemetry import TelemetryQueue
 from litefleet.fsutil import read_json
 
 
-def status_of(home: Path) -> dict[str, Any]:
+def status_of(home: Path, now: float | None = None) -> dict[str, Any]:
     home = Path(home)
+    now = time.time() if now is None else now
     cfg = load_config(home)
     store = ModelStore(home, keep=cfg.keep, recover=False)
     st = store.state()
     agent = read_json(home / "agent.json") or {}
     active = store.active_version()
     manifest = store.manifest(active) if active is not None else None
+    policy = cfg.make_policy()
+    next_check = (agent.get("policy") or {}).get("next_check")
+    telemetry = TelemetryQueue(home, cfg.server, cfg.device_id, cfg.token)
     return {
         "model": cfg.model,
         "server": cfg.server,
         "device_id": cfg.device_id,
         "channel": cfg.channel,
         "strategy": cfg.strategy,
+        "download_rules": policy.rules.describe() if cfg.strategy != "periodic" else "any network",
         "active": active,
         "variant": manifest.variant if manifest else None,
         "previous": st.previous,
@@ -32,8 +43,81 @@ def status_of(home: Path) -> dict[str, Any]:
         "highest_activated": st.highest_activated,
         "blocked": st.blocked,
         "probation": st.probation.model_dump() if st.probation else None,
+        "probation_text": _probation_words(st.probation, cfg, home, now),
         "last_check": agent.get("last"),
-        "next_check": (agent.get("policy") or {}).get("next_check"),
-        "telemetry_queued": len(TelemetryQueue(home, None, cfg.device_id).pending()),
+        "last_check_time": agent.get("last_time"),
+        "next_check": next_check,
+        "next_check_text": _when(next_check, now) if next_check else "not scheduled (no `run`)",
+        "metadata": metadata_age(home, now),
+        "telemetry_queued": len(telemetry.pending()),
+        "warnings": telemetry.warnings(),
         "history": [h.model_dump() for h in st.history[-10:]],
     }
+
+
+def _when(t: float, now: float) -> str:
+    d = t - now
+    word = _span(abs(d))
+    return f"in {word}" if d >= 0 else f"{word} ago (due)"
+
+
+def _span(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def _probation_words(p, cfg, home: Path, now: float) -> str:
+    if p is None:
+        return "none"
+    from litefleet.device.runtime import read_feedback
+
+    fb = read_feedback(home, p.version)
+    left = max(0.0, p.since + p.seconds - now)
+    return (
+        f"version {p.version} on probation since {_span(now - p.since)} ago: passes after"
+        f" {p.predictions} clean predictions ({fb.predictions} so far) or in {_span(left)};"
+        f" rolled back if the error rate exceeds {cfg.probation.max_error_rate:g}"
+        f" or drift exceeds {cfg.probation.max_drift:g}"
+    )
+
+
+def metadata_age(home: Path, now: float) -> dict[str, Any]:
+    """How fresh the trusted TUF metadata is: when a new timestamp last arrived (python-tuf
+    stores only a newer one, so a device an attacker freezes shows a growing age even while
+    its checks "succeed") and when each role expires; see SECURITY.md."""
+    meta = Path(home) / "tuf"
+    out: dict[str, Any] = {}
+    ts = meta / "timestamp.json"
+    if ts.exists():
+        refreshed = ts.stat().st_mtime
+        out["refreshed"] = refreshed
+        out["age_s"] = round(now - refreshed, 1)
+        out["age_text"] = f"newest timestamp received {_span(now - refreshed)} ago"
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            expires = (read_json(ts) or {})["signed"]["expires"]
+            out["age_text"] += f", expires {expires}"
+    else:
+        out["age_text"] = "no timestamp yet (no successful check)"
+    for role in ("timestamp", "snapshot", "targets", "root"):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            signed = (read_json(meta / f"{role}.json") or {})["signed"]
+            out[f"{role}_version"] = signed["version"]
+            out[f"{role}_expires"] = signed["expires"]
+    return out
+
+
+def unusable_home_result(home: Path, reason: str):
+    """The `check` result when the agent cannot even start (invalid config): an `error`
+    naming the reason; the store is not touched, so the active model keeps serving."""
+    from litefleet.device.agent import CheckResult
+
+    active = None
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        data = read_json(Path(home) / "active")
+        active = int(data["version"]) if data else None
+    return CheckResult("error", active, reason, completed=False)

@@ -312,6 +312,22 @@ class ModelStore:
             st.note("rejected", version, reason)
             atomic_write_json(self.state_path, st.model_dump(mode="json"))
 
+    def unblock(self, version: int) -> str:
+        """Forget a block (operator command): the agent may install `version` again, and
+        `rollback` may go to it. Returns the reason it was blocked for."""
+        with self.lock:
+            st = self.state()
+            if version not in st.blocked:
+                blocked = ", ".join(str(v) for v in sorted(st.blocked)) or "none"
+                raise UserError(f"version {version} is not blocked (blocked: {blocked})")
+            reason = st.blocked.pop(version)
+            if st.active is not None and version in self.installed():
+                # plain `rollback` goes to the newest older version that is not blocked
+                st.previous = _older_than(st.active, self.installed(), st.blocked)
+            st.note("unblocked", version, f"was: {reason}")
+            atomic_write_json(self.state_path, st.model_dump(mode="json"))
+            return reason
+
     def _write_pointer(self, version: int) -> None:
         rel = (self.versions_dir / str(version) / self.manifest(version).file).relative_to(
             self.home

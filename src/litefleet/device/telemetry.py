@@ -4,6 +4,10 @@
 updates never wait for the server. `flush()` posts batches of `EventBatch` to
 `POST {server}/v1/devices/{device_id}/events` and drops them from the queue once the server
 accepted them; a dead server leaves them queued (bounded, oldest dropped first).
+
+A refused token (401/403) is not a silent, growing queue: the last refusal is kept in
+`telemetry/refused.json` until a flush succeeds, and `warnings()` turns it into the line that
+`agent check --json` and `agent status` show.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import math
 import time
 from pathlib import Path
 
-from litefleet.fsutil import atomic_write_bytes
+from litefleet.fsutil import atomic_write_bytes, atomic_write_json, read_json
 from litefleet.lock import FileLock
 from litefleet.release import EventBatch, TelemetryEvent
 
@@ -86,11 +90,16 @@ class TelemetryQueue:
                             content=body,
                             headers={**headers, "Content-Type": "application/json"},
                         )
+                        if r.status_code in (401, 403):
+                            self._refused(url, r.status_code, r.text[:200])
+                            break  # a credential problem: keep the events, say so
                         if r.status_code >= 300 and (
-                            r.status_code in (401, 403, 408, 429) or r.status_code >= 500
+                            r.status_code in (408, 429) or r.status_code >= 500
                         ):
                             break  # worth retrying later
                         sent += len(chunk)  # accepted, or refused for good: do not resend
+                    else:
+                        self.refused_path.unlink(missing_ok=True)
             except httpx.HTTPError:
                 pass
             rest = events[sent:]
@@ -98,3 +107,26 @@ class TelemetryQueue:
                 self.path, "".join(e.model_dump_json() + "\n" for e in rest).encode()
             )
             return sent
+
+    @property
+    def refused_path(self) -> Path:
+        return self.dir / "refused.json"
+
+    def _refused(self, url: str, status: int, body: str) -> None:
+        atomic_write_json(
+            self.refused_path, {"url": url, "status": status, "body": body, "time": time.time()}
+        )
+
+    def warnings(self) -> list[str]:
+        """What an operator must fix for telemetry to flow ([] when nothing)."""
+        try:
+            data = read_json(self.refused_path)
+        except ValueError:
+            data = None
+        if not data:
+            return []
+        why = "token missing or invalid" if data["status"] == 401 else "token not for this device"
+        return [
+            f"telemetry refused: HTTP {data['status']} from {data['url']} ({why});"
+            f" {len(self.pending())} event(s) queued"
+        ]

@@ -54,6 +54,25 @@ DRIFT_BINS = 10
 
 
 def build(recipe: Recipe, out_dir: Path, progress: ProgressHook | None = None) -> BuildReport:
+    """Train, compress, convert and evaluate every candidate; write the build folder.
+
+    Args:
+        recipe: every option (`Recipe()` is the default digits build).
+        out_dir: the build folder to write (atomically: staged, then renamed).
+        progress: called as `progress(stage, done, total)` while it runs.
+
+    Returns:
+        The `BuildReport` also written to `out_dir/report.json`.
+
+    Raises:
+        UserError: unreadable data or model, an option out of range.
+
+    Example:
+        >>> from litefleet import build, Recipe
+        >>> report = build(Recipe(), Path("out/v1"))
+        >>> [c.name for c in report.candidates][:2]
+        ['baseline-float32', 'baseline-float16']
+    """
     started = time.perf_counter()
     hook = progress or (lambda stage, done, total: None)
     data = load_dataset(recipe.data.path, test_size=recipe.data.test_size, seed=recipe.seed)

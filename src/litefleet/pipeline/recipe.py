@@ -89,6 +89,20 @@ class EvaluateOptions(_Section):
 
 
 class Recipe(_Section):
+    """Every option of a build, one pydantic model (unknown keys are refused).
+
+    Args:
+        seed, data, model, train, prune, qat, distill, convert, evaluate: the sections of
+            a recipe TOML file, each with documented defaults.
+
+    Raises:
+        ValidationError: an unknown key or a value out of range.
+
+    Example:
+        >>> from litefleet import Recipe
+        >>> recipe = Recipe(train={"epochs": 5}, prune={"final_sparsity": 0.8})
+    """
+
     seed: int = 0
     data: DataOptions = Field(default_factory=DataOptions)
     model: ModelOptions = Field(default_factory=ModelOptions)

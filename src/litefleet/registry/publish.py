@@ -76,7 +76,25 @@ def publish(
     min_accuracy: float | None = None,
     min_agreement: float = 0.9,
 ) -> Published:
-    """Validate `build_dir`, then sign it as release `version` of `model` (default: next)."""
+    """Validate `build_dir`, then sign it as release `version` of `model` (default: next).
+
+    Args:
+        repo: the repository to sign into (its offline targets key must be available).
+        build_dir: a build folder (`report.json`, `.tflite` files, `golden.npz`).
+        model, version, channel: where the release goes; versions only go up.
+        rollout_percent: share of the fleet offered the release at once.
+        min_accuracy, min_agreement: what a device's health gate requires.
+
+    Returns:
+        What was published (version, variants, patches).
+
+    Raises:
+        UserError: a corrupt build, a non-TFLite file, a version that does not go up.
+
+    Example:
+        >>> from litefleet import Repository, publish
+        >>> publish(Repository(Path("repo")), Path("out/v1"), model="digits", rollout_percent=10)
+    """
     check_name("model", model)
     check_name("channel", channel)
     if not 0 <= rollout_percent <= 100:

@@ -110,7 +110,20 @@ def default_offline_keys(path: Path) -> Path:
 
 
 class Repository:
-    """One repository directory: reads the current signed state, writes via `transaction`."""
+    """One repository directory: reads the current signed state, writes via `transaction`.
+
+    Args:
+        path: a folder made by `Repository.init` (or `litefleet repo init`).
+        keys: where the private keys are (default: `$LITEFLEET_KEYS_DIR` or `path/keys`).
+
+    Raises:
+        UserError: `path` is not a litefleet repository.
+
+    Example:
+        >>> from litefleet import Repository
+        >>> repo = Repository.init(Path("repo"))     # keys + version-1 metadata
+        >>> repo = Repository(Path("repo"))          # later
+    """
 
     def __init__(self, path: Path | str, keys: KeyStore | None = None, clock: Clock = utcnow):
         self.path = Path(path)

@@ -42,7 +42,25 @@ def change_rollout(
     percent: float | None = None,
     reason: str = "",
 ) -> RolloutState:
-    """Apply one rollout action to a published release and sign the new state."""
+    """Apply one rollout action to a published release and sign the new state.
+
+    Args:
+        repo: the repository (signs with its online `rollout` key).
+        model, version: the published release.
+        action: the rollout action (set a percent, pause, resume, abort).
+        percent: the new share of the fleet for a percent change.
+        reason: recorded in the signed state.
+
+    Returns:
+        The new signed `RolloutState` of the model.
+
+    Raises:
+        UserError: unknown model or release, an action the current state does not allow.
+
+    Example:
+        >>> from litefleet import Repository, change_rollout
+        >>> change_rollout(Repository(Path("repo")), "digits", 2, "percent", 50)
+    """
     with repo.lock():
         data = repo.read_target(index_path(model))
         if data is None:

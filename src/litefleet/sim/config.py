@@ -104,6 +104,16 @@ class FleetConfig(_Section):
         return self
 
 
+class VariantConfig(_Section):
+    """One variant family of every release (for the stickiness measurement)."""
+
+    accuracy: float = Field(0.95, ge=0, le=1)
+    """Its mean accuracy across releases."""
+    bytes_factor: float = Field(1.0, gt=0)
+    """Its file and patch sizes relative to `full_bytes` / `patch_bytes`."""
+    precision: Literal["float32", "float16", "dynamic", "int8"] = "int8"
+
+
 class ReleaseConfig(_Section):
     """The release schedule, the file sizes and which releases are bad.
 
@@ -138,6 +148,12 @@ class ReleaseConfig(_Section):
     retrain_patch_bytes: int = Field(1_119_908, gt=0)
     """bsdiff4 between two independent trainings of the same architecture; the registry
     publishes no patch that is not smaller than the file."""
+    variants: dict[str, VariantConfig] = Field(default_factory=dict)
+    """Several variant families per release (empty: `variant` alone). Devices rank them with
+    the agent's own `rank_variants`, with the run's `sticky_tolerance`."""
+    accuracy_jitter: float = Field(0.0, ge=0)
+    """Std-dev of each variant's accuracy from one release to the next: a retrain moves
+    each variant by a test sample or two, so which one is best changes between releases."""
 
     @model_validator(mode="after")
     def _check(self) -> ReleaseConfig:
@@ -182,6 +198,8 @@ class RunConfig(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
     strategy: StrategyName
     policy: dict[str, Any] = Field(default_factory=dict)
+    sticky_tolerance: float = Field(0.01, ge=0, le=1)
+    """The agent's `--sticky-tolerance`: 0 always takes the most accurate variant."""
 
 
 def _default_runs() -> list[RunConfig]:

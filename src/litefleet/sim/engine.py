@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from litefleet.device import patch_or_full
+from litefleet.device.conditions import Conditions
 from litefleet.device.policy import Outcome, Policy, PolicyState, make_policy
 from litefleet.device.probation import Probation, ProbationRules, probation_verdict
+from litefleet.device.profile import DeviceProfile, rank_variants
 from litefleet.device.selection import Choice, choose_release
 from litefleet.drift import Feedback
 from litefleet.release import variant_path
@@ -64,6 +66,8 @@ class Device:
     choice: Choice | None = None
     plan: patch_or_full.Plan | None = None
     """The download plan for `choice` (same cache key)."""
+    variant_of: dict[int, str] = field(default_factory=dict)
+    """The variant installed of each version (several families: the stickiness runs)."""
     stale_since: float | None = None
     bad_since: float | None = None
     rate: float = 0.0
@@ -91,6 +95,12 @@ class FleetRun:
         self.end = cfg.days * DAY
         self.tick = cfg.tick_minutes * 60.0
         self.variant = cfg.releases.variant
+        self.profile = DeviceProfile(sticky_tolerance=run.sticky_tolerance)
+        self.multi = len(cfg.releases.variants) > 1
+        first = self.server.index.release(1)
+        assert first is not None
+        if self.multi:  # v1 runs everywhere: each device took the best variant of it
+            self.variant = rank_variants(first, self.profile, Conditions())[0][0][0]
         self.low_battery = _low_battery_threshold()
         self.progress = progress
         self.m = RunMetrics(run.name, run.strategy, cfg.devices, self.end)
@@ -200,14 +210,18 @@ class FleetRun:
 
     def _install(self, d: Device, v: int, now: float) -> Outcome:
         plan = d.plan
-        if plan is None or plan.entry.path != self._paths[v]:
+        current = d.variant_of.get(d.active, self.variant)
+        conditions = self.traces.conditions(d.idx, now)
+        if self.multi:
+            release = self.server.index.release(v)
+            assert release is not None
+            name, entry = rank_variants(release, self.profile, conditions, current=current)[0][0]
+            plan = d.plan = patch_or_full.plan(entry, name, d.active, current, _ACTIVE_FILE)
+        elif plan is None or plan.entry.path != self._paths[v]:
             release = self.server.index.release(v)
             assert release is not None
             entry = release.variants[self.variant]
-            plan = d.plan = patch_or_full.plan(
-                entry, self.variant, d.active, self.variant, _ACTIVE_FILE
-            )
-        conditions = self.traces.conditions(d.idx, now)
+            plan = d.plan = patch_or_full.plan(entry, self.variant, d.active, current, _ACTIVE_FILE)
         gate = self.policy.may_download(now, conditions, plan.size)
         if not gate.go:
             self.m.deferred += 1
@@ -223,6 +237,7 @@ class FleetRun:
             self.m.rejected += 1
             self._stale(d, now)
             return "rejected"
+        d.variant_of[v] = plan.entry.path.rsplit("/", 1)[-1].removesuffix(".tflite")
         self._activate(d, v, now)
         self.server.report(d.idx, v, "installed", now)
         self.m.installs += 1

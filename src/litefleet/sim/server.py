@@ -12,6 +12,7 @@ later; then devices go back at their next check.
 from __future__ import annotations
 
 import heapq
+import random
 from dataclasses import dataclass, field
 
 from litefleet.registry.halt import HaltRule
@@ -28,7 +29,7 @@ from litefleet.release import (
     patch_path,
     variant_path,
 )
-from litefleet.sim.config import SimConfig
+from litefleet.sim.config import SimConfig, VariantConfig
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -152,26 +153,36 @@ class SimServer:
 
     def _release(self, version: int) -> Release:
         rc = self.cfg.releases
-        patches = []
-        for old in range(version - 1, max(0, version - 1 - rc.patch_depth), -1):
-            retrained = any(old < r <= version for r in rc.retrain_versions)
-            size = rc.retrain_patch_bytes if retrained else rc.patch_bytes
-            if size < rc.full_bytes:  # the registry's rule: only a patch that saves bytes
-                path = patch_path(rc.model, version, rc.variant, old)
-                patches.append(PatchEntry(from_version=old, path=path, bytes=size))
-        entry = VariantEntry(
-            path=variant_path(rc.model, version, rc.variant),
-            precision="int8",
-            bytes=rc.full_bytes,
-            accuracy=0.95,
-            latency_ms_p50=1.0,
-            sha256=f"{version:064x}",
-            patches=patches,
-        )
+        families = rc.variants or {rc.variant: VariantConfig(accuracy=0.95)}
+        variants = {}
+        for name, vc in families.items():
+            variants[name] = self._variant(version, name, vc)
         return Release(
             version=version,
             created="1970-01-01T00:00:00Z",
-            variants={rc.variant: entry},
+            variants=variants,
             golden=f"{rc.model}/{version}/golden.npz",
             min_accuracy=0.9,
+        )
+
+    def _variant(self, version: int, name: str, vc: VariantConfig) -> VariantEntry:
+        rc = self.cfg.releases
+        full = int(rc.full_bytes * vc.bytes_factor)
+        patches = []
+        for old in range(version - 1, max(0, version - 1 - rc.patch_depth), -1):
+            retrained = any(old < r <= version for r in rc.retrain_versions)
+            size = int((rc.retrain_patch_bytes if retrained else rc.patch_bytes) * vc.bytes_factor)
+            if size < full:  # the registry's rule: only a patch that saves bytes
+                path = patch_path(rc.model, version, name, old)
+                patches.append(PatchEntry(from_version=old, path=path, bytes=size))
+        # the same draw in every run and every process: seeded by (seed, version, name)
+        noise = random.Random(f"{self.cfg.seed}/{version}/{name}").gauss(0, rc.accuracy_jitter)
+        return VariantEntry(
+            path=variant_path(rc.model, version, name),
+            precision=vc.precision,
+            bytes=full,
+            accuracy=min(1.0, max(0.0, vc.accuracy + noise)),
+            latency_ms_p50=1.0,
+            sha256=f"{version:064x}",
+            patches=patches,
         )

@@ -1,6 +1,10 @@
 """A complete little fleet on 127.0.0.1: a signed repository, the real update server, the
 attack proxy in front of it, and device homes, with the tiny models of `tiny_models.py`.
 
+In a device-only install (no FastAPI/uvicorn) the repository is served by the standard
+library's `StaticRepoServer` instead, so `litefleet selftest` runs on a device too.
+`server="static"` (or `LITEFLEET_LAB_SERVER=static`) asks for it where both exist.
+
 The one test lab: the device tests, every scenario of the reliability suite and
 `litefleet selftest` run in a `Lab` (it needs no TensorFlow, so it runs on a device):
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +33,7 @@ import numpy as np
 
 from litefleet.device.runtime import ModelRuntime
 from litefleet.device.store import ModelStore, sha256_file
+from litefleet.extras import EXTRA_OF
 from litefleet.fsutil import TMP_PREFIX
 from litefleet.litert import LoadedModel
 from litefleet.release import BuildReport, CandidateReport
@@ -38,13 +44,19 @@ MODEL = "selftest"
 MIN_ACCURACY = 0.9
 """Every lab release must reach 90 % on its golden set (the models reach ~100 %)."""
 
+SERVER_ENV = "LITEFLEET_LAB_SERVER"
+"""`registry`, `static` or `auto` (default: the registry server when it is installed)."""
+
 _force_lock = threading.Lock()
 
 
 class Lab:
-    def __init__(self, root: Path, model: str = MODEL) -> None:
+    def __init__(self, root: Path, model: str = MODEL, server: str | None = None) -> None:
         self.root = Path(root)
         self.model = model
+        self.server_kind = server or os.environ.get(SERVER_ENV) or "auto"
+        if self.server_kind not in ("auto", "registry", "static"):
+            raise ValueError(f"{SERVER_ENV}: auto, registry or static, not {self.server_kind!r}")
         self.root.mkdir(parents=True, exist_ok=True)
         self.x, self.y = dataset()
         self._stack = contextlib.ExitStack()
@@ -52,15 +64,29 @@ class Lab:
 
     def __enter__(self) -> Lab:
         from litefleet.registry.repository import Repository
-        from litefleet.registry.server import ServerSettings, ServerThread, create_app
         from litefleet.testing.proxy import AttackProxy
 
         self.repo = Repository.init(self.root / "repo")
         self._tokens: dict[str, str] = {}
-        app = create_app(ServerSettings(repo=self.repo.path, refresh_interval=None))
-        self.server = self._stack.enter_context(ServerThread(app))
+        self.server = self._stack.enter_context(self._start_server())
         self.proxy = self._stack.enter_context(AttackProxy(self.server.url))
         return self
+
+    def _start_server(self) -> Any:
+        """The real update server, or the static one where its packages are missing."""
+        from litefleet.testing.static_server import StaticRepoServer
+
+        if self.server_kind == "static":
+            return StaticRepoServer(self.repo.path, self.repo.keys)
+        try:
+            from litefleet.registry.server import ServerSettings, ServerThread, create_app
+        except ImportError as exc:
+            missing = (exc.name or "").split(".")[0]
+            if self.server_kind == "registry" or EXTRA_OF.get(missing) != "server":
+                raise
+            return StaticRepoServer(self.repo.path, self.repo.keys)
+        app = create_app(ServerSettings(repo=self.repo.path, refresh_interval=None))
+        return ServerThread(app)
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()

@@ -1,7 +1,7 @@
 """An attack proxy: sits between agents and the update server on 127.0.0.1 and can rewrite
 anything, so the reliability suite and `litefleet selftest` can play the network attacker.
 
-Requests pass through unchanged until a *fault* is set. A fault is an async function of the
+Requests pass through unchanged until a *fault* is set. A fault is a function of the
 request that returns a `Reply` (the proxy answers with it), or None (pass through). The
 usual ones are built by the helpers below; `upstream` gives a fault the real answer to
 rewrite.
@@ -11,23 +11,25 @@ rewrite.
         proxy.fault = endless(r"timestamp\\.json$")
         proxy.fault = None                          # honest again
 
-Only what the suite needs: GET and POST, bodies in memory, one upstream.
+Built on the standard library's threading HTTP server and httpx (both in a device-only
+install), so `litefleet selftest` plays the attacker on a device too. Only what the suite
+needs: GET, HEAD and POST, bodies in memory, one upstream, a thread per connection.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 
 import httpx
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
 
-from litefleet.registry.server import ServerThread
+from litefleet.testing.loopback import LoopbackHTTPServer
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
 
@@ -37,7 +39,7 @@ class Reply:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
-    stream: Callable[[], AsyncIterator[bytes]] | None = None
+    stream: Callable[[], Iterator[bytes]] | None = None
     """Instead of `body`: chunks (e.g. never-ending), sent as they come."""
     cut_after: int | None = None
     """Announce the full length, send this many bytes of `body`, then drop the connection."""
@@ -54,103 +56,143 @@ class Exchange:
     body: bytes
     _proxy: AttackProxy
 
-    async def upstream(self) -> Reply:
-        r = await self._proxy.client.request(
+    def upstream(self) -> Reply:
+        r = self._proxy.client.request(
             self.method, self.path, headers=self.headers, content=self.body
         )
         headers = {k: v for k, v in r.headers.items() if k.lower() not in HOP}
         return Reply(r.status_code, r.content, headers)
 
 
-Fault = Callable[[Exchange], Awaitable[Reply | None]]
-
-
-class _Cut(Exception):
-    """Raised mid-body: uvicorn then closes the connection (the client sees a reset)."""
-
-
-def _quiet_cuts(record: logging.LogRecord) -> bool:
-    """uvicorn logs every deliberate reset as an ASGI error: drop those records."""
-    exc = record.exc_info[1] if record.exc_info else None
-    return not isinstance(exc, _Cut)
+Fault = Callable[[Exchange], Reply | None]
 
 
 class AttackProxy:
     def __init__(self, upstream: str, port: int = 0) -> None:
-        if _quiet_cuts not in logging.getLogger("uvicorn.error").filters:
-            logging.getLogger("uvicorn.error").addFilter(_quiet_cuts)
         self.upstream = upstream.rstrip("/")
         self.fault: Fault | None = None
         self.requests: list[str] = []
         """Paths seen, in order (tests assert what the agent asked for)."""
         self.ranges: list[tuple[str, str]] = []
         """(path, Range header) of every request that asked for part of a file."""
-        self.client = httpx.AsyncClient(base_url=self.upstream, timeout=30)
-        self._thread = ServerThread(_Asgi(self), port=port)  # type: ignore[arg-type]
+        self.client = httpx.Client(base_url=self.upstream, timeout=30)
+        self.closing = threading.Event()
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        self._httpd = _Server(("127.0.0.1", port), _Handler)
+        self._httpd.proxy = self
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, daemon=True, name="attack-proxy"
+        )
 
     @property
     def url(self) -> str:
-        return self._thread.url
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def port(self) -> int:
-        return self._thread.port
+        return self._httpd.server_address[1]
 
     def __enter__(self) -> AttackProxy:
-        self._thread.__enter__()
+        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._thread.__exit__(*exc)
+        """Stop listening and drop every open connection: the server is down for real."""
+        self.closing.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        with self._open_lock:
+            for conn in self._open:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=10)
+        self.client.close()
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        request = Request(scope, receive)
-        path = scope["raw_path"].decode("latin-1")
-        if scope.get("query_string"):
-            path += "?" + scope["query_string"].decode("latin-1")
-        self.requests.append(path)
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in {"host", *HOP}}
-        if "range" in headers:
-            self.ranges.append((path, headers["range"]))
-        ex = Exchange(request.method, path, headers, await request.body(), self)
+    def _track(self, conn: socket.socket, alive: bool) -> None:
+        with self._open_lock:
+            (self._open.add if alive else self._open.discard)(conn)
+
+    def handle(self, ex: Exchange) -> Reply:
+        self.requests.append(ex.path)
+        if "range" in ex.headers:
+            self.ranges.append((ex.path, ex.headers["range"]))
         fault = self.fault
-        reply = await fault(ex) if fault else None
+        reply = fault(ex) if fault else None
         if reply is None:
-            reply = await ex.upstream()
+            reply = ex.upstream()
         if reply.delay_s:
-            await asyncio.sleep(reply.delay_s)
-        await _respond(reply)(scope, receive, send)
+            self.closing.wait(reply.delay_s)
+        return reply
 
 
-class _Asgi:
-    """uvicorn needs an object whose `__call__` is a coroutine function (ASGI 3)."""
-
-    def __init__(self, proxy: AttackProxy) -> None:
-        self.proxy = proxy
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.proxy.handle(scope, receive, send)
+class _Server(LoopbackHTTPServer):
+    proxy: AttackProxy
 
 
-def _respond(reply: Reply) -> Response:
-    if reply.stream is not None:
-        return StreamingResponse(reply.stream(), reply.status, headers=reply.headers)
-    if reply.cut_after is None:
-        return Response(reply.body, reply.status, headers=reply.headers)
-    body, n = reply.body, reply.cut_after
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the agent's connection pool expects
+    server: _Server
 
-    async def cut() -> AsyncIterator[bytes]:
-        yield body[:n]
-        await asyncio.sleep(0.05)  # let the bytes leave before the reset
-        raise _Cut()
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: cut connections and endless bodies are the point, not news."""
 
-    headers = {**reply.headers, "content-length": str(len(body))}
-    return StreamingResponse(cut(), reply.status, headers=headers)
+    def setup(self) -> None:
+        super().setup()
+        self.server.proxy._track(self.connection, True)
+
+    def finish(self) -> None:
+        self.server.proxy._track(self.connection, False)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def do_GET(self) -> None:
+        self._proxy()
+
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_GET
+
+    def _proxy(self) -> None:
+        proxy = self.server.proxy
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        length = headers.get("content-length", "0")
+        body = self.rfile.read(int(length)) if length.isdigit() else b""
+        headers = {k: v for k, v in headers.items() if k not in {"host", *HOP}}
+        try:
+            reply = proxy.handle(Exchange(self.command, self.path, headers, body, proxy))
+        except httpx.HTTPError as exc:  # the server behind is down: say so, as a proxy does
+            reply = Reply(502, f"upstream: {exc}".encode())
+        try:
+            self._send(reply)
+        except OSError:  # the client hung up (e.g. it stopped an endless body): fine
+            self.close_connection = True
+
+    def _send(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        for k, v in reply.headers.items():
+            if k.lower() not in {"server", "date", *HOP}:  # send_response wrote its own
+                self.send_header(k, v)
+        if reply.stream is not None:  # no length: the body ends when the connection does
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            for chunk in reply.stream():
+                if self.server.proxy.closing.is_set():
+                    return
+                self.wfile.write(chunk)
+            return
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if reply.cut_after is None:
+            self.wfile.write(reply.body)
+            return
+        self.wfile.write(reply.body[: reply.cut_after])
+        self.wfile.flush()
+        time.sleep(0.05)  # let the bytes leave before the connection drops
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
 
 # ---------------------------------------------------------------------- ready-made faults
@@ -165,10 +207,10 @@ def tamper(pattern: str, change: Callable[[bytes], bytes]) -> Fault:
     """Rewrite the real body of matching responses with `change`."""
     match = _matcher(pattern)
 
-    async def fault(ex: Exchange) -> Reply | None:
+    def fault(ex: Exchange) -> Reply | None:
         if not match(ex.path):
             return None
-        r = await ex.upstream()
+        r = ex.upstream()
         if r.status == 200:
             r.body = change(r.body)
         return r
@@ -180,7 +222,7 @@ def serve(pattern: str, body: bytes, status: int = 200) -> Fault:
     """Answer matching requests with fixed bytes (replayed or forged metadata)."""
     match = _matcher(pattern)
 
-    async def fault(ex: Exchange) -> Reply | None:
+    def fault(ex: Exchange) -> Reply | None:
         return Reply(status, body, {"content-type": "application/json"}) if match(ex.path) else None
 
     return fault
@@ -190,7 +232,7 @@ def substitute(pattern: str, pick: Callable[[str], bytes | None]) -> Fault:
     """Answer matching requests with `pick(path)` (None: pass through)."""
     match = _matcher(pattern)
 
-    async def fault(ex: Exchange) -> Reply | None:
+    def fault(ex: Exchange) -> Reply | None:
         if not match(ex.path):
             return None
         body = pick(ex.path)
@@ -203,13 +245,12 @@ def endless(pattern: str, chunk: int = 64 * 1024) -> Fault:
     """A body that never ends (the client must stop at the signed length)."""
     match = _matcher(pattern)
 
-    async def forever() -> AsyncIterator[bytes]:
+    def forever() -> Iterator[bytes]:
         block = b"\0" * chunk
         while True:
             yield block
-            await asyncio.sleep(0)
 
-    async def fault(ex: Exchange) -> Reply | None:
+    def fault(ex: Exchange) -> Reply | None:
         return Reply(200, stream=forever) if match(ex.path) else None
 
     return fault
@@ -220,7 +261,7 @@ def status(pattern: str, code: int, times: int | None = None) -> Fault:
     match = _matcher(pattern)
     left = [times]
 
-    async def fault(ex: Exchange) -> Reply | None:
+    def fault(ex: Exchange) -> Reply | None:
         if not match(ex.path) or left[0] == 0:
             return None
         if left[0] is not None:
@@ -234,10 +275,10 @@ def slow(pattern: str, seconds: float) -> Fault:
     """Wait before answering (the client's timeout decides)."""
     match = _matcher(pattern)
 
-    async def fault(ex: Exchange) -> Reply | None:
+    def fault(ex: Exchange) -> Reply | None:
         if not match(ex.path):
             return None
-        r = await ex.upstream()
+        r = ex.upstream()
         r.delay_s = seconds
         return r
 
@@ -253,10 +294,10 @@ def cut(pattern: str, after: int | float, times: int | None = None, ranges: bool
     match = _matcher(pattern)
     left = [times]
 
-    async def fault(ex: Exchange) -> Reply | None:
+    def fault(ex: Exchange) -> Reply | None:
         if not match(ex.path) or left[0] == 0 or ("range" in ex.headers and not ranges):
             return None
-        r = await ex.upstream()
+        r = ex.upstream()
         if r.status not in (200, 206):
             return r
         if left[0] is not None:
@@ -271,9 +312,9 @@ def cut(pattern: str, after: int | float, times: int | None = None, ranges: bool
 def chain(*faults: Fault) -> Fault:
     """The first fault that answers wins."""
 
-    async def fault(ex: Exchange) -> Reply | None:
+    def fault(ex: Exchange) -> Reply | None:
         for f in faults:
-            r = await f(ex)
+            r = f(ex)
             if r is not None:
                 return r
         return None
