@@ -66,6 +66,15 @@ class TelemetryStore:
         offered: Offered | None = None,
     ) -> set[tuple[str, int]]:
         """Store a validated batch in one transaction; return the releases it names."""
+        cohort: dict[tuple[str, int], bool] = {}  # one cohort check per release, not per event
+
+        def was_offered(model: str, version: int | None) -> bool:
+            if offered is None or version is None:
+                return False
+            if (model, version) not in cohort:
+                cohort[(model, version)] = offered(device_id, model, version)
+            return cohort[(model, version)]
+
         rows = [
             {
                 "device_id": device_id,
@@ -76,9 +85,7 @@ class TelemetryStore:
                 "received": received,
                 "reason": e.reason,
                 "metrics": json.dumps(e.metrics),
-                "offered": bool(
-                    offered and e.version is not None and offered(device_id, e.model, e.version)
-                ),
+                "offered": was_offered(e.model, e.version),
             }
             for e in batch.events
         ]
