@@ -8,6 +8,10 @@ fine-tuned; v3 = a full retrain with another seed. For each variant, `finetune.p
 what a device downloads with a patch instead of the full file (1.0 = no saving; publish
 keeps a patch only below 1.0). `zstd_ratio` (zstd-19 of the full file / its bytes) is the
 baseline a patch has to beat when the transport compresses.
+
+`goal` lists the variants whose fine-tune patch is above `GOAL_PATCH_RATIO` (10 % of the
+file); a last-layer fine-tune starts every candidate from its predecessor in v1's folder, so
+only the last layer's bytes should change.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import zstandard
 from litefleet.delta import apply_patch, make_patch
 from litefleet.pipeline.build import build
 from litefleet.pipeline.recipe import Recipe
+
+GOAL_PATCH_RATIO = 0.10
 
 QUICK = {
     "train.epochs": 40,
@@ -76,6 +82,14 @@ def main() -> None:
         "recipe": "quick" if args.quick else "default",
         "variants": variants,
         "mean_finetune_patch_ratio": _mean(variants, "finetune"),
+        "goal": {
+            "max_finetune_patch_ratio": GOAL_PATCH_RATIO,
+            "over": {
+                name: row["finetune"]["patch_ratio"]
+                for name, row in variants.items()
+                if row["finetune"]["patch_ratio"] > GOAL_PATCH_RATIO
+            },
+        },
         "mean_retrain_patch_ratio": _mean(variants, "retrain"),
         "build_seconds": round(build_seconds, 1),
         "environment": v1.environment,

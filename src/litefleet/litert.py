@@ -11,13 +11,39 @@ runtime keeps one per thread.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from litefleet.errors import UserError
+from litefleet.native_output import held_native_output
 from litefleet.release import Signature, TensorSpec
+
+_first_interpreter_lock = threading.Lock()
+_first_interpreter_done = False
+
+
+@contextlib.contextmanager
+def _quiet_first_interpreter() -> Iterator[None]:
+    """LiteRT prints "Created TensorFlow Lite XNNPACK delegate" from C++ once per process, on
+    the first interpreter, past `TF_CPP_MIN_LOG_LEVEL`. Hold native output back around that
+    first creation only: later ones print nothing, so the descriptors are swapped once, at
+    start-up, not on every hot swap (`LITEFLEET_VERBOSE=1` lets the line through)."""
+    global _first_interpreter_done
+    if _first_interpreter_done:
+        yield
+        return
+    with _first_interpreter_lock:
+        if _first_interpreter_done:
+            yield
+            return
+        with held_native_output():
+            yield
+        _first_interpreter_done = True
 
 
 class LoadedModel:
@@ -25,8 +51,9 @@ class LoadedModel:
         from ai_edge_litert.interpreter import Interpreter
 
         try:
-            self._interp = Interpreter(model_content=content, num_threads=max(1, num_threads))
-            self._interp.allocate_tensors()
+            with _quiet_first_interpreter():
+                self._interp = Interpreter(model_content=content, num_threads=max(1, num_threads))
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise UserError(f"model does not load in LiteRT: {exc}") from None
         self._inputs = self._interp.get_input_details()

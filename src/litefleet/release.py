@@ -24,10 +24,20 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-Precision = Literal["float32", "float16", "dynamic", "int8"]
-"""How a `.tflite` file stores its weights and computes: the four converter recipes."""
+Precision = Literal["float32", "float16", "dynamic", "int8", "int4", "weight-int8", "weight-int4"]
+"""How a `.tflite` file stores its weights and computes: the four converter recipes, then
+the AI Edge quantizer's: `int4` (int4 weights, dynamic-range int8 compute) and the
+weight-only ones (int8/int4 weights, float compute)."""
 
-PRECISIONS: tuple[Precision, ...] = ("float32", "float16", "dynamic", "int8")
+PRECISIONS: tuple[Precision, ...] = (
+    "float32",
+    "float16",
+    "dynamic",
+    "int8",
+    "int4",
+    "weight-int8",
+    "weight-int4",
+)
 
 
 class _Strict(BaseModel):
@@ -98,6 +108,13 @@ class CandidateReport(_Strict):
     sha256: str
 
 
+class SkippedCandidate(_Strict):
+    """A candidate a build did not make, and why (e.g. pruning a SavedModel needs Keras)."""
+
+    name: str
+    reason: str
+
+
 class BuildReport(_Strict):
     """`report.json` of a build folder: what `litefleet publish` trusts about the files."""
 
@@ -108,6 +125,9 @@ class BuildReport(_Strict):
     keras_accuracy: float
     """Accuracy of the float Keras baseline on the test split (the reference)."""
     candidates: list[CandidateReport]
+    skipped: list[SkippedCandidate] = Field(default_factory=list)
+    model_kind: str = "default"
+    """What the build started from: default, tf_keras, keras3, saved_model or tflite."""
     golden: str = GOLDEN_SET
     reference_stats: FeatureStats | None = None
     environment: dict[str, str] = Field(default_factory=dict)

@@ -48,7 +48,7 @@ def test_missing_data_file(tmp_path):
 def test_malformed_data_file(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"this is not a zip archive")
     result = run_build("--data", "bad.npz", "--out", "out", cwd=tmp_path)
-    assert_clean_failure(result, "not a readable .npz")
+    assert_clean_failure(result, "not an npz archive")
     np.savez(tmp_path / "partial.npz", x_train=np.zeros((4, 3)), y_train=np.zeros(4, int))
     result = run_build("--data", "partial.npz", "--out", "out", cwd=tmp_path)
     assert_clean_failure(result, "lacks arrays x_test, y_test")

@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 
-def test_default_build_meets_the_ten_times_claim(tmp_path):
-    """Best full-int8 candidate: zstd bytes ≤ 1/10 of float32 raw bytes, ≤ 0.5 pp less accurate."""
+def test_default_build_meets_the_ten_and_twenty_times_claims(tmp_path):
+    """Best full-int8 candidate: zstd bytes ≤ 1/10 of float32 raw bytes, ≤ 0.5 pp less
+    accurate; best of all candidates: ≤ 1/20 at ≤ 0.5 pp."""
     result = subprocess.run(
         [sys.executable, "-m", "litefleet", "build", "--out", str(tmp_path / "b"), "--json"],
         capture_output=True,
@@ -31,3 +32,11 @@ def test_default_build_meets_the_ten_times_claim(tmp_path):
     best = min(good_int8, key=lambda c: c["zstd_bytes"])
     assert best["zstd_bytes"] * 10 <= float32["raw_bytes"], best
     assert (tmp_path / "b" / "report.png").stat().st_size > 10_000
+
+    # The issue's goal: some variant (every one ran in LiteRT) is ≥ 20× smaller after zstd
+    # than the float32 file, within 0.5 pp (measured: distilled-pruned-int8, 21.1×, −0.28 pp).
+    within = [
+        c for c in report["candidates"] if (float32["accuracy"] - c["accuracy"]) * 100 <= 0.5 + 1e-9
+    ]
+    smallest = min(within, key=lambda c: c["zstd_bytes"])
+    assert smallest["zstd_bytes"] * 20 <= float32["raw_bytes"], smallest

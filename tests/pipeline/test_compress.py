@@ -43,7 +43,8 @@ def test_distilled_student_is_smaller_and_learns_from_the_teacher(trained):
     data, teacher = trained
     teacher_weights = [w.copy() for w in teacher.get_weights()]
     options = DistillOptions(student_hidden=[16, 8], epochs=30, patience=5)
-    student = compress.distill(teacher, data, options, TrainOptions())
+    soft_targets = teacher.predict(data.x_train, verbose=0)
+    student = compress.distill(soft_targets, data, options, TrainOptions())
     assert models.count_parameters(student) < models.count_parameters(teacher) / 3
     assert train.keras_accuracy(student, data.x_test, data.y_test) > 0.85
     for old, new in zip(teacher_weights, teacher.get_weights(), strict=True):
@@ -60,3 +61,23 @@ def test_same_seed_same_model():
         weights.append(model.get_weights())
     for a, b in zip(*weights, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_fine_tune_keeps_the_pruning_mask(trained):
+    """A pruned model fine-tuned again keeps its zeros: the next file differs only where
+    training changed a weight (small delta patches)."""
+    data, baseline = trained
+    pruned = compress.prune(
+        baseline, data, PruneOptions(final_sparsity=0.7, epochs=3), TrainOptions()
+    )
+    tuned = models.copy_model(pruned)
+    train.train_baseline(tuned, data, TrainOptions(epochs=2, trainable="last"))
+    compress.keep_zeros(tuned, pruned)
+    for old, new in zip(pruned.get_weights(), tuned.get_weights(), strict=True):
+        if old.ndim > 1:
+            np.testing.assert_array_equal(old == 0, new == 0)
+    changed = [
+        not np.array_equal(a, b)
+        for a, b in zip(pruned.get_weights(), tuned.get_weights(), strict=True)
+    ]
+    assert changed[:-2] == [False] * (len(changed) - 2) and any(changed[-2:])

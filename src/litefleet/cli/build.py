@@ -1,4 +1,8 @@
-"""`litefleet build`: train, compress, convert and evaluate; write a build folder."""
+"""`litefleet build`: train, compress, convert and evaluate; write a build folder.
+
+The data is read and the model's kind detected before TensorFlow is imported, so a wrong
+file is refused within a second; TensorFlow's own log lines stay hidden unless --verbose.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +23,26 @@ def build_command(
     out: Path = typer.Option(Path("out/build"), "--out", "-o", help="Build folder to write."),
     recipe: Path | None = typer.Option(None, help="TOML recipe holding every option."),
     data: Path | None = typer.Option(
-        None, help="An .npz with x_train, y_train, x_test, y_test (default: embedded digits)."
+        None,
+        help="An .npz (x_train, y_train, x_test, y_test), a CSV file or an image folder with "
+        "one sub-folder per class (default: embedded digits).",
     ),
     model: Path | None = typer.Option(
-        None, help="Your tf_keras model: .keras/.h5 file or SavedModel folder."
+        None,
+        help="Your model: Keras 3 or tf_keras .keras/.h5, a SavedModel folder or a .tflite "
+        "file (the kind is read from the file).",
+    ),
+    image_size: str | None = typer.Option(
+        None, help="Image folders: HEIGHTxWIDTH to resize to (default: the first image's)."
+    ),
+    color: str | None = typer.Option(
+        None, help="Image folders: grayscale, rgb or auto (from the first image)."
+    ),
+    label_column: str | None = typer.Option(
+        None, help="CSV: the column holding the class (default: 'label', else the last)."
+    ),
+    custom_objects: Path | None = typer.Option(
+        None, help="A Python file defining the custom layers a Keras 3 model needs."
     ),
     epochs: int | None = typer.Option(None, help="Maximum training epochs (early stopping)."),
     sparsity: float | None = typer.Option(None, help="Final sparsity of magnitude pruning."),
@@ -34,10 +54,16 @@ def build_command(
     ),
     seed: int | None = typer.Option(None, help="Seed for data split, init and training."),
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout."),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Show TensorFlow's, absl's and LiteRT's own log lines."
+    ),
 ) -> None:
-    """Build verified .tflite candidates from a Keras model and a dataset."""
+    """Build verified .tflite candidates from your model and data."""
+    from litefleet.errors import UserError
+    from litefleet.pipeline.quiet import quiet_tensorflow
     from litefleet.pipeline.recipe import Recipe, load_recipe
 
+    quiet_tensorflow(verbose)  # before anything imports TensorFlow
     base = load_recipe(recipe) if recipe else Recipe()
     chosen = base.with_overrides(
         {
@@ -50,17 +76,32 @@ def build_command(
             else None,
             "train.trainable": "last" if fine_tune_last_layer else None,
             "seed": seed,
+            "data.image_size": _image_size(image_size) if image_size else None,
+            "data.color": color,
+            "data.label_column": label_column,
+            "model.custom_objects": str(custom_objects) if custom_objects else None,
         }
     )
     if fine_tune_last_layer and chosen.model.path is None:
-        from litefleet.errors import UserError
-
         raise UserError("--fine-tune-last-layer needs --model (the model to fine-tune)")
+
+    from litefleet.pipeline.data import dataset_of
+    from litefleet.pipeline.detect import detect_model
+
+    dataset = dataset_of(chosen)  # data errors before the slow TensorFlow import
+    detected = detect_model(chosen.model.path) if chosen.model.path else None
 
     # With --json, stdout carries only the JSON; the table and progress go to stderr.
     console = Console(stderr=as_json)
     if not console.is_terminal:
         console.width = max(console.width, 140)  # a log file gets the whole table
+    console.print(
+        f"data: {dataset.name}, {len(dataset.x_train)} training and {len(dataset.x_test)} test "
+        f"samples of shape {dataset.input_shape}, {dataset.num_classes} classes",
+        highlight=False,
+    )
+    if detected is not None:
+        console.print(f"model: {detected.describe()}", highlight=False)
     from litefleet.pipeline.build import build
     from litefleet.pipeline.report import table
 
@@ -79,8 +120,26 @@ def build_command(
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done, total=total)
 
-        report = build(chosen, out, on_progress)
+        report = build(chosen, out, on_progress, data=dataset)
     console.print(table(report))
+    for skip in report.skipped:
+        console.print(f"skipped {skip.name}: {skip.reason}", highlight=False)
     console.print(f"build folder: [bold]{out}[/] (report.json, report.png, golden.npz)")
     if as_json:
         sys.stdout.write(json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
+
+
+def _image_size(text: str) -> list[int]:
+    """`28x28` or `28` (square) -> [height, width]."""
+    from litefleet.errors import UserError
+
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) == 1:
+        numbers *= 2
+    if len(numbers) != 2 or min(numbers) < 1:
+        raise UserError(f"--image-size {text!r}: use HEIGHTxWIDTH, e.g. 28x28")
+    return numbers

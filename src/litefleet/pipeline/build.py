@@ -1,4 +1,4 @@
-"""A build: data → train → compress → convert → evaluate → a build folder.
+"""A build: data → model → compress → convert → evaluate → a build folder.
 
 Usage::
 
@@ -6,11 +6,19 @@ Usage::
     from litefleet.pipeline.recipe import Recipe
     report = build(Recipe(), Path("out/build"))
 
+The model may be the default MLP, a tf_keras or Keras 3 model, a SavedModel or an existing
+`.tflite` file (`litefleet.pipeline.detect`); every step that applies to it runs, and every
+candidate that does not apply is listed in `report.json` under `skipped` with the reason.
+
 The folder is written to a temporary sibling and renamed into place at the end, so a
 failed build leaves nothing half-written where the user looks. It holds one `.tflite` per
 candidate, `golden.npz` (for the device's health gate), `report.json` (`BuildReport`),
-`report.png`, the effective `recipe.toml` and `baseline.keras` (the trained float model,
-the starting point of a fine-tune: `litefleet build --model out/build/baseline.keras`).
+`report.png`, the effective `recipe.toml`, `baseline.keras` (the trained float model, the
+starting point of a fine-tune: `litefleet build --model out/build/baseline.keras
+--fine-tune-last-layer`) and the compressed Keras candidates (`pruned.keras`,
+`distilled.keras`, `distilled-pruned.keras`, `qat.weights.h5`). A fine-tune of the last
+layer starts every candidate from its predecessor in that folder, so each file changes
+only in its last layer and a delta patch stays small.
 """
 
 from __future__ import annotations
@@ -19,16 +27,19 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from litefleet.drift import reference_stats
-from litefleet.errors import UserError
 from litefleet.fsutil import replace_dir
-from litefleet.pipeline import compress, convert, evaluate, models, report, train
-from litefleet.pipeline.data import Dataset, load_dataset
+from litefleet.pipeline import compress, convert, evaluate, models, quantize, report, train
+from litefleet.pipeline import keras3 as k3
+from litefleet.pipeline.data import Dataset, dataset_of
+from litefleet.pipeline.detect import detect_model
 from litefleet.pipeline.recipe import Recipe, recipe_to_toml
+from litefleet.pipeline.savedmodel import SavedModelClassifier
 from litefleet.pipeline.tf import keras
 from litefleet.release import (
     BUILD_REPORT,
@@ -36,33 +47,70 @@ from litefleet.release import (
     BuildReport,
     CandidateReport,
     Precision,
+    SkippedCandidate,
 )
+
+QAT_WEIGHTS = "qat.weights.h5"
 
 ProgressHook = Callable[[str, int, int], None]
 """Called as (stage, done, total) while a stage advances; drives the terminal progress bars."""
 
 CONVERSIONS: dict[str, tuple[Precision, ...]] = {
-    "baseline": ("float32", "float16", "dynamic", "int8"),
-    "pruned": ("float32", "int8"),
+    "baseline": ("float32", "float16", "dynamic", "int8", "int4", "weight-int4"),
+    "pruned": ("float32", "int8", "int4"),
     "qat": ("int8",),
-    "distilled": ("float32", "int8"),
+    "distilled": ("float32", "int8", "int4"),
+    "distilled-pruned": ("float32", "int8", "int4"),
 }
-"""Which precisions each Keras candidate is converted to. Pruned and distilled models are
-also quantized (the combinations); a QAT model is meant only for int8."""
+"""Which precisions each candidate is converted to. Pruned and distilled models are also
+quantized (the combinations); a QAT model is meant only for int8. `dynamic`, `int4` and
+`weight-*` come from the AI Edge quantizer applied to the same candidate's float32 file
+(the converter's dynamic-range mode leaves tensors under 1024 values in float32 — the last
+layer of a small model — so a fine-tune of that layer changed 10 % of the file)."""
+
+TFLITE_DERIVED: tuple[Precision, ...] = ("dynamic", "int4", "weight-int8", "weight-int4")
+"""Variants the AI Edge quantizer makes of a user's float `.tflite` file."""
 
 DRIFT_BINS = 10
 
+NO_KERAS = {
+    "saved_model": "a SavedModel without Keras metadata is a frozen graph: {step} needs the "
+    "Keras model (save it with model.save('model.keras'))",
+    "tflite": "a .tflite file is evaluated and quantized as it is: {step} needs the Keras model",
+}
 
-def build(recipe: Recipe, out_dir: Path, progress: ProgressHook | None = None) -> BuildReport:
-    """Train, compress, convert and evaluate every candidate; write the build folder.
+
+@dataclass
+class _File:
+    """One converted candidate before it is measured."""
+
+    source: str
+    precision: Precision
+    data: bytes
+    sparsity: float
+    parameters: int
+
+
+def build(
+    recipe: Recipe,
+    out_dir: Path,
+    progress: ProgressHook | None = None,
+    *,
+    data: Dataset | None = None,
+) -> BuildReport:
+    """Train, compress, convert and evaluate every candidate that applies; write the folder.
 
     Args:
-        recipe: every option (`Recipe()` is the default digits build).
+        recipe: every option (`Recipe()` is the default digits build); `recipe.model.path`
+            may be a Keras 3 or tf_keras model, a SavedModel or a `.tflite` file.
         out_dir: the build folder to write (atomically: staged, then renamed).
         progress: called as `progress(stage, done, total)` while it runs.
+        data: the dataset, when the caller loaded it already (the CLI does, before
+            importing TensorFlow); None = read what the recipe names.
 
     Returns:
-        The `BuildReport` also written to `out_dir/report.json`.
+        The `BuildReport` also written to `out_dir/report.json`; candidates that do not
+        apply to the model are in `report.skipped` with the reason.
 
     Raises:
         UserError: unreadable data or model, an option out of range.
@@ -75,25 +123,32 @@ def build(recipe: Recipe, out_dir: Path, progress: ProgressHook | None = None) -
     """
     started = time.perf_counter()
     hook = progress or (lambda stage, done, total: None)
-    data = load_dataset(recipe.data.path, test_size=recipe.data.test_size, seed=recipe.seed)
+    data = data if data is not None else dataset_of(recipe)
+    detected = detect_model(recipe.model.path) if recipe.model.path else None
+    kind = detected.kind if detected else "default"
     train.seed_everything(recipe.seed)
 
-    baseline = _baseline_model(recipe, data)
-    train.train_baseline(baseline, data, recipe.train, _epochs(hook, "train baseline"))
-    reference = baseline.predict(data.x_test, verbose=0, batch_size=256)
-    keras_candidates = _compress(recipe, data, baseline, hook)
+    skipped: list[SkippedCandidate] = []
+    keras_to_save: dict[str, object] = {}
+    if kind == "tflite":
+        files, reference = _from_tflite(recipe.model.path, data, skipped)
+    else:
+        candidates, reference = _models(recipe, kind, data, hook, skipped, keras_to_save)
+        files = _convert(recipe, data, candidates, skipped, hook)
 
     out_dir = out_dir.resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        candidates = _convert_and_measure(recipe, data, keras_candidates, reference, staging, hook)
+        measured = _measure(recipe, data, files, reference, staging, hook)
         build_report = BuildReport(
             dataset=data.name,
             num_classes=data.num_classes,
             input_shape=list(data.input_shape),
             keras_accuracy=float((reference.argmax(axis=1) == data.y_test).mean()),
-            candidates=candidates,
+            candidates=measured,
+            skipped=skipped,
+            model_kind=kind,
             reference_stats=reference_stats(data.x_train, bins=DRIFT_BINS),
             environment=report.environment(),
             recipe=recipe.model_dump(mode="json"),
@@ -102,7 +157,7 @@ def build(recipe: Recipe, out_dir: Path, progress: ProgressHook | None = None) -
         _write_golden(staging / GOLDEN_SET, data, reference, recipe.data.golden_size)
         (staging / BUILD_REPORT).write_text(build_report.model_dump_json(indent=2))
         (staging / "recipe.toml").write_text(recipe_to_toml(recipe))
-        baseline.save(staging / "baseline.keras")
+        _save_models(keras_to_save, staging)
         report.plot(build_report, staging / "report.png")
         replace_dir(staging, out_dir)
     except BaseException:
@@ -115,59 +170,228 @@ def _epochs(hook: ProgressHook, stage: str) -> train.EpochHook:
     return lambda epoch, planned, logs: hook(stage, epoch, planned)
 
 
-def _baseline_model(recipe: Recipe, data: Dataset) -> keras.Model:
-    if recipe.model.path is None:
-        return models.mlp(data.input_shape, data.num_classes, recipe.model.hidden, name="baseline")
-    model = models.load_model(recipe.model.path)
-    models.check_fits(model, data.input_shape, data.num_classes)
-    return model
+def _previous_build(recipe: Recipe) -> Path | None:
+    """The build folder a last-layer fine-tune starts from, when the model lies in one."""
+    if recipe.train.trainable != "last" or recipe.model.path is None:
+        return None
+    folder = Path(recipe.model.path).parent
+    return folder if (folder / BUILD_REPORT).is_file() else None
 
 
-def _compress(
-    recipe: Recipe, data: Dataset, baseline: keras.Model, hook: ProgressHook
-) -> dict[str, keras.Model]:
-    out: dict[str, keras.Model] = {"baseline": baseline}
-    if recipe.prune.enabled:
-        out["pruned"] = compress.prune(
-            baseline, data, recipe.prune, recipe.train, _epochs(hook, "prune")
+def _models(
+    recipe: Recipe,
+    kind: str,
+    data: Dataset,
+    hook: ProgressHook,
+    skipped: list[SkippedCandidate],
+    keras_to_save: dict[str, object],
+) -> tuple[dict[str, object], np.ndarray]:
+    """The candidates to convert (name -> model) and the reference outputs on x_test."""
+    if kind == "saved_model":
+        baseline: object = SavedModelClassifier(recipe.model.path)
+        baseline.check_fits(data.input_shape, data.num_classes)
+        for step in ("training", "pruned", "qat"):
+            skipped.append(SkippedCandidate(name=step, reason=NO_KERAS[kind].format(step=step)))
+        reference = baseline.predict(data.x_test)
+        out = {"baseline": baseline}
+        _distilled(recipe, data, baseline.predict(data.x_train), hook, out, None, keras_to_save)
+        return out, reference
+
+    tfmot_ready = True
+    if kind == "default":
+        baseline = models.mlp(data.input_shape, data.num_classes, recipe.model.hidden, "baseline")
+    elif kind == "keras3":
+        baseline, tfmot_ready, why = _keras3_baseline(recipe, data)
+        if not tfmot_ready:
+            for step in ("pruned", "qat"):
+                skipped.append(SkippedCandidate(name=step, reason=why))
+    else:
+        baseline = models.load_model(recipe.model.path)
+        models.check_fits(baseline, data.input_shape, data.num_classes)
+    if tfmot_ready:
+        train.train_baseline(baseline, data, recipe.train, _epochs(hook, "train baseline"))
+    else:
+        hook("train baseline", 0, 1)
+        k3.fit_keras3(
+            baseline, data, recipe.train, epochs=recipe.train.epochs, patience=recipe.train.patience
         )
-    if recipe.qat.enabled:
+        hook("train baseline", 1, 1)
+    keras_to_save["baseline"] = baseline
+    reference = np.asarray(baseline.predict(data.x_test, verbose=0, batch_size=256))
+    out: dict[str, object] = {"baseline": baseline}
+    previous = _previous_build(recipe)
+    if tfmot_ready and recipe.prune.enabled:
+        out["pruned"] = _pruned(recipe, data, baseline, previous, hook)
+        keras_to_save["pruned"] = out["pruned"]
+    if tfmot_ready and recipe.qat.enabled:
         try:
-            out["qat"] = compress.quantization_aware(
-                baseline, data, recipe.qat, recipe.train, _epochs(hook, "quantization-aware")
-            )
+            out["qat"] = keras_to_save["qat"] = _qat(recipe, data, baseline, previous, hook)
         except (ValueError, RuntimeError) as exc:  # a layer tfmot cannot quantize
             message = " ".join(str(exc).split())[:200]
-            raise UserError(
-                f"quantization-aware training cannot handle this model: {message}"
-            ) from None
-    if recipe.distill.enabled:
-        out["distilled"] = compress.distill(
-            baseline, data, recipe.distill, recipe.train, _epochs(hook, "distill")
+            reason = f"quantization-aware training cannot handle this model: {message}"
+            skipped.append(SkippedCandidate(name="qat", reason=reason))
+    teacher = np.asarray(baseline.predict(data.x_train, verbose=0, batch_size=256))
+    _distilled(recipe, data, teacher, hook, out, previous, keras_to_save)
+    return out, reference
+
+
+def _keras3_baseline(recipe: Recipe, data: Dataset) -> tuple[object, bool, str]:
+    """A tf_keras copy when one is provably equal (tfmot works), else the Keras 3 model."""
+    model3 = k3.load_keras3(recipe.model.path, recipe.model.custom_objects)
+    models.check_fits(model3, data.input_shape, data.num_classes)
+    model3 = k3.with_graph(model3, data.input_shape)
+    try:
+        return k3.to_tf_keras(model3, data.x_train), True, ""
+    except k3.NotTransferable as exc:
+        reason = f"tfmot needs a tf_keras model and this Keras 3 model has no equal one: {exc}"
+        return model3, False, reason
+
+
+def _pruned(
+    recipe: Recipe, data: Dataset, baseline, previous: Path | None, hook: ProgressHook
+) -> keras.Model:
+    if previous is not None and (previous / "pruned.keras").is_file():
+        return _fine_tuned_sibling(recipe, data, previous / "pruned.keras", hook, "prune")
+    return compress.prune(baseline, data, recipe.prune, recipe.train, _epochs(hook, "prune"))
+
+
+def _qat(
+    recipe: Recipe, data: Dataset, baseline, previous: Path | None, hook: ProgressHook
+) -> keras.Model:
+    if previous is not None and (previous / QAT_WEIGHTS).is_file():
+        return compress.fine_tune_qat(
+            baseline,
+            previous / QAT_WEIGHTS,
+            data,
+            recipe.qat,
+            recipe.train,
+            _epochs(hook, "quantization-aware"),
         )
-    return out
+    return compress.quantization_aware(
+        baseline, data, recipe.qat, recipe.train, _epochs(hook, "quantization-aware")
+    )
 
 
-def _convert_and_measure(
+def _distilled(
     recipe: Recipe,
     data: Dataset,
-    keras_candidates: dict[str, keras.Model],
+    teacher: np.ndarray,
+    hook: ProgressHook,
+    out: dict[str, object],
+    previous: Path | None,
+    keras_to_save: dict[str, object],
+) -> None:
+    """The student and, pruned, the student's smaller sparse self (distilled → pruned)."""
+    if not recipe.distill.enabled:
+        return
+    if previous is not None and (previous / "distilled.keras").is_file():
+        student = _fine_tuned_sibling(recipe, data, previous / "distilled.keras", hook, "distill")
+    else:
+        student = compress.distill(
+            teacher, data, recipe.distill, recipe.train, _epochs(hook, "distill")
+        )
+    out["distilled"] = keras_to_save["distilled"] = student
+    if not recipe.prune.enabled:
+        return
+    if previous is not None and (previous / "distilled-pruned.keras").is_file():
+        small = _fine_tuned_sibling(
+            recipe, data, previous / "distilled-pruned.keras", hook, "distill + prune"
+        )
+    else:
+        small = compress.prune(
+            student, data, recipe.prune, recipe.train, _epochs(hook, "distill + prune")
+        )
+    out["distilled-pruned"] = keras_to_save["distilled-pruned"] = small
+
+
+def _fine_tuned_sibling(
+    recipe: Recipe, data: Dataset, path: Path, hook: ProgressHook, stage: str
+) -> keras.Model:
+    """The previous build's candidate with only its last layer trained again; its zeros
+    (the pruning mask) stay zeros."""
+    previous = models.load_model(path)
+    model = models.copy_model(previous)
+    train.train_baseline(model, data, recipe.train, _epochs(hook, stage))
+    return compress.keep_zeros(model, previous)
+
+
+def _convert(
+    recipe: Recipe,
+    data: Dataset,
+    candidates: dict[str, object],
+    skipped: list[SkippedCandidate],
+    hook: ProgressHook,
+) -> list[_File]:
+    calibration = convert.representative_samples(
+        data.x_train, recipe.convert.representative_samples, recipe.seed
+    )
+    plan = [(s, p) for s in candidates for p in CONVERSIONS[s]]
+    files: list[_File] = []
+    floats: dict[str, bytes] = {}
+    for done, (source, precision) in enumerate(plan):
+        hook("convert", done, len(plan))
+        model = candidates[source]
+        is_keras = not isinstance(model, SavedModelClassifier)
+        sparsity = compress.weight_sparsity(model) if is_keras else 0.0
+        counted = candidates["baseline"] if source == "qat" else model
+        parameters = models.count_parameters(counted) if is_keras else 0
+        if precision in quantize.RECIPES:
+            if source not in floats:
+                floats[source] = convert.to_tflite(model, "float32", calibration)
+            try:
+                data_bytes = quantize.quantize_tflite(floats[source], precision)
+            except quantize.QuantizerCannot as exc:
+                skipped.append(SkippedCandidate(name=f"{source}-{precision}", reason=str(exc)))
+                continue
+        else:
+            data_bytes = convert.to_tflite(model, precision, calibration)
+            if precision == "float32":
+                floats[source] = data_bytes
+        files.append(_File(source, precision, data_bytes, sparsity, parameters))
+    hook("convert", len(plan), len(plan))
+    return files
+
+
+def _from_tflite(
+    path: Path, data: Dataset, skipped: list[SkippedCandidate]
+) -> tuple[list[_File], np.ndarray]:
+    """The user's file as it is, its quantized variants, and its outputs as the reference."""
+    original = Path(path).read_bytes()
+    precision, reference = evaluate.inspect_tflite(original, data)
+    for step in ("training", "pruned", "qat", "distilled"):
+        skipped.append(SkippedCandidate(name=step, reason=NO_KERAS["tflite"].format(step=step)))
+    files = [_File("baseline", precision, original, 0.0, 0)]
+    for derived in TFLITE_DERIVED:
+        name = f"baseline-{derived}"
+        if precision != "float32":
+            reason = f"the file is already quantized ({precision}); the quantizer needs float32"
+            skipped.append(SkippedCandidate(name=name, reason=reason))
+            continue
+        try:
+            files.append(
+                _File("baseline", derived, quantize.quantize_tflite(original, derived), 0.0, 0)
+            )
+        except quantize.QuantizerCannot as exc:
+            skipped.append(SkippedCandidate(name=name, reason=str(exc)))
+    return files, reference
+
+
+def _measure(
+    recipe: Recipe,
+    data: Dataset,
+    files: list[_File],
     reference: np.ndarray,
     staging: Path,
     hook: ProgressHook,
 ) -> list[CandidateReport]:
-    calibration = convert.representative_samples(
-        data.x_train, recipe.convert.representative_samples, recipe.seed
-    )
-    plan = [(s, p) for s, model in keras_candidates.items() for p in CONVERSIONS[s]]
+    """Every file evaluated in the LiteRT interpreter, as a device will run it."""
     reference_classes = reference.argmax(axis=1)
     results = []
-    for done, (source, precision) in enumerate(plan):
-        hook("convert + evaluate", done, len(plan))
-        model = keras_candidates[source]
-        name = f"{source}-{precision}"
+    for done, f in enumerate(files):
+        hook("evaluate in LiteRT", done, len(files))
+        name = f"{f.source}-{f.precision}"
         path = staging / f"{name}.tflite"
-        path.write_bytes(convert.to_tflite(model, precision, calibration))
+        path.write_bytes(f.data)
         measured = evaluate.measure(
             path,
             data.x_test,
@@ -181,17 +405,23 @@ def _convert_and_measure(
             CandidateReport(
                 name=name,
                 file=path.name,
-                source=source,
-                precision=precision,
-                sparsity=compress.weight_sparsity(model),
-                parameters=models.count_parameters(
-                    keras_candidates["baseline"] if source == "qat" else model
-                ),
+                source=f.source,
+                precision=f.precision,
+                sparsity=f.sparsity,
+                parameters=f.parameters,
                 **vars(measured),
             )
         )
-    hook("convert + evaluate", len(plan), len(plan))
+    hook("evaluate in LiteRT", len(files), len(files))
     return results
+
+
+def _save_models(keras_to_save: dict[str, object], folder: Path) -> None:
+    for name, model in keras_to_save.items():
+        if name == "qat":
+            model.save_weights(folder / QAT_WEIGHTS)
+        else:
+            model.save(folder / f"{name}.keras")
 
 
 def _write_golden(path: Path, data: Dataset, reference: np.ndarray, size: int) -> None:

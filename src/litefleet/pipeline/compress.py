@@ -13,6 +13,7 @@ knowledge distillation. Each returns a new model; the baseline is never mutated.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from litefleet.pipeline.data import Dataset
 from litefleet.pipeline.models import LOGITS_LAYER, copy_model, mlp
 from litefleet.pipeline.recipe import DistillOptions, PruneOptions, QatOptions, TrainOptions
 from litefleet.pipeline.tf import keras, tf, tfmot
-from litefleet.pipeline.train import EpochHook, compile_classifier, fit
+from litefleet.pipeline.train import EpochHook, compile_classifier, fit, freeze_all_but_last
 
 
 def prune(
@@ -81,20 +82,44 @@ def quantization_aware(
     return qat
 
 
-class Distiller(keras.Model):
-    """Trains `student` from a frozen `teacher`'s softened outputs and the true labels.
+def fine_tune_qat(
+    model: keras.Model,
+    previous_weights: Path,
+    data: Dataset,
+    options: QatOptions,
+    train: TrainOptions,
+    hook: EpochHook | None = None,
+) -> keras.Model:
+    """The previous build's QAT model (same architecture, its saved weights and quantizer
+    ranges) with only its last layer trained again: a small delta to the previous file."""
+    qat = tfmot.quantization.keras.quantize_model(copy_model(model))
+    qat.load_weights(previous_weights)
+    freeze_all_but_last(qat)
+    frozen = {layer.name: layer.get_weights() for layer in qat.layers if not layer.trainable}
+    compile_classifier(qat, options.learning_rate)
+    fit(qat, data, train, epochs=options.epochs, patience=None, hook=hook)
+    # A frozen layer's fake-quant ranges are moving averages that training still updates;
+    # they set the int8 scales of every layer, so they are put back: only the last layer's
+    # bytes may change.
+    for layer in qat.layers:
+        if layer.name in frozen:
+            layer.set_weights(frozen[layer.name])
+        layer.trainable = True
+    return qat
 
-    The teacher may end in a softmax: log-probabilities differ from its logits only by a
-    per-sample constant, which a softmax ignores, so they stand in for logits.
+
+class Distiller(keras.Model):
+    """Trains `student` from a teacher's softened outputs and the true labels.
+
+    The teacher is frozen, so its outputs are computed once before training and packed
+    beside the labels (`y = [label, p_1 … p_k]`): any teacher works — a tf_keras or Keras 3
+    model, a SavedModel. Teacher probabilities stand in for logits: their logarithms differ
+    from the logits by a per-sample constant, which a softmax ignores.
     """
 
-    def __init__(
-        self, student: keras.Model, teacher: keras.Model, temperature: float, alpha: float
-    ) -> None:
+    def __init__(self, student: keras.Model, temperature: float, alpha: float) -> None:
         super().__init__()
         self.student = student
-        self.teacher = teacher
-        self.teacher.trainable = False
         self.student_logits = keras.Model(student.input, student.get_layer(LOGITS_LAYER).output)
         self.temperature = temperature
         self.alpha = alpha
@@ -107,27 +132,28 @@ class Distiller(keras.Model):
     def metrics(self) -> list:
         return [self.loss_tracker, self.accuracy]
 
-    def _distillation_loss(self, x, y, training: bool):
-        teacher_log_p = tf.math.log(tf.clip_by_value(self.teacher(x, training=False), 1e-7, 1.0))
+    def _distillation_loss(self, x, packed, training: bool):
+        y = tf.cast(packed[:, 0], tf.int32)
+        teacher_log_p = tf.math.log(tf.clip_by_value(packed[:, 1:], 1e-7, 1.0))
         logits = self.student_logits(x, training=training)
         t = self.temperature
         soft = self.soft_loss(
             tf.nn.softmax(teacher_log_p / t, axis=1), tf.nn.softmax(logits / t, axis=1)
         )
         hard = self.hard_loss(y, logits)
-        return self.alpha * hard + (1 - self.alpha) * t * t * soft, logits
+        return self.alpha * hard + (1 - self.alpha) * t * t * soft, y, logits
 
     def train_step(self, data):
-        x, y = data
+        x, packed = data
         with tf.GradientTape() as tape:
-            loss, logits = self._distillation_loss(x, y, training=True)
+            loss, y, logits = self._distillation_loss(x, packed, training=True)
         variables = self.student_logits.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return self._track(loss, y, logits)
 
     def test_step(self, data):
-        x, y = data
-        loss, logits = self._distillation_loss(x, y, training=False)
+        x, packed = data
+        loss, y, logits = self._distillation_loss(x, packed, training=False)
         return self._track(loss, y, logits)
 
     def _track(self, loss, y, logits) -> dict:
@@ -140,16 +166,21 @@ class Distiller(keras.Model):
 
 
 def distill(
-    teacher: keras.Model,
+    teacher_probabilities: np.ndarray,
     data: Dataset,
     options: DistillOptions,
     train: TrainOptions,
     hook: EpochHook | None = None,
 ) -> keras.Model:
-    """A student MLP of `student_hidden` widths, trained to imitate `teacher`."""
+    """A student MLP of `student_hidden` widths, trained to imitate the teacher, whose
+    outputs on `data.x_train` are `teacher_probabilities`."""
     student = mlp(data.input_shape, data.num_classes, options.student_hidden, name="student")
-    distiller = Distiller(student, teacher, options.temperature, options.alpha)
+    distiller = Distiller(student, options.temperature, options.alpha)
     distiller.compile(optimizer=keras.optimizers.Adam(train.learning_rate))
+    packed = np.concatenate(
+        [data.y_train[:, np.newaxis].astype(np.float32), teacher_probabilities.astype(np.float32)],
+        axis=1,
+    )
     fit(
         distiller,
         data,
@@ -157,9 +188,21 @@ def distill(
         epochs=options.epochs,
         patience=options.patience,
         hook=hook,
+        y=packed,
     )
-    teacher.trainable = True
     return student
+
+
+def keep_zeros(model: keras.Model, pruned: keras.Model) -> keras.Model:
+    """Put back the exact zeros of `pruned` into `model` (same architecture) — a fine-tune
+    of a pruned model keeps its mask, so the files of two versions differ only where the
+    training changed a weight."""
+    weights = [
+        np.where(old == 0, 0, new) if old.ndim > 1 else new
+        for new, old in zip(model.get_weights(), pruned.get_weights(), strict=True)
+    ]
+    model.set_weights(weights)
+    return model
 
 
 def weight_sparsity(model: keras.Model) -> float:

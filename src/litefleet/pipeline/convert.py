@@ -7,18 +7,15 @@ ranges calibrated on a representative dataset of real training samples).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import sys
-import tempfile
-import warnings
 from collections.abc import Iterator
 
 import numpy as np
 
 from litefleet.errors import UserError
-from litefleet.pipeline.tf import keras, tf
+from litefleet.pipeline.quiet import held_native_output
+from litefleet.pipeline.savedmodel import SavedModelClassifier
+from litefleet.pipeline.tf import tf
 from litefleet.release import Precision
 
 
@@ -29,12 +26,17 @@ def representative_samples(x: np.ndarray, count: int, seed: int) -> np.ndarray:
     return x[np.sort(picked)].astype(np.float32)
 
 
-def to_tflite(model: keras.Model, precision: Precision, calibration: np.ndarray) -> bytes:
+def to_tflite(model: object, precision: Precision, calibration: np.ndarray) -> bytes:
     """The model as a `.tflite` flatbuffer in the given precision.
 
-    A model the converter cannot handle raises `UserError` naming the model and precision.
+    `model` is a tf_keras or Keras 3 model, or a `SavedModelClassifier` (converted from its
+    folder). A model the converter cannot handle raises `UserError` naming the model and
+    precision.
     """
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if isinstance(model, SavedModelClassifier):
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(model.path))
+    else:
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if precision == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -47,12 +49,13 @@ def to_tflite(model: keras.Model, precision: Precision, calibration: np.ndarray)
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     try:
-        with _quiet_native_stderr() as captured:
+        with held_native_output() as captured:
             return bytes(converter.convert())
     except Exception as exc:
         message = _first_error(str(exc) + "\n" + captured.get("text", ""))
+        name = getattr(model, "name", "model")
         raise UserError(
-            f"the TFLite converter cannot handle model '{model.name}' as {precision}: {message}"
+            f"the TFLite converter cannot handle model '{name}' as {precision}: {message}"
         ) from None
 
 
@@ -61,26 +64,6 @@ def _first_error(text: str) -> str:
     match = re.search(r"error: (.+)", text)
     line = match.group(1) if match else (text.strip().splitlines() or ["unknown error"])[0]
     return " ".join(line.split())[:240]
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[dict[str, str]]:
-    """Hold back what the converter's C++ code prints to fd 2; keep it for the error message."""
-    captured: dict[str, str] = {}
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                yield captured
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            captured["text"] = sink.read().decode(errors="replace")
 
 
 def _one_at_a_time(samples: np.ndarray) -> Iterator[list[np.ndarray]]:

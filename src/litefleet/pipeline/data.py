@@ -1,20 +1,28 @@
-"""Datasets for a build: the embedded digits set, or the user's `.npz` file.
+"""Datasets for a build: the embedded digits set, or the user's `.npz`, CSV or image folder.
 
 Shapes and the number of classes always come from the data. Inputs become float32 in [0, 1]
 (integer images are divided by their training maximum) so that the golden set, the
 representative dataset for int8 and the device all see the same preprocessing.
+
+The format is read from the content (a zip is an npz, a folder of class sub-folders is an
+image set, text with a header row is a CSV), and nothing here imports TensorFlow: every data
+error reaches the user before the slow import starts.
 """
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from litefleet.errors import UserError
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+Color = Literal["auto", "grayscale", "rgb"]
 
 
 @dataclass(frozen=True)
@@ -36,11 +44,67 @@ class Dataset:
         return int(max(self.y_train.max(), self.y_test.max())) + 1
 
 
-def load_dataset(path: Path | None = None, *, test_size: float = 0.2, seed: int = 0) -> Dataset:
-    """Digits from scikit-learn when `path` is None, else the arrays of an `.npz` file."""
+def dataset_of(recipe) -> Dataset:
+    """The dataset a `Recipe` names (imports no TensorFlow: data errors come first, fast)."""
+    options = recipe.data
+    return load_dataset(
+        options.path,
+        test_size=options.test_size,
+        seed=recipe.seed,
+        image_size=tuple(options.image_size) if options.image_size else None,
+        color=options.color,
+        label_column=options.label_column,
+    )
+
+
+def load_dataset(
+    path: Path | None = None,
+    *,
+    test_size: float = 0.2,
+    seed: int = 0,
+    image_size: tuple[int, int] | None = None,
+    color: Color = "auto",
+    label_column: str | None = None,
+) -> Dataset:
+    """Digits from scikit-learn when `path` is None, else the user's data, by its content."""
     if path is None:
         return _digits(test_size, seed)
-    return _npz(Path(path))
+    path = Path(path)
+    if path.is_dir():
+        from litefleet.pipeline.images import load_image_folder
+
+        x_train, y_train, x_test, y_test = load_image_folder(
+            path, image_size=image_size, color=color, test_size=test_size, seed=seed
+        )
+        return _normalized(path.name, x_train, y_train, x_test, y_test, scale=255.0)
+    if not path.is_file():
+        raise UserError(f"data file not found: {path}")
+    if zipfile.is_zipfile(path):
+        return _npz(path)
+    if path.suffix.lower() == ".npz":
+        raise UserError(f"data file {path} is not an npz archive (not a zip file)")
+    from litefleet.pipeline.tabular import load_csv
+
+    x, y = load_csv(path, label_column)
+    x_train, y_train, x_test, y_test = split(x, y, test_size, seed)
+    return _normalized(path.stem, x_train, y_train, x_test, y_test)
+
+
+def split(
+    x: np.ndarray, y: np.ndarray, test_size: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A seeded split that keeps every class's share in both parts (stratified)."""
+    rng = np.random.default_rng(seed)
+    test_idx: list[np.ndarray] = []
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        n_test = round(len(members) * test_size)
+        test_idx.append(members[: min(n_test, len(members) - 1)])
+    test = np.sort(np.concatenate(test_idx)) if test_idx else np.array([], int)
+    train = np.setdiff1d(np.arange(len(y)), test)
+    if len(test) == 0 or len(train) == 0:
+        raise UserError(f"too few samples ({len(y)}) to split into training and test parts")
+    return x[train], y[train], x[test], y[test]
 
 
 def _digits(test_size: float, seed: int) -> Dataset:
@@ -70,15 +134,22 @@ def _npz(path: Path) -> Dataset:
             arrays = {k: archive[k] for k in NPZ_KEYS}
     except UserError:
         raise
-    except Exception as exc:  # zipfile.BadZipFile, ValueError (pickled), OSError …
-        raise UserError(f"data file {path} is not a readable .npz: {exc}") from None
+    except ValueError as exc:  # numpy's text is advice about allow_pickle
+        if "pickle" in str(exc):
+            raise UserError(
+                f"data file {path} holds Python objects, not plain arrays: save numeric "
+                "arrays with np.savez"
+            ) from None
+        raise UserError(f"data file {path} is not a readable npz archive: {exc}") from None
+    except Exception as exc:  # zipfile.BadZipFile, OSError …
+        raise UserError(f"data file {path} is not a readable npz archive: {exc}") from None
     x_train, y_train, x_test, y_test = (arrays[k] for k in NPZ_KEYS)
     _check(path, x_train, y_train, "train")
     _check(path, x_test, y_test, "test")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise UserError(
-            f"data file {path}: x_train samples have shape {x_train.shape[1:]} "
-            f"but x_test samples have {x_test.shape[1:]}"
+            f"data file {path}: x_train samples have shape {plain(x_train.shape[1:])} "
+            f"but x_test samples have {plain(x_test.shape[1:])}"
         )
     return _normalized(path.stem, x_train, y_train.ravel(), x_test, y_test.ravel())
 
@@ -98,8 +169,15 @@ def _check(path: Path, x: np.ndarray, y: np.ndarray, split: str) -> None:
         raise UserError(f"data file {path}: x_{split} contains NaN or infinite values")
 
 
-def _normalized(name: str, x_train, y_train, x_test, y_test) -> Dataset:
-    scale = float(np.abs(x_train).max()) if np.abs(x_train).max() > 1.0 else 1.0
+def plain(shape: tuple) -> tuple[int | None, ...]:
+    """A shape as the user wrote it: `(8, 8, 1)`, not `(np.int64(8), …)`."""
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+def _normalized(name: str, x_train, y_train, x_test, y_test, scale: float | None = None) -> Dataset:
+    if scale is None:
+        peak = float(np.abs(x_train).max())
+        scale = peak if peak > 1.0 else 1.0
     return Dataset(
         name=name,
         x_train=(x_train.astype(np.float32) / scale),

@@ -16,8 +16,10 @@ import numpy as np
 import zstandard
 from ai_edge_litert.interpreter import Interpreter
 
+from litefleet.errors import UserError
 from litefleet.litert import dequantize, quantize, signature_of
-from litefleet.release import Signature
+from litefleet.pipeline.quiet import held_native_output
+from litefleet.release import Precision, Signature
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,9 @@ def measure(
     zstd_level: int,
 ) -> Measurement:
     raw = path.read_bytes()
-    interpreter = Interpreter(model_path=str(path), num_threads=1)
-    interpreter.allocate_tensors()
+    with held_native_output():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" line
+        interpreter = Interpreter(model_path=str(path), num_threads=1)
+        interpreter.allocate_tensors()
     signature = signature_of(interpreter)
 
     predicted = predict_batch(interpreter, x_test).argmax(axis=1)
@@ -74,6 +77,48 @@ def measure(
         sha256=hashlib.sha256(raw).hexdigest(),
         signature=signature,
     )
+
+
+def inspect_tflite(model: bytes, data) -> tuple[Precision, np.ndarray]:
+    """A user's `.tflite` file: its precision (read from its tensors) and its outputs on the
+    test split; a file whose input does not fit the data is refused with both shapes."""
+    with held_native_output():
+        try:
+            interpreter = Interpreter(model_content=model, num_threads=1)
+            interpreter.allocate_tensors()
+        except Exception as exc:
+            first = " ".join(str(exc).split())[:200]
+            raise UserError(f"LiteRT cannot load this .tflite file: {first}") from None
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise UserError(
+            f"the .tflite model must have one input and one output "
+            f"(it has {len(inputs)} and {len(outputs)})"
+        )
+    model_in = tuple(int(d) for d in inputs[0]["shape"][1:])
+    if model_in != data.input_shape:
+        raise UserError(
+            f"model input shape {model_in} does not match the data's sample shape "
+            f"{data.input_shape}"
+        )
+    out_shape = tuple(int(d) for d in outputs[0]["shape"][1:])
+    if out_shape != (data.num_classes,):
+        raise UserError(
+            f"model output shape {out_shape} does not match the data's {data.num_classes} classes"
+        )
+    return _precision_of(interpreter), predict_batch(interpreter, data.x_test)
+
+
+def _precision_of(interpreter: Interpreter) -> Precision:
+    """int8 when the input is int8; else by the widest weight type (constant tensors)."""
+    if interpreter.get_input_details()[0]["dtype"] == np.int8:
+        return "int8"
+    kinds = {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
+    if "int8" in kinds:
+        return "dynamic"
+    if "float16" in kinds:
+        return "float16"
+    return "float32"
 
 
 def _single_sample_latency(

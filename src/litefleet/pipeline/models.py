@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from litefleet.errors import UserError
+from litefleet.pipeline.data import plain
 from litefleet.pipeline.tf import keras
 
 LOGITS_LAYER = "logits"
@@ -43,20 +46,44 @@ def load_model(path: Path) -> keras.Model:
 
 
 def check_fits(model: keras.Model, input_shape: tuple[int, ...], num_classes: int) -> None:
-    """Refuse a model whose input or output does not match the data, with both shapes named."""
-    if isinstance(model.input, list) or isinstance(model.output, list):
+    """Refuse a model whose input or output does not match the data, with both shapes named.
+
+    Works for tf_keras and Keras 3 models; a subclassed model without known shapes is run
+    on two zero samples instead."""
+    try:
+        single = not (isinstance(model.input, list) or isinstance(model.output, list))
+        model_in = tuple(model.input_shape[1:])
+        model_out_shape = tuple(model.output_shape)
+    except (AttributeError, ValueError):  # a subclassed model knows no shapes until called
+        _check_by_call(model, input_shape, num_classes)
+        return
+    if not single:
         raise UserError("the model must have exactly one input and one output")
-    model_in = tuple(model.input_shape[1:])
     if len(model_in) != len(input_shape) or any(
         m is not None and m != d for m, d in zip(model_in, input_shape, strict=True)
     ):
         raise UserError(
-            f"model input shape {model_in} does not match the data's sample shape {input_shape}"
+            f"model input shape {plain(model_in)} does not match the data's sample shape "
+            f"{plain(input_shape)}"
         )
-    model_out = model.output_shape[-1]
-    if len(model.output_shape) != 2 or model_out != num_classes:
+    if len(model_out_shape) != 2 or model_out_shape[-1] != num_classes:
         raise UserError(
-            f"model output shape {tuple(model.output_shape[1:])} does not match the data's "
+            f"model output shape {plain(model_out_shape[1:])} does not match the data's "
+            f"{num_classes} classes"
+        )
+
+
+def _check_by_call(model, input_shape: tuple[int, ...], num_classes: int) -> None:
+    try:
+        out = np.asarray(model(np.zeros((2, *input_shape), np.float32)))
+    except Exception as exc:
+        first = " ".join(str(exc).split())[:160]
+        raise UserError(
+            f"the model cannot take the data's samples of shape {plain(input_shape)}: {first}"
+        ) from None
+    if out.shape != (2, num_classes):
+        raise UserError(
+            f"model output shape {plain(out.shape[1:])} does not match the data's "
             f"{num_classes} classes"
         )
 
@@ -69,4 +96,4 @@ def copy_model(model: keras.Model) -> keras.Model:
 
 
 def count_parameters(model: keras.Model) -> int:
-    return int(sum(int(w.shape.num_elements()) for w in model.weights))
+    return int(sum(int(np.prod(w.shape)) for w in model.weights))

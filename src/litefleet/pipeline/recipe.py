@@ -21,15 +21,25 @@ class _Section(BaseModel):
 
 class DataOptions(_Section):
     path: Path | None = None
-    """An `.npz` with x_train, y_train, x_test, y_test; None = the embedded digits."""
+    """An `.npz` with x_train, y_train, x_test, y_test, a CSV file or an image folder
+    (one sub-folder per class); None = the embedded digits."""
     test_size: float = Field(0.2, gt=0, lt=1)
+    """Share held out for testing when the data has no split of its own (CSV, images)."""
     golden_size: int = Field(300, ge=10)
+    image_size: list[int] | None = Field(None, min_length=2, max_length=2)
+    """[height, width] images are resized to; None = the size of the first image."""
+    color: Literal["auto", "grayscale", "rgb"] = "auto"
+    label_column: str | None = None
+    """CSV column holding the class; None = `label`, else the last column."""
 
 
 class ModelOptions(_Section):
     path: Path | None = None
-    """A `.keras`/`.h5` file or SavedModel folder of a tf_keras model; None = the default MLP."""
+    """A Keras 3 or tf_keras `.keras`/`.h5` file, a SavedModel folder or a `.tflite` file;
+    None = the default MLP. The kind is read from the file (`litefleet.pipeline.detect`)."""
     hidden: list[int] = Field(default_factory=lambda: [128, 64])
+    custom_objects: Path | None = None
+    """A Python file defining the custom layers/objects a Keras 3 model needs to load."""
 
 
 class TrainOptions(_Section):
@@ -152,6 +162,8 @@ def load_recipe(path: Path) -> Recipe:
         updates["data.path"] = str(base / recipe.data.path)
     if recipe.model.path is not None and not recipe.model.path.is_absolute():
         updates["model.path"] = str(base / recipe.model.path)
+    if recipe.model.custom_objects is not None and not recipe.model.custom_objects.is_absolute():
+        updates["model.custom_objects"] = str(base / recipe.model.custom_objects)
     return recipe.with_overrides(updates) if updates else recipe
 
 

@@ -32,7 +32,7 @@ def table(report: BuildReport) -> Table:
     )
     front = {c.name for c in pareto_front(report.candidates)}
     t = Table(
-        title=f"litefleet build — {report.dataset}, Keras baseline accuracy "
+        title=f"litefleet build — {report.dataset}, {_reference_name(report)} accuracy "
         f"{report.keras_accuracy:.2%}",
         caption="size ratio = baseline-float32 raw bytes / this file's zstd bytes; "
         "★ = on the Pareto front (accuracy vs compressed size)",
@@ -66,6 +66,13 @@ def table(report: BuildReport) -> Table:
             f"{c.sparsity:.0%}",
         )
     return t
+
+
+def _reference_name(report: BuildReport) -> str:
+    """What the reference outputs came from: the Keras model, or the file as given."""
+    return {"tflite": "your .tflite", "saved_model": "your SavedModel"}.get(
+        report.model_kind, "Keras baseline"
+    )
 
 
 def plot(report: BuildReport, path: Path) -> None:
@@ -121,6 +128,8 @@ def environment() -> dict[str, str]:
         "tf-keras",
         "tensorflow-model-optimization",
         "ai-edge-litert",
+        "ai-edge-quantizer",
+        "keras",
         "numpy",
         "litefleet",
     ):

@@ -2,19 +2,40 @@
 
 tfmot supports only Keras 2 models, so `TF_USE_LEGACY_KERAS=1` must be set before the
 first `import tensorflow`; every pipeline module imports `tf`, `keras` and `tfmot` from here.
+Keras 3 (the `keras` package, for users' Keras 3 models) is imported by `keras3()` only
+when such a model is loaded.
 """
 
 import os
-import warnings
+
+from litefleet.pipeline.quiet import (
+    held_native_output,
+    quiet_python_loggers,
+    quiet_tensorflow,
+    verbose,
+)
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-warnings.filterwarnings("ignore", category=DeprecationWarning)
+quiet_tensorflow(verbose())
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_model_optimization as tfmot  # noqa: E402
-import tf_keras as keras  # noqa: E402
+# TF 2.21 logs through absl before its log level is read ("oneDNN custom operations",
+# "Could not find cuda drivers"): only holding back fd 2 during the import hides them.
+with held_native_output():
+    import tensorflow as tf
+    import tensorflow_model_optimization as tfmot
+    import tf_keras as keras
 
+quiet_python_loggers()
 tf.get_logger().setLevel("ERROR")
 
-__all__ = ["keras", "tf", "tfmot"]
+
+def keras3():
+    """The Keras 3 package (TensorFlow backend), beside tf_keras in the same process."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    with held_native_output():
+        import keras as keras_3
+
+    return keras_3
+
+
+__all__ = ["keras", "keras3", "tf", "tfmot"]

@@ -48,6 +48,7 @@ def fit(
     patience: int | None,
     callbacks: list[keras.callbacks.Callback] | None = None,
     hook: EpochHook | None = None,
+    y: np.ndarray | None = None,
 ) -> keras.callbacks.History:
     """`model.fit` on the training split with the recipe's batch size and validation split;
     early stopping (when `patience` is set) restores the best weights."""
@@ -61,7 +62,7 @@ def fit(
     all_callbacks.append(_Progress(hook, epochs))
     return model.fit(
         data.x_train,
-        data.y_train,
+        data.y_train if y is None else y,
         epochs=epochs,
         batch_size=train.batch_size,
         validation_split=train.validation_split,
@@ -76,14 +77,20 @@ def train_baseline(
 ) -> keras.Model:
     """Train in place; with `trainable="last"` only the last layer with weights learns."""
     if options.trainable == "last":
-        weighted = [layer for layer in model.layers if layer.weights]
-        for layer in weighted[:-1]:
-            layer.trainable = False
+        freeze_all_but_last(model)
     compile_classifier(model, options.learning_rate)
     fit(model, data, options, epochs=options.epochs, patience=options.patience, hook=hook)
     for layer in model.layers:
         layer.trainable = True
     return model
+
+
+def freeze_all_but_last(model: keras.Model) -> None:
+    """Only the last layer with trainable weights learns (a QAT wrapper around a softmax
+    has quantizer state but nothing to train, so it does not count)."""
+    weighted = [layer for layer in model.layers if layer.trainable_weights]
+    for layer in weighted[:-1]:
+        layer.trainable = False
 
 
 def keras_accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
