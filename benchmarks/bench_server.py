@@ -26,7 +26,9 @@ from pathlib import Path
 import httpx
 
 from litefleet.registry.repository import Repository
+from litefleet.registry.server import SETTINGS_ENV, ServerSettings
 from litefleet.registry.telemetry import TelemetryStore
+from litefleet.registry.tokens import DeviceTokens
 
 MODEL_BYTES = 70_000
 BATCH = 20
@@ -41,13 +43,15 @@ def main() -> None:
         repo = Repository.init(Path(tmp) / "repo")
         with repo.transaction(roles=("targets",)) as tx:
             info = tx.add_target("bench/1/model.tflite", os.urandom(MODEL_BYTES))
-        token = repo.keys.issue_token("bench")
+        tokens = DeviceTokens(repo.keys.path).issue_many(f"device-{i}" for i in range(args.clients))
+        # one client is one device sending as fast as it can: no per-device rate limit here
+        settings = ServerSettings(repo=repo.path, device_rate=1e9, device_burst=10**9)
         port = _free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "litefleet.registry.server:app_from_env",
              "--factory", "--host", "127.0.0.1", "--port", str(port),
              "--log-level", "warning", "--no-access-log"],
-            env={**os.environ, "LITEFLEET_REPO": str(repo.path)},
+            env={**os.environ, SETTINGS_ENV: settings.to_env()},
         )  # fmt: skip
         try:
             base = f"http://127.0.0.1:{port}"
@@ -57,7 +61,7 @@ def main() -> None:
                 "healthz": ("GET", "/healthz", None),
                 "timestamp": ("GET", "/metadata/timestamp.json", None),
                 "model": ("GET", model_url, None),
-                "telemetry": ("POST", "/v1/devices/{i}/events", token),
+                "telemetry": ("POST", "/v1/devices/{i}/events", tokens),
             }
             rps = {
                 name: asyncio.run(_hammer(base, method, path, auth, args.clients, args.seconds))
@@ -89,22 +93,28 @@ def main() -> None:
 
 
 async def _hammer(
-    base: str, method: str, path: str, token: str | None, clients: int, seconds: float
+    base: str,
+    method: str,
+    path: str,
+    tokens: dict[str, str] | None,
+    clients: int,
+    seconds: float,
 ) -> float:
     """Requests per second completed by `clients` concurrent keep-alive clients."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, headers=headers) as client:
+    async with httpx.AsyncClient(base_url=base, limits=limits) as client:
 
         async def worker(i: int) -> int:
             done = 0
-            url = path.format(i=f"device-{i}")
+            device = f"device-{i}"
+            url = path.format(i=device)
+            headers = {"Authorization": f"Bearer {tokens[device]}"} if tokens else {}
             while time.perf_counter() < deadline:
                 if method == "GET":
                     resp = await client.get(url)
                 else:
-                    resp = await client.post(url, json=_batch())
+                    resp = await client.post(url, json=_batch(), headers=headers)
                 resp.raise_for_status()
                 done += 1
             return done

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Precision = Literal["float32", "float16", "dynamic", "int8", "int4", "weight-int8", "weight-int4"]
 """How a `.tflite` file stores its weights and computes: the four converter recipes, then
@@ -314,20 +314,28 @@ EventType = Literal[
 ]
 
 
+MAX_EVENT_VERSION = 2**31 - 1
+"""Release counters fit a 32-bit signed integer (a PostgreSQL `integer` column)."""
+MetricName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+FiniteNumber = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
+
+
 class TelemetryEvent(BaseModel):
     """One event a device reports: `POST /v1/devices/{device_id}/events` with an `EventBatch`.
 
     `metrics` carries numbers only (drift score, latency, confidence, bytes downloaded).
+    Every field is bounded (the server answers 422, never 500, to anything else): no
+    NaN/Infinity (not JSON, and they break every strict reader of the database).
     """
 
     model_config = ConfigDict(extra="forbid")
 
     type: EventType
     model: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
-    version: int | None = Field(default=None, ge=0)
-    time: float = Field(description="Unix time on the device when it happened.")
+    version: int | None = Field(default=None, ge=0, le=MAX_EVENT_VERSION)
+    time: float = Field(ge=0, le=1e11, allow_inf_nan=False, description="Unix time on the device.")
     reason: str = Field(default="", max_length=1000)
-    metrics: dict[str, float] = Field(default_factory=dict, max_length=32)
+    metrics: dict[MetricName, FiniteNumber] = Field(default_factory=dict, max_length=32)
 
 
 class EventBatch(BaseModel):

@@ -155,9 +155,9 @@ class Registry:
     def url(self) -> str:
         return self.lab.server.url
 
-    @property
-    def token(self) -> str:
-        return self.lab.token
+    def token_for(self, device_id: str) -> str:
+        """The device's own telemetry token (a token reports for one device only)."""
+        return self.lab.token_for(device_id)
 
     @property
     def root(self) -> Path:

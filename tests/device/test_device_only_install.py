@@ -68,7 +68,7 @@ def test_device_only_venv_runs_the_agent_against_a_full_server(
     init = _run(
         lf, "agent", "init", "--home", home, "--server", registry.url,
         "--root", registry.root, "--model", "blobs", "--device-id", "edge-1",
-        "--token", registry.token,
+        "--token", registry.token_for("edge-1"),
     )  # fmt: skip
     assert init.returncode == 0, init.stderr
     check = _run(lf, "agent", "check", "--home", home, "--json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import typer
@@ -39,15 +40,21 @@ def test_init_publish_rollout_token(app, builds, tmp_path):
     result = run(app, "publish", path, builds["v1"], "--model", MODEL, "--rollout", "10")
     assert result.exit_code == 0 and "published digits 1" in result.output
     result = run(app, "publish", path, builds["v2"], "--model", MODEL, "--channel", "beta")
-    assert "published digits 2" in result.output and "9 patches" in result.output
+    patches = re.search(r"published digits 2: \d+ variants, (\d+) patches", result.output)
+    assert patches and int(patches.group(1)) > 0, result.output
     assert (
         run(app, "rollout", path, "--model", MODEL, "--version", 1, "--percent", 60).exit_code == 0
     )
     assert run(app, "rollout", path, "--model", MODEL, "--version", 2, "--pause").exit_code == 0
     state = read_rollout(repo, MODEL)
     assert state.rollouts[1].percent == 60 and state.rollouts[2].status == "paused"
-    token = run(app, "repo", "token", path).output.strip()
+    token = run(app, "repo", "token", path, "--device", "cam-1").output.strip()
     assert len(token) > 30 and token not in (path / "keys" / "tokens.json").read_text()
+    many = run(app, "repo", "token", path, "--device", "a", "--device", "b").output.split()
+    assert many[0] == "a" and many[2] == "b" and len(many) == 4
+    assert isinstance(run(app, "repo", "token", path).exception, UserError)  # needs a device
+    assert "targets" in run(app, "repo", "expiry", path, "--set", "targets=30d").output
+    assert "targets version" in run(app, "repo", "resign", path, "targets").output
     assert "timestamp version" in run(app, "repo", "refresh-timestamp", path).output
     assert run(app, "repo", "rotate-key", path, "timestamp").exit_code == 0
 
@@ -63,6 +70,10 @@ def test_init_publish_rollout_token(app, builds, tmp_path):
         ("repo", "rotate-key", "{repo}", "janitor"),
         ("repo", "init", "{repo}"),
         ("repo", "init", "{tmp}/new", "--expiry", "timestamp=soon"),
+        ("repo", "init", "{tmp}/new", "--offline-keys", "{tmp}/new/keys2"),
+        ("repo", "token", "{repo}", "--device", "bad id!"),
+        ("repo", "expiry", "{repo}", "--set", "targets=1s"),
+        ("repo", "resign", "{repo}", "root"),
     ],
 )
 def test_user_errors(app, published, builds, tmp_path, args):

@@ -144,7 +144,7 @@ def test_bad_options_are_refused_and_repo_unchanged(published, builds, kwargs, m
 def test_wrong_or_missing_passphrase(tmp_path, builds, monkeypatch):
     monkeypatch.setenv(PASSPHRASE_ENV, "correct horse")
     repo = Repository.init(tmp_path / "enc")
-    pem = next((repo.path / "keys" / "targets").glob("*.pem"))
+    pem = next(repo.keys.role_dir("targets").glob("*.pem"))
     assert b"ENCRYPTED" in pem.read_bytes() and pem.stat().st_mode & 0o777 == 0o600
     publish(repo, builds["v1"], MODEL)
     before = tree(repo.path)

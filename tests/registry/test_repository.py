@@ -14,9 +14,10 @@ import pytest
 from tuf.api.metadata import Metadata
 
 from litefleet.errors import UserError
-from litefleet.registry.keys import ONLINE_ROLES, KeyStore, check_token
+from litefleet.registry.keys import ONLINE_ROLES, KeyStore, offline_keys_exposed
 from litefleet.registry.publish import read_index
 from litefleet.registry.repository import RepoConfig, Repository
+from litefleet.registry.tokens import DeviceTokens
 
 from .conftest import MODEL, make_updater, tree
 
@@ -37,9 +38,15 @@ def test_init_layout_and_private_keys(repo: Repository):
     assert root.consistent_snapshot
     delegation = repo.load("targets").signed.delegations.roles["rollout"]
     assert delegation.paths == ["*/rollout.json"] and delegation.terminating
-    for pem in (repo.path / "keys").rglob("*.pem"):
-        assert pem.stat().st_mode & 0o777 == 0o600
-    assert (repo.path / "keys").stat().st_mode & 0o077 == 0
+    offline = repo.path.parent / "repo.offline-keys"
+    for folder in (repo.path / "keys", offline):
+        for pem in folder.rglob("*.pem"):
+            assert pem.stat().st_mode & 0o777 == 0o600
+        assert folder.stat().st_mode & 0o077 == 0
+    # root and targets keys are outside the repository folder the server runs on
+    assert {p.parent.name for p in offline.rglob("*.pem")} == {"root", "targets"}
+    assert {p.parent.name for p in repo.path.rglob("*.pem")} == set(ONLINE_ROLES)
+    assert offline_keys_exposed(repo.path / "keys", repo.path) == []
     with pytest.raises(UserError, match="not empty"):
         Repository.init(repo.path)
     with pytest.raises(UserError, match="not a litefleet repository"):
@@ -65,12 +72,45 @@ def test_online_key_store_refuses_offline_roles(repo: Repository):
     server_view.refresh_timestamp()  # online keys suffice
 
 
-def test_tokens_are_stored_hashed(repo: Repository):
-    token = repo.keys.issue_token("a")
+def test_tokens_are_bound_to_one_device_and_stored_hashed(repo: Repository):
+    book = DeviceTokens(repo.path / "keys")
+    token = book.issue("cam-1", "a")
+    other = book.issue("cam-2")
     stored = (repo.path / "keys" / "tokens.json").read_text()
-    assert token not in stored
-    assert check_token(token, repo.keys.token_hashes())
-    assert not check_token(token + "x", repo.keys.token_hashes())
+    assert token not in stored and other not in stored
+    assert (repo.path / "keys" / "tokens.json").stat().st_mode & 0o777 == 0o600
+    assert book.device_of(token) == "cam-1" and book.device_of(other) == "cam-2"
+    assert book.device_of(token + "x") is None
+    renewed = book.issue("cam-1")  # a new token replaces the device's old one
+    assert book.device_of(token) is None and book.device_of(renewed) == "cam-1"
+    assert book.revoke("cam-1") == 1 and book.device_of(renewed) is None
+    with pytest.raises(UserError, match="device id"):
+        book.issue("../etc")
+
+
+def test_old_layout_with_offline_keys_inside_is_detected(tmp_path, monkeypatch):
+    """A repository whose root/targets keys sit in REPO/keys (older `repo init`)."""
+    monkeypatch.setenv("LITEFLEET_OFFLINE_KEYS_DIR", str(tmp_path / "r" / "keys"))
+    repo = Repository.init(tmp_path / "r")
+    exposed = offline_keys_exposed(repo.path / "keys", repo.path)
+    assert {p.parent.name for p in exposed} == {"root", "targets"}
+
+
+def test_expiry_is_configurable_and_resign_uses_it(repo: Repository):
+    from datetime import UTC, datetime
+
+    assert repo.config.expiry["targets"] == 90 * 86400  # the recommended default
+    repo.set_expiry({"targets": 30 * 86400, "rollout": 2 * 86400})
+    again = Repository(repo.path)
+    assert again.config.expiry["targets"] == 30 * 86400
+    again.resign("targets")
+    again.resign("rollout")
+    now = datetime.now(UTC)
+    left = again.load("targets").signed.expires - now
+    assert timedelta(days=29) < left <= timedelta(days=30)
+    assert again.load("rollout").signed.expires - now <= timedelta(days=2)
+    with pytest.raises(UserError, match="between"):
+        again.set_expiry({"targets": 10})
 
 
 def test_refresh_online_resigns_only_what_expires(repo: Repository):

@@ -12,13 +12,27 @@ import pytest
 from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import read_rollout
 from litefleet.registry.telemetry import TelemetryStore
+from litefleet.registry.tokens import DeviceTokens
 
 from .conftest import MODEL, make_updater, tree
 
 
 @pytest.fixture
-def token(repo: Repository) -> str:
-    return repo.keys.issue_token("tests")
+def tokens(repo: Repository):
+    """Issue (once) and return the token of a device."""
+    book, issued = DeviceTokens(repo.keys.path), {}
+
+    def token_of(device: str) -> str:
+        if device not in issued:
+            issued[device] = book.issue(device, "tests")
+        return issued[device]
+
+    return token_of
+
+
+@pytest.fixture
+def token(tokens) -> str:
+    return tokens("dev-1")
 
 
 def _events(*items: tuple[str, int | None]) -> dict:
@@ -116,6 +130,32 @@ def test_telemetry_stored_with_token(repo, serve, token):
     store = TelemetryStore(f"sqlite:///{repo.path}/telemetry.db")
     assert store.count_events() == 2
     assert store.health(MODEL, 1).running == 1
+    assert (repo.path / "telemetry.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_token_speaks_for_its_own_device_only(repo, serve, tokens):
+    server = serve(repo)
+    mine = tokens("cam-1")
+    tokens("cam-2")
+    assert _post(server, "cam-1", _events(("heartbeat", 1)), mine).status_code == 202
+    for victim in ("cam-2", "never-enrolled", "bad id!"):
+        resp = _post(server, victim, _events(("health_failed", 1)), mine)
+        assert resp.status_code == 403, (victim, resp.text)
+    # a renewed token revokes the old one at once (the server re-reads the token file)
+    DeviceTokens(repo.keys.path).issue("cam-1")
+    assert _post(server, "cam-1", _events(("heartbeat", 1)), mine).status_code == 401
+    store = TelemetryStore(f"sqlite:///{repo.path}/telemetry.db")
+    assert store.count_events() == 1
+
+
+def test_a_device_that_floods_gets_429_and_loses_nothing(repo, serve, token):
+    server = serve(repo, device_rate=0.5, device_burst=3)
+    codes = [_post(server, "dev-1", _events(("heartbeat", 1)), token) for _ in range(6)]
+    assert [r.status_code for r in codes[:3]] == [202] * 3
+    assert codes[3].status_code == 429 and int(codes[3].headers["retry-after"]) >= 1
+    accepted = sum(r.status_code == 202 for r in codes)
+    store = TelemetryStore(f"sqlite:///{repo.path}/telemetry.db")
+    assert store.count_events() == accepted
 
 
 @pytest.mark.parametrize(
@@ -123,7 +163,9 @@ def test_telemetry_stored_with_token(repo, serve, token):
     [
         ("dev-1", _events(("installed", 1)), None, 401),
         ("dev-1", _events(("installed", 1)), "wrong-token", 401),
-        ("bad id!", _events(("installed", 1)), "good", 422),
+        ("bad id!", _events(("installed", 1)), "good", 403),
+        ("dev-1", _events(("installed", 2**31)), "good", 422),
+        ("dev-1", _events(("installed", 10**30)), "good", 422),
         ("dev-1", {"events": []}, "good", 422),
         ("dev-1", {"events": [{"type": "exploded", "model": MODEL, "time": 1}]}, "good", 422),
         ("dev-1", {"events": [{"type": "heartbeat", "model": "../x", "time": 1}]}, "good", 422),
@@ -165,16 +207,22 @@ def test_malformed_json_and_huge_chunked_body(repo, serve, token):
     assert TelemetryStore(f"sqlite:///{repo.path}/telemetry.db").count_events() == 0
 
 
-def test_automatic_halt_pauses_rollout_for_devices(published, serve, token, tmp_path):
+def test_automatic_halt_pauses_rollout_for_devices(published, serve, tokens, tmp_path):
     server = serve(published)
     for i in range(4):
-        _post(server, f"ok-{i}", _events(("installed", 2), ("activated", 2)), token)
-    # 1 failure among 5 devices is 20 %: not above the threshold
-    _post(server, "bad-0", _events(("installed", 2), ("health_failed", 2)), token)
+        _post(server, f"ok-{i}", _events(("installed", 2), ("activated", 2)), tokens(f"ok-{i}"))
+    # 2 failures among 6 devices: above 20 %, but fewer than 3 devices failed
+    _post(server, "bad-0", _events(("installed", 2), ("health_failed", 2)), tokens("bad-0"))
+    _post(
+        server,
+        "bad-1",
+        _events(("installed", 2), ("rolled_back", 2), ("activated", 1)),
+        tokens("bad-1"),
+    )
     assert read_rollout(published, MODEL).rollouts[2].status == "active"
-    _post(server, "bad-1", _events(("installed", 2), ("rolled_back", 2), ("activated", 1)), token)
+    _post(server, "bad-2", _events(("installed", 2), ("health_failed", 2)), tokens("bad-2"))
     entry = read_rollout(published, MODEL).rollouts[2]
-    assert entry.status == "paused" and "2/6" in entry.reason
+    assert entry.status == "paused" and "3/7" in entry.reason
     # a device sees the pause through TUF (signed by the online rollout key)
     updater = make_updater(
         server, (published.metadata_dir / "1.root.json").read_bytes(), tmp_path / "d"
@@ -184,12 +232,15 @@ def test_automatic_halt_pauses_rollout_for_devices(published, serve, token, tmp_
 
     fleet = httpx.get(f"{server.url}/v1/fleet").json()["releases"]
     row = next(r for r in fleet if r["version"] == 2)
-    assert (row["running"], row["tried"], row["failed"], row["rolled_back"]) == (4, 6, 2, 1)
-    assert row["rollout_status"] == "paused"
+    assert (row["running"], row["tried"], row["failed"], row["rolled_back"]) == (4, 7, 3, 1)
+    assert row["rollout_status"] == "paused" and row["halt_state"] == "paused"
     assert next(r for r in fleet if r["version"] == 1)["running"] == 1
     metrics = httpx.get(f"{server.url}/metrics").text
-    assert 'litefleet_release_failed{model="digits",version="2"} 2.0' in metrics
-    assert "litefleet_auto_halts_total 1.0" in metrics
+    assert 'litefleet_release_failed{model="digits",version="2"} 3.0' in metrics
+    assert "litefleet_auto_halts 1.0" in metrics
+    halts = httpx.get(f"{server.url}/v1/halts").json()
+    assert [(h["version"], h["state"], h["pauses"]) for h in halts] == [(2, "paused", 1)]
+    assert "pid" in halts[0]["paused_by"] and "3/7" in halts[0]["reason"]
 
 
 def test_server_never_signs_with_offline_keys(published, serve):
@@ -239,3 +290,18 @@ def test_concurrent_publish_and_halt_do_not_lose_updates(published, builds):
     assert not errors and tree(published.path) != before
     state = read_rollout(published, MODEL)
     assert state.rollouts[2].status == "paused" and state.rollouts[3].status == "active"
+
+
+def test_server_warns_loudly_about_readable_offline_keys(tmp_path, monkeypatch, caplog):
+    """A repository whose root/targets keys sit inside it (the layout of older versions)."""
+    monkeypatch.setenv("LITEFLEET_OFFLINE_KEYS_DIR", str(tmp_path / "old" / "keys"))
+    old = Repository.init(tmp_path / "old")
+    monkeypatch.delenv("LITEFLEET_OFFLINE_KEYS_DIR")
+    from litefleet.registry.server import ServerSettings, create_app
+
+    create_app(ServerSettings(repo=old.path, refresh_interval=None))
+    assert "OFFLINE KEYS READABLE" in caplog.text
+    caplog.clear()
+    fresh = Repository.init(tmp_path / "new")
+    create_app(ServerSettings(repo=fresh.path, refresh_interval=None))
+    assert "OFFLINE KEYS" not in caplog.text

@@ -15,6 +15,7 @@ import time
 import httpx
 
 from litefleet.registry.telemetry import TelemetryStore
+from litefleet.registry.tokens import DeviceTokens
 from litefleet.selftest.tally import Tally
 from litefleet.testing.lab import MODEL
 
@@ -31,10 +32,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def _device(client, i, token, deadline, stats) -> None:
+async def _device(client, i, tokens, deadline, stats) -> None:
     """One device: check (timestamp, then snapshot) and report heartbeats until `deadline`."""
     rng = random.Random(i)
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {tokens[f'load-{i}']}"}  # its own token
     await asyncio.sleep(rng.uniform(0, min(CHECK_EVERY_S, deadline - time.monotonic())))
     next_report = time.monotonic() + rng.uniform(0, REPORT_EVERY_S if FULL else 2.0)
     first = True
@@ -74,11 +75,11 @@ async def _device(client, i, token, deadline, stats) -> None:
         await asyncio.sleep(wait)
 
 
-async def _fleet(url, token, seconds, stats) -> None:
+async def _fleet(url, tokens, seconds, stats) -> None:
     limits = httpx.Limits(max_connections=DEVICES, max_keepalive_connections=DEVICES)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         deadline = time.monotonic() + seconds
-        await asyncio.gather(*(_device(client, i, token, deadline, stats) for i in range(DEVICES)))
+        await asyncio.gather(*(_device(client, i, tokens, deadline, stats) for i in range(DEVICES)))
 
 
 def test_thousand_devices_against_one_server(lab, report):
@@ -106,7 +107,8 @@ def test_thousand_devices_against_one_server(lab, report):
         stats = {"checks": 0, "events": 0, "batches": 0, "errors": []}
         seconds = size(5, 60)
         t0 = time.monotonic()
-        asyncio.run(_fleet(url, lab.token, seconds, stats))
+        tokens = DeviceTokens(lab.repo.keys.path).issue_many(f"load-{i}" for i in range(DEVICES))
+        asyncio.run(_fleet(url, tokens, seconds, stats))
         took = time.monotonic() - t0
         fleet = httpx.get(f"{url}/v1/fleet", timeout=60).json()
     finally:

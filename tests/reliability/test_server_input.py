@@ -1,5 +1,6 @@
-"""Hostile input to the update server: schema fuzzing (schemathesis), fuzzed telemetry
-bodies, and hand-written requests (malformed JSON, huge bodies, unknown devices, bad
+"""Hostile input to the update server: schema fuzzing (schemathesis, with the request body
+in the schema), every field of every body replaced by hostile values, fuzzed telemetry
+bodies, and hand-written requests (malformed JSON, huge bodies, other devices' ids, bad
 tokens, path traversal). No 5xx, no file outside the served folders, the database intact."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from litefleet.registry.server import ServerSettings, create_app
+from litefleet.registry.server import ServerSettings, ServerThread, create_app
 from litefleet.selftest.tally import Tally
 from litefleet.testing.lab import MODEL
 
@@ -69,6 +70,10 @@ def _events(n: int = 1) -> dict:
     }
 
 
+def _v(version: int) -> dict:
+    return {"events": [{**_events()["events"][0], "version": version}]}
+
+
 def _db_count(lab) -> int:
     with sqlite3.connect(lab.repo.path / "telemetry.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -85,13 +90,24 @@ def test_by_hand(lab, report):
         leaked = CANARY.encode() in body or b"root:x:" in body or b"SQLite format" in body
         ok = status < 500 and status in (400, 404, 405, 414, 431) and not leaked
         tally.trial(f"GET {path[:60]}", ok, f"{status} leaked={leaked}")
-    good = {"Authorization": f"Bearer {lab.token}"}
+    token = lab.token_for("dev-1")
+    lab.token_for("dev-2")
+    good = {"Authorization": f"Bearer {token}"}
     events = f"{url}/v1/devices/dev-1/events"
     requests = [
         ("no token", events, {}, json.dumps(_events()).encode(), 401),
         ("wrong token", events, {"Authorization": "Bearer nope"}, b"{}", 401),
-        ("not bearer", events, {"Authorization": f"Basic {lab.token}"}, b"{}", 401),
-        ("token with junk", events, {"Authorization": f"Bearer {lab.token}x"}, b"{}", 401),
+        ("not bearer", events, {"Authorization": f"Basic {token}"}, b"{}", 401),
+        ("token with junk", events, {"Authorization": f"Bearer {token}x"}, b"{}", 401),
+        (
+            "another device's id",
+            f"{url}/v1/devices/dev-2/events",
+            good,
+            json.dumps(_events()).encode(),
+            403,
+        ),
+        ("version 10**30", events, good, json.dumps(_events() | _v(10**30)).encode(), 422),
+        ("version 2**31", events, good, json.dumps(_events() | _v(2**31)).encode(), 422),
         ("malformed JSON", events, good, b'{"events": [', 422),
         ("JSON of the wrong shape", events, good, b"[1, 2, 3]", 422),
         ("empty batch", events, good, b'{"events": []}', 422),
@@ -125,15 +141,16 @@ def test_by_hand(lab, report):
             f"{url}/v1/devices/{'d' * 300}/events",
             good,
             json.dumps(_events()).encode(),
-            422,
+            403,
         ),
         (
             "unknown device",
             f"{url}/v1/devices/never-seen-before/events",
             good,
             json.dumps(_events()).encode(),
-            202,
+            403,
         ),
+        ("its own device", events, good, json.dumps(_events()).encode(), 202),
     ]
     before = _db_count(lab)
     accepted = 0
@@ -187,8 +204,10 @@ def test_fuzzed_bodies_and_schema(lab, report):
     import schemathesis
 
     tally = Tally("server input: fuzzed")
-    app = create_app(ServerSettings(repo=lab.repo.path, refresh_interval=None))
-    client = httpx.Client(base_url=lab.server.url, timeout=30)
+    app = create_app(_unlimited(lab))
+    token = lab.token_for("dev-9")
+    server = ServerThread(create_app(_unlimited(lab))).__enter__()
+    client = httpx.Client(base_url=server.url, timeout=30)
     before = _db_count(lab)
     accepted = [0]
 
@@ -199,14 +218,18 @@ def test_fuzzed_bodies_and_schema(lab, report):
         r = client.post(
             path,
             content=json.dumps(body),  # Python writes NaN/Infinity: the server must refuse
-            headers={"Authorization": f"Bearer {lab.token}", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
         if r.status_code == 202:
             accepted[0] += r.json()["stored"]
         tally.trial("POST events (fuzzed body)", r.status_code < 500, f"{r.status_code} {body}")
 
-    fuzz_events()
-    client.close()
+    try:
+        fuzz_events()
+        _fuzz_every_field(client, token, tally, accepted)
+    finally:
+        client.close()
+        server.__exit__()
     tally.trial(
         "database: only accepted events stored",
         _db_count(lab) == before + accepted[0],
@@ -214,7 +237,7 @@ def test_fuzzed_bodies_and_schema(lab, report):
     )
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     for result in schema.get_all_operations():
-        _fuzz_operation(result.ok(), lab.token, tally)
+        _fuzz_operation(result.ok(), token, tally)
     tally.note("schemathesis operations", len(list(schema.get_all_operations())))
     report.add(tally)
     assert tally.ok, tally.failures[:5]
@@ -226,11 +249,77 @@ def _no_proxy_env(monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
+def _unlimited(lab) -> ServerSettings:
+    """The lab's repository and database, without the per-device rate limit (a fuzzer
+    is one device sending hundreds of reports)."""
+    return ServerSettings(
+        repo=lab.repo.path, refresh_interval=None, device_rate=1e6, device_burst=10**6
+    )
+
+
 def _fuzz_operation(op, token: str, tally: Tally) -> None:
-    @given(case=op.as_strategy())
-    @settings(max_examples=size(30, 300), deadline=None, suppress_health_check=list(HealthCheck))
-    def fuzz(case):
+    @given(case=op.as_strategy(), own=st.booleans())
+    @settings(max_examples=size(60, 600), deadline=None, suppress_health_check=list(HealthCheck))
+    def fuzz(case, own):
+        if own and "device_id" in (case.path_parameters or {}):
+            case.path_parameters["device_id"] = "dev-9"  # the token's device: reach the body
         r = case.call(headers={"Authorization": f"Bearer {token}"})
         tally.trial(f"schemathesis {op.label}", r.status_code < 500, f"{r.status_code}")
+
+    fuzz()
+
+
+_hostile = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from([-(2**63), 2**31, 2**63, 10**30, -(10**30), 2**31 - 1])
+    | st.floats()
+    | st.sampled_from([1e308, -1e308, 5e-324, 1e11 + 1])
+    | st.text(max_size=40)
+    | st.text(min_size=900, max_size=1200)
+    | st.sampled_from(["", "\u0000", "../../etc", "NaN", "Infinity", "9" * 400, "𝔘" * 70])
+    | _json
+)
+_EVENT = {
+    "type": "heartbeat",
+    "model": MODEL,
+    "version": 1,
+    "time": 1.0e9,
+    "reason": "",
+    "metrics": {},
+}
+
+
+def _fuzz_every_field(client: httpx.Client, token: str, tally: Tally, accepted: list[int]):
+    """Each field of `EventBatch` and `TelemetryEvent` (and each metric's name and value)
+    in turn replaced by hostile values, the rest of the body valid."""
+    bodies = {
+        **{f"event.{name}": lambda v, n=name: {"events": [{**_EVENT, n: v}]} for name in _EVENT},
+        "event.metrics[value]": lambda v: {"events": [{**_EVENT, "metrics": {"m": v}}]},
+        "event.metrics[name]": lambda v: {
+            "events": [{**_EVENT, "metrics": {v if isinstance(v, str) else json.dumps(v): 1.0}}]
+        },
+        "event.<extra>": lambda v: {"events": [{**_EVENT, "extra": v}]},
+        "events": lambda v: {"events": v},
+        "events[0]": lambda v: {"events": [v]},
+        "<body>": lambda v: v,
+    }
+    for field, make in bodies.items():
+        _fuzz_field(client, token, tally, accepted, field, make)
+
+
+def _fuzz_field(client, token, tally, accepted, field, make) -> None:
+    @given(value=_hostile)
+    @settings(max_examples=size(40, 400), deadline=None, suppress_health_check=list(HealthCheck))
+    def fuzz(value):
+        r = client.post(
+            "/v1/devices/dev-9/events",
+            content=json.dumps(make(value)),  # NaN/Infinity written raw: must be refused
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        if r.status_code == 202:
+            accepted[0] += r.json()["stored"]
+        tally.trial(f"field {field}", r.status_code < 500, f"{r.status_code} {value!r:.80}")
 
     fuzz()

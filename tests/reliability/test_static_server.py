@@ -74,13 +74,16 @@ def test_telemetry_sink_checks_the_token_and_the_body(static_lab):
     url = f"{static_lab.server.url}/v1/devices/d-1/events"
     event = TelemetryEvent(type="installed", model="selftest", version=1, time=1.0)
     body = EventBatch(events=[event]).model_dump_json()
-    auth = {"Authorization": f"Bearer {static_lab.token}", "Content-Type": "application/json"}
+    token = static_lab.token_for("d-1")
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     ok = httpx.post(url, content=body, headers=auth)
     assert ok.status_code == 202 and ok.json() == {"stored": 1}
     assert static_lab.server.events == [("d-1", event)]
     wrong = {**auth, "Authorization": "Bearer not-a-token"}
     assert httpx.post(url, content=body, headers=wrong).status_code == 401
     assert httpx.post(url, content=body).status_code == 401
+    other = f"{static_lab.server.url}/v1/devices/d-2/events"
+    assert httpx.post(other, content=body, headers=auth).status_code == 403  # not its device
     assert httpx.post(url, content=b"{not json", headers=auth).status_code == 422
     bad_id = f"{static_lab.server.url}/v1/devices/-bad/events"
     assert httpx.post(bad_id, content=body, headers=auth).status_code == 422

@@ -118,7 +118,7 @@ def test_the_server_halts_by_the_registry_rule(cfg, monkeypatch):
     assert halt["version"] == 3 and halt["tried"] >= 5 and halt["failed"] / halt["tried"] > 0.2
     v3 = out["staleness"]["releases"]["3"]
     assert v3["aborted_hour"] == pytest.approx(halt["hour"] + 1.0)
-    from litefleet.registry.fleet import HaltRule
+    from litefleet.registry.halt import HaltRule
 
     monkeypatch.setattr(HaltRule, "should_halt", lambda self, health: False)
     never = run_one(cfg, PERIODIC).summary

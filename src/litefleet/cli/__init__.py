@@ -29,11 +29,12 @@ def _root() -> None:
 
 
 def _register() -> None:
-    from litefleet.cli import agent, build, demo, repo, selftest, simulate
+    from litefleet.cli import agent, build, demo, deploy, repo, selftest, simulate
 
     demo.register(app)
     build.register(app)
     repo.register(app)
+    deploy.register(app)
     agent.register(app)
     simulate.register(app)
     selftest.register(app)

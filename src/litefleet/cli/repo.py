@@ -50,9 +50,18 @@ def register(app: typer.Typer) -> None:
         threshold: list[str] = typer.Option(
             [], "--threshold", help="ROLE=N keys that must sign, e.g. root=2 (repeatable)."
         ),
+        offline_keys: Path | None = typer.Option(
+            None,
+            "--offline-keys",
+            help="Folder for the root and targets keys (default: REPO.offline-keys, "
+            "next to the repository, never inside it).",
+        ),
     ) -> None:
-        """Create keys (REPO/keys, 0600; encrypted if LITEFLEET_KEY_PASSPHRASE is set) and
-        version-1 metadata for root, targets, snapshot, timestamp and the rollout role."""
+        """Create keys (0600; encrypted if LITEFLEET_KEY_PASSPHRASE is set) and version-1
+        metadata for root, targets, snapshot, timestamp and the rollout role.
+
+        Online keys (snapshot, timestamp, rollout) go to REPO/keys, which the server reads;
+        offline keys (root, targets) to a separate folder the server never needs."""
         from litefleet.registry.repository import ALL_ROLES, RepoConfig, Repository
 
         config = RepoConfig()
@@ -64,10 +73,44 @@ def register(app: typer.Typer) -> None:
             if role not in ALL_ROLES or not text.isdigit():
                 raise UserError(f"--threshold {role}={text}: need a known role and an integer")
             config.thresholds[role] = int(text)
-        Repository.init(repo, config)
+        if offline_keys is not None and offline_keys.resolve().is_relative_to(repo.resolve()):
+            raise UserError("--offline-keys must be outside the repository folder")
+        created = Repository.init(repo, config, offline_keys=offline_keys)
+        offline = created.keys.base_dir("root")
         typer.echo(
-            f"created repository {repo} (keys in {repo / 'keys'}: keep root and targets offline)"
+            f"created repository {repo}\n"
+            f"  online keys (the server needs them): {created.keys.path}\n"
+            f"  offline keys (root, targets; keep them off the server): {offline}"
         )
+
+    @repo_app.command("expiry")
+    def repo_expiry(
+        repo: Path = typer.Argument(...),
+        set_: list[str] = typer.Option(
+            [], "--set", help="ROLE=DURATION, e.g. targets=90d, rollout=7d (repeatable)."
+        ),
+    ) -> None:
+        """Show or change how long each role's metadata stays valid (applies at the next
+        signature; recommended: targets 90d, rollout and snapshot 7d, timestamp 1d)."""
+        from litefleet.registry.repository import RECOMMENDED_EXPIRY, Repository
+
+        r = Repository(repo)
+        if set_:
+            r.set_expiry({role: _seconds(text) for role, text in _pairs(set_, "--set").items()})
+        for role, seconds in r.config.expiry.items():
+            advice = RECOMMENDED_EXPIRY.get(role)
+            typer.echo(f"{role:10} {seconds / 86400:g} days (recommended {advice / 86400:g})")
+
+    @repo_app.command("resign")
+    def repo_resign(
+        repo: Path = typer.Argument(...),
+        role: str = typer.Argument(..., help="targets (needs its offline key), or an online role."),
+    ) -> None:
+        """Re-sign a role with a fresh expiry (targets must be, before it runs out)."""
+        from litefleet.registry.repository import Repository
+
+        version = Repository(repo).resign(role)
+        typer.echo(f"{role} version {version}")
 
     @repo_app.command("refresh-timestamp")
     def repo_refresh_timestamp(repo: Path = typer.Argument(...)) -> None:
@@ -91,12 +134,39 @@ def register(app: typer.Typer) -> None:
     @repo_app.command("token")
     def repo_token(
         repo: Path = typer.Argument(...),
-        label: str = typer.Option("fleet", help="A note stored next to the token's hash."),
+        device: list[str] = typer.Option(
+            [], "--device", help="Device id the token is bound to (repeatable)."
+        ),
+        devices_file: Path | None = typer.Option(
+            None, "--devices-file", help="A file of device ids, one a line (a whole fleet)."
+        ),
+        revoke: bool = typer.Option(False, "--revoke", help="Revoke the devices' tokens."),
+        label: str = typer.Option("", help="A note stored next to the token's hash."),
     ) -> None:
-        """Print a new bearer token for devices to report telemetry (only its hash is kept)."""
+        """Issue a telemetry token per device (prints `ID TOKEN` lines when several; only
+        hashes are kept). A token reports for its own device only; a new one replaces the
+        device's old one."""
         from litefleet.registry.repository import Repository
+        from litefleet.registry.tokens import DeviceTokens
 
-        typer.echo(Repository(repo).keys.issue_token(label))
+        ids = list(device)
+        if devices_file is not None:
+            if not devices_file.is_file():
+                raise UserError(f"{devices_file} is not a file")
+            ids += [line.strip() for line in devices_file.read_text().splitlines() if line.strip()]
+        if not ids:
+            raise UserError("give --device ID (repeatable) or --devices-file FILE")
+        book = DeviceTokens(Repository(repo).keys.path)
+        if revoke:
+            for d in ids:
+                typer.echo(f"{d}: {book.revoke(d)} token(s) revoked")
+            return
+        issued = book.issue_many(ids, label)
+        if len(issued) == 1 and devices_file is None:
+            typer.echo(next(iter(issued.values())))
+            return
+        for d, token in issued.items():
+            typer.echo(f"{d} {token}")
 
     @app.command("publish")
     def publish_cmd(
@@ -172,18 +242,50 @@ def register(app: typer.Typer) -> None:
         repo: Path = typer.Argument(...),
         host: str = typer.Option("127.0.0.1", help="Bind address (put TLS in front if public)."),
         port: int = typer.Option(8080),
-        db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL of the telemetry store."),
-        halt_threshold: float = typer.Option(0.2, help="Failure share that pauses a rollout."),
-        halt_min_devices: int = typer.Option(5, help="Devices needed before a halt."),
+        db: str | None = typer.Option(
+            None,
+            "--db",
+            help="SQLAlchemy URL of the telemetry store (default sqlite:///REPO/telemetry.db; "
+            "postgresql+psycopg://user@host/db for a fleet).",
+        ),
+        workers: int = typer.Option(1, "--workers", min=1, max=64, help="API processes."),
+        halt_threshold: float = typer.Option(
+            0.2, min=0.0, max=1.0, help="Failure share that pauses a rollout."
+        ),
+        halt_min_devices: int = typer.Option(
+            5, min=1, help="Enrolled devices in the rollout that must have tried it."
+        ),
+        halt_min_failed: int = typer.Option(
+            3, min=1, help="Enrolled devices in the rollout that must have failed it."
+        ),
+        device_rate: float = typer.Option(
+            2.0, min=0.01, help="Reports per second per device (per worker), then 429."
+        ),
     ) -> None:
         """Serve the repository, collect telemetry, halt failing rollouts, re-sign timestamps."""
-        from litefleet.registry.fleet import HaltRule
+        from litefleet.registry.halt import HaltRule
+        from litefleet.registry.keys import offline_keys_exposed
+        from litefleet.registry.repository import Repository
         from litefleet.registry.server import ServerSettings, serve
 
         if not (repo / "metadata" / "root.json").is_file():
             raise UserError(f"{repo} is not a litefleet repository")
-        rule = HaltRule(threshold=halt_threshold, min_devices=halt_min_devices)
-        serve(ServerSettings(repo=repo, db_url=db, halt=rule), host=host, port=port)
+        exposed = offline_keys_exposed(Repository(repo).keys.path, repo)
+        if exposed:
+            typer.secho(
+                "WARNING: the server can read OFFLINE signing keys (root/targets):\n  "
+                + "\n  ".join(str(p) for p in exposed)
+                + "\nAnyone who takes over this server can sign models. Move them to the "
+                "offline keys folder (see docs/registry.md) and re-run.",
+                err=True,
+                fg="red",
+                bold=True,
+            )
+        rule = HaltRule(
+            threshold=halt_threshold, min_devices=halt_min_devices, min_failed=halt_min_failed
+        )
+        settings = ServerSettings(repo=repo, db_url=db, halt=rule, device_rate=device_rate)
+        serve(settings, host=host, port=port, workers=workers)
 
     @fleet_app.command("status")
     def fleet_status(
@@ -191,7 +293,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the raw report."),
     ) -> None:
         """Per model and release: devices running it, failures, rollbacks, rollout state."""
-        from litefleet.registry.fleet import fetch_fleet
+        from litefleet.registry.fleetclient import fetch_fleet
 
         report = fetch_fleet(server)
         if as_json:

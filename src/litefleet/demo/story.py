@@ -161,8 +161,11 @@ def step_publish_and_serve(run: DemoRun, build_dir: Path) -> None:
             str(run.repo),
             "--port",
             str(port),
+            # three devices: the share decides (a real fleet keeps --halt-min-failed 3)
             "--halt-min-devices",
             "3",
+            "--halt-min-failed",
+            "1",
             "--db",
             f"sqlite:///{run.workdir / 'telemetry.db'}",
         ),
@@ -193,7 +196,6 @@ def publish(run: DemoRun, build_dir: Path, version: int, percent: float) -> None
 
 
 def step_start_devices(run: DemoRun) -> None:
-    token = run.run_cli("repo", "token", str(run.repo))
     root = run.repo / "metadata" / "1.root.json"
     homes = run.workdir / "devices"
     for d in run.devices:
@@ -213,7 +215,7 @@ def step_start_devices(run: DemoRun) -> None:
             "--device-id",
             d.device_id,
             "--token",
-            token,
+            run.run_cli("repo", "token", str(run.repo), "--device", d.device_id).strip(),
             "--strategy",
             d.strategy,
             "--policy",

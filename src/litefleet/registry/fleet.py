@@ -1,19 +1,18 @@
 """What the fleet runs: per model and release, devices running, failing, rolled back, rollout.
 
-The server computes a `FleetReport` from the telemetry store and the signed repository
-(`GET /v1/fleet`, `/metrics`); `litefleet fleet status` fetches and prints it. The automatic
-halt rule lives here too, so the numbers a user sees are the numbers the server acted on.
+The server computes a `FleetReport` from the telemetry store, the signed repository and the
+halt decisions (`GET /v1/fleet`, `/metrics`); `litefleet fleet status` prints it
+(`fleetclient.py`). The rule that pauses a release is in `halt.py`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pydantic import BaseModel
 
+from litefleet.registry.halt import HaltRecord
 from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import read_rollout
-from litefleet.registry.telemetry import ReleaseHealth, TelemetryStore
+from litefleet.registry.telemetry import TelemetryStore
 from litefleet.release import ReleaseIndex, index_path
 
 
@@ -30,31 +29,18 @@ class FleetRow(BaseModel):
     rollout_percent: float | None = None
     rollout_status: str | None = None
     rollout_reason: str = ""
+    halt_state: str | None = None
+    """The server's decision: pausing, paused, resumed (by an operator), armed; None: none."""
+    auto_pauses: int = 0
 
 
 class FleetReport(BaseModel):
     releases: list[FleetRow]
 
 
-@dataclass(frozen=True)
-class HaltRule:
-    """Pause a release when more than `threshold` of at least `min_devices` that tried it
-    failed its health gate or rolled it back."""
-
-    threshold: float = 0.2
-    min_devices: int = 5
-
-    def should_halt(self, health: ReleaseHealth) -> bool:
-        return health.tried >= self.min_devices and health.failure_rate > self.threshold
-
-    def reason(self, health: ReleaseHealth) -> str:
-        return (
-            f"auto-halt: {health.failed}/{health.tried} devices failed or rolled back "
-            f"({health.failure_rate:.0%} > {self.threshold:.0%})"
-        )
-
-
-def fleet_report(repo: Repository, store: TelemetryStore) -> FleetReport:
+def fleet_report(
+    repo: Repository, store: TelemetryStore, decisions: list[HaltRecord] = ()
+) -> FleetReport:
     """Published releases (with rollout state) joined with what devices reported."""
     rows: dict[tuple[str, int], FleetRow] = {}
     for model in repo.models():
@@ -75,8 +61,10 @@ def fleet_report(repo: Repository, store: TelemetryStore) -> FleetReport:
             )
     for model, version in store.releases():
         rows.setdefault((model, version), FleetRow(model=model, version=version))
+    halts = {(d.model, d.version): d for d in decisions}
     for (model, version), row in rows.items():
         h = store.health(model, version)
+        decision = halts.get((model, version))
         rows[(model, version)] = row.model_copy(
             update={
                 "running": h.running,
@@ -85,20 +73,8 @@ def fleet_report(repo: Repository, store: TelemetryStore) -> FleetReport:
                 "health_failed": h.health_failed,
                 "rolled_back": h.rolled_back,
                 "failure_rate": round(h.failure_rate, 4),
+                "halt_state": decision.state if decision else None,
+                "auto_pauses": decision.pauses if decision else 0,
             }
         )
     return FleetReport(releases=[rows[k] for k in sorted(rows)])
-
-
-def fetch_fleet(server: str, timeout: float = 10.0) -> FleetReport:
-    """`GET /v1/fleet` from a running server."""
-    import httpx
-
-    from litefleet.errors import UserError
-
-    try:
-        resp = httpx.get(f"{server.rstrip('/')}/v1/fleet", timeout=timeout)
-        resp.raise_for_status()
-    except httpx.HTTPError as exc:
-        raise UserError(f"cannot read the fleet from {server}: {exc}") from exc
-    return FleetReport.model_validate_json(resp.content)

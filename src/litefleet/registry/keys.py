@@ -6,18 +6,18 @@ creation the PEM is encrypted with it; loading an encrypted key needs the same v
 Keeping the keys outside `metadata/` and `targets/` is what makes them unreachable from
 the server, which only serves those two directories.
 
-The offline roles (root, targets) and the online roles (snapshot, timestamp, rollout) share
-this layout; `ONLINE_ROLES` is what a server may load. In production the offline keys live
-elsewhere: point `LITEFLEET_KEYS_DIR` (or `KeyStore(path)`) at removable media when signing.
+Two folders: the online roles (snapshot, timestamp, rollout), which the server loads, live
+in `REPO/keys/` (or `LITEFLEET_KEYS_DIR`); the offline roles (root, targets) live in a
+separate folder *outside* the repository (`repo init` puts them next to it, in
+`REPO.offline-keys/`, or where `--offline-keys`/`LITEFLEET_OFFLINE_KEYS_DIR` says), so the
+server process never has them in its folder. Move that folder to removable media between
+signings. A repository made by an older `repo init` keeps both in `REPO/keys/`; `serve`
+warns loudly about it (`offline_keys_exposed`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import os
-import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -35,9 +35,9 @@ from litefleet.fsutil import atomic_write_bytes
 
 PASSPHRASE_ENV = "LITEFLEET_KEY_PASSPHRASE"
 KEYS_DIR_ENV = "LITEFLEET_KEYS_DIR"
+OFFLINE_KEYS_DIR_ENV = "LITEFLEET_OFFLINE_KEYS_DIR"
 ONLINE_ROLES = ("snapshot", "timestamp", "rollout")
 OFFLINE_ROLES = ("root", "targets")
-TOKENS_FILE = "tokens.json"
 
 
 def _passphrase() -> bytes | None:
@@ -48,13 +48,25 @@ def _passphrase() -> bytes | None:
 class KeyStore:
     """The private keys of one repository, loaded on demand, one directory per role."""
 
-    def __init__(self, path: Path, allowed: tuple[str, ...] | None = None) -> None:
-        """`allowed` limits the roles this store will sign for (a server: `ONLINE_ROLES`)."""
+    def __init__(
+        self,
+        path: Path,
+        allowed: tuple[str, ...] | None = None,
+        offline_path: Path | None = None,
+    ) -> None:
+        """`allowed` limits the roles this store will sign for (a server: `ONLINE_ROLES`);
+        `offline_path` holds root and targets (None: they live in `path` too)."""
         self.path = Path(path)
         self.allowed = allowed
+        self.offline_path = Path(offline_path) if offline_path else None
+
+    def base_dir(self, role: str) -> Path:
+        if role in OFFLINE_ROLES and self.offline_path is not None:
+            return self.offline_path
+        return self.path
 
     def role_dir(self, role: str) -> Path:
-        return self.path / role
+        return self.base_dir(role) / role
 
     def generate(self, role: str) -> SSlibKey:
         """Create and store one new Ed25519 key for `role`; return its public key."""
@@ -64,9 +76,9 @@ class KeyStore:
         encryption = BestAvailableEncryption(passphrase) if passphrase else NoEncryption()
         pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, encryption)
         directory = self.role_dir(role)
-        _private_dir(self.path)
-        _private_dir(directory)
-        _write_private(directory / f"{signer.public_key.keyid}.pem", pem)
+        make_private_dir(self.base_dir(role))
+        make_private_dir(directory)
+        write_private_file(directory / f"{signer.public_key.keyid}.pem", pem)
         return signer.public_key
 
     def signers(self, role: str) -> list[CryptoSigner]:
@@ -83,39 +95,24 @@ class KeyStore:
 
     def retire(self, role: str) -> None:
         """Move the current keys of `role` aside (kept for audit, never loaded again)."""
-        retired = self.path / "retired" / role
-        _private_dir(retired.parent)
-        _private_dir(retired)
+        retired = self.base_dir(role) / "retired" / role
+        make_private_dir(retired.parent)
+        make_private_dir(retired)
         for f in self.role_dir(role).glob("*.pem"):
             f.replace(retired / f.name)
 
-    # ------------------------------------------------------------------ device tokens
 
-    def issue_token(self, label: str = "fleet") -> str:
-        """A fresh random bearer token; only its sha256 is stored."""
-        token = secrets.token_urlsafe(32)
-        hashes = self.token_hashes()
-        hashes[_token_hash(token)] = label
-        _private_dir(self.path)
-        _write_private(self.path / TOKENS_FILE, json.dumps(hashes, indent=1).encode())
-        return token
-
-    def token_hashes(self) -> dict[str, str]:
-        f = self.path / TOKENS_FILE
-        return json.loads(f.read_text()) if f.exists() else {}
-
-
-def check_token(token: str, hashes: dict[str, str]) -> bool:
-    """Constant-time membership of a presented token among the stored hashes."""
-    digest = _token_hash(token)
-    found = False
-    for known in hashes:
-        found |= hmac.compare_digest(digest, known)
-    return found
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def offline_keys_exposed(keys_dir: Path, repo: Path) -> list[Path]:
+    """Offline private keys (root, targets) that a server on `repo` could read: those in its
+    online keys folder, and any under the repository folder itself. Empty is the safe answer."""
+    found: set[Path] = set()
+    for base in (Path(keys_dir), Path(repo)):
+        if not base.is_dir():
+            continue
+        for role in OFFLINE_ROLES:
+            pattern = f"{role}/*.pem" if base == Path(keys_dir) else f"**/{role}/*.pem"
+            found.update(f for f in base.glob(pattern) if os.access(f, os.R_OK))
+    return sorted(p for p in found if "retired" not in p.parts)
 
 
 def _load(path: Path) -> CryptoSigner:
@@ -133,11 +130,11 @@ def _load(path: Path) -> CryptoSigner:
     return CryptoSigner(private)
 
 
-def _private_dir(path: Path) -> None:
+def make_private_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o700)
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private_file(path: Path, data: bytes) -> None:
     """Write with mode 0600 from the start (never world-readable, even briefly), atomically."""
     atomic_write_bytes(path, data, mode=0o600)

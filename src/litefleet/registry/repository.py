@@ -2,8 +2,10 @@
 
 Layout: `metadata/` (root.json + N.root.json, timestamp.json, N.snapshot.json,
 N.targets.json, N.rollout.json; consistent snapshots on), `targets/` (files under
-`<dir>/<sha256>.<name>`, as python-tuf's ngclient fetches them), `keys/` (private, never
-served), `litefleet.json` (expiry periods), `.lock` (one writer at a time: CLI or server).
+`<dir>/<sha256>.<name>`, as python-tuf's ngclient fetches them), `keys/` (online private
+keys and device tokens, never served), `litefleet.json` (expiry periods, where the offline
+keys are), `.lock` (one writer at a time: CLI or server). The offline keys (root, targets)
+live outside the repository folder (`REPO.offline-keys/` by default; see `keys.py`).
 
 Roles: root and targets are offline (only the CLI loads them); snapshot, timestamp and the
 delegated `rollout` role (paths `*/rollout.json`) are online, so the server can re-sign the
@@ -50,7 +52,7 @@ from tuf.api.serialization.json import JSONSerializer
 from litefleet.errors import UserError
 from litefleet.fsutil import atomic_write_bytes
 from litefleet.lock import FileLock
-from litefleet.registry.keys import KEYS_DIR_ENV, KeyStore
+from litefleet.registry.keys import KEYS_DIR_ENV, OFFLINE_KEYS_DIR_ENV, KeyStore
 from litefleet.release import ROLLOUT_ROLE
 
 CONFIG_FILE = "litefleet.json"
@@ -65,20 +67,46 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+RECOMMENDED_EXPIRY = {
+    "root": 365 * 86400,
+    "targets": 90 * 86400,
+    "snapshot": 7 * 86400,
+    "timestamp": 86400,
+    ROLLOUT_ROLE: 7 * 86400,
+}
+"""Seconds each role's metadata stays valid after signing; the defaults are the advice.
+
+`targets` (offline) bounds how long a thief of the online keys can freeze devices on old
+metadata (SECURITY.md): 90 days, re-signed with `litefleet repo resign REPO targets` before
+it runs out. The online roles are re-signed by the server itself before they expire.
+"""
+
+
 @dataclass
 class RepoConfig:
-    """Expiry periods (seconds) and signature thresholds, stored in `litefleet.json`."""
+    """Expiry periods (seconds), signature thresholds and where the offline keys live,
+    stored in `litefleet.json` (change expiry later with `litefleet repo expiry`)."""
 
-    expiry: dict[str, int] = field(
-        default_factory=lambda: {
-            "root": 365 * 86400,
-            "targets": 365 * 86400,
-            "snapshot": 30 * 86400,
-            "timestamp": 86400,
-            ROLLOUT_ROLE: 30 * 86400,
-        }
-    )
+    expiry: dict[str, int] = field(default_factory=lambda: dict(RECOMMENDED_EXPIRY))
     thresholds: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ALL_ROLES, 1))
+    offline_keys: str | None = None
+    """Folder of the root and targets keys; None: inside `keys/` (older repositories)."""
+
+
+def key_store(path: Path, config: RepoConfig, allowed: tuple[str, ...] | None = None) -> KeyStore:
+    """The key folders of the repository at `path`, environment variables first."""
+    offline = os.environ.get(OFFLINE_KEYS_DIR_ENV) or config.offline_keys
+    return KeyStore(
+        Path(os.environ.get(KEYS_DIR_ENV) or path / "keys"),
+        allowed=allowed,
+        offline_path=Path(offline) if offline else None,
+    )
+
+
+def default_offline_keys(path: Path) -> Path:
+    """Next to the repository, never inside it: `REPO.offline-keys/`."""
+    path = Path(path).resolve()
+    return path.parent / f"{path.name}.offline-keys"
 
 
 class Repository:
@@ -101,10 +129,10 @@ class Repository:
         self.path = Path(path)
         if not (self.path / "metadata" / "root.json").is_file():
             raise UserError(f"{self.path} is not a litefleet repository (run `repo init`)")
-        self.keys = keys or KeyStore(Path(os.environ.get(KEYS_DIR_ENV) or self.path / "keys"))
-        self.clock = clock
         raw = json.loads((self.path / CONFIG_FILE).read_text())
         self.config = RepoConfig(**raw)
+        self.keys = keys or key_store(self.path, self.config)
+        self.clock = clock
         self._lock = FileLock(self.path / ".lock", timeout=None)
 
     @property
@@ -119,9 +147,17 @@ class Repository:
 
     @classmethod
     def init(
-        cls, path: Path | str, config: RepoConfig | None = None, clock: Clock = utcnow
+        cls,
+        path: Path | str,
+        config: RepoConfig | None = None,
+        clock: Clock = utcnow,
+        offline_keys: Path | None = None,
     ) -> Repository:
-        """Create keys and version-1 metadata for every role. Refuses a non-empty folder."""
+        """Create keys and version-1 metadata for every role. Refuses a non-empty folder.
+
+        The root and targets keys go to `offline_keys` (default `REPO.offline-keys/`, next
+        to the repository), never into the folder a server runs on.
+        """
         path = Path(path)
         config = config or RepoConfig()
         if path.exists() and any(path.iterdir()):
@@ -129,7 +165,12 @@ class Repository:
         for role, n in config.thresholds.items():
             if n < 1:
                 raise UserError(f"threshold of {role} must be >= 1")
-        keys = KeyStore(Path(os.environ.get(KEYS_DIR_ENV) or path / "keys"))
+        if config.offline_keys is None and not os.environ.get(OFFLINE_KEYS_DIR_ENV):
+            chosen = Path(offline_keys) if offline_keys else default_offline_keys(path)
+            config.offline_keys = str(chosen.resolve())
+            if chosen.exists() and any(chosen.glob("*/*.pem")):
+                raise UserError(f"{chosen} already holds keys: choose another --offline-keys")
+        keys = key_store(path, config)
         pub = {
             role: [keys.generate(role) for _ in range(config.thresholds[role])]
             for role in ALL_ROLES
@@ -258,20 +299,55 @@ class Repository:
         `"targets (offline: re-sign with the CLI)"` so a server can warn about it.
         """
         soon = self.clock() + margin
-        due = [
-            r
-            for r in (ROLLOUT_ROLE, "snapshot", "timestamp")
-            if self.load(r).signed.expires <= soon
-        ]
-        if not due:
+
+        def due_roles() -> list[str]:
+            return [
+                r
+                for r in (ROLLOUT_ROLE, "snapshot", "timestamp")
+                if self.load(r).signed.expires <= soon
+            ]
+
+        if not due_roles():
             return self._offline_warnings(soon)
-        roles = (ROLLOUT_ROLE,) if ROLLOUT_ROLE in due else ()
-        with self.transaction(roles=roles) as tx:
-            if ROLLOUT_ROLE in due:
-                tx.touch(ROLLOUT_ROLE)
-            if "snapshot" not in due and ROLLOUT_ROLE not in due:
-                tx.touch_timestamp_only = True
+        with self.lock():
+            due = due_roles()  # again under the lock: several workers may all have seen it
+            if not due:
+                return self._offline_warnings(soon)
+            roles = (ROLLOUT_ROLE,) if ROLLOUT_ROLE in due else ()
+            with self.transaction(roles=roles) as tx:
+                if ROLLOUT_ROLE in due:
+                    tx.touch(ROLLOUT_ROLE)
+                if "snapshot" not in due and ROLLOUT_ROLE not in due:
+                    tx.touch_timestamp_only = True
         return due + self._offline_warnings(soon)
+
+    def resign(self, role: str) -> int:
+        """Re-sign `role` with a fresh expiry from `litefleet.json`; return its new version.
+
+        The offline `targets` role must be re-signed this way (by a holder of its key)
+        before it expires; the server does the online roles by itself.
+        """
+        if role not in ALL_ROLES[1:]:
+            raise UserError(f"resign one of targets, snapshot, timestamp, rollout, not {role!r}")
+        if role == "timestamp":
+            return self.refresh_timestamp()
+        roles = (role,) if role in ("targets", ROLLOUT_ROLE) else ()
+        with self.transaction(roles=roles) as tx:
+            if roles:
+                tx.touch(role)
+        return self.load(role).signed.version
+
+    def set_expiry(self, periods: dict[str, int]) -> None:
+        """Change expiry periods (seconds); they apply from the next signature of each role."""
+        for role, seconds in periods.items():
+            if role not in ALL_ROLES:
+                raise UserError(f"unknown role {role!r}: one of {', '.join(ALL_ROLES)}")
+            if not 3600 <= seconds <= 5 * 365 * 86400:
+                raise UserError(f"{role} expiry must be between 1 hour and 5 years")
+        with self.lock():
+            self.config.expiry.update(periods)
+            data = json.dumps(asdict(self.config), indent=1).encode()
+            _write_public(self.path / CONFIG_FILE, data)
 
     def _offline_warnings(self, soon: datetime) -> list[str]:
         return [

@@ -77,18 +77,19 @@ def change_rollout(
     return new
 
 
-def pause_if_active(repo: Repository, model: str, version: int, reason: str) -> bool:
-    """The automatic halt: pause an active rollout; False when there was nothing to pause."""
+def pause_if_active(repo: Repository, model: str, version: int, reason: str) -> RolloutEntry | None:
+    """The automatic halt: pause an active rollout and return the signed entry; None when
+    there was nothing to pause (already paused or aborted, or no rollout)."""
     with repo.lock():
         state = read_rollout(repo, model)
         entry = state.rollouts.get(version) if state else None
         if state is None or entry is None or entry.status != "active":
-            return False
+            return None
         paused = entry.model_copy(update={"status": "paused", "reason": reason, "updated": _now()})
         new = RolloutState(model=model, rollouts={**state.rollouts, version: paused})
         with repo.transaction(roles=(ROLLOUT_ROLE,)) as tx:
             tx.add_target(rollout_path(model), new.model_dump_json(indent=1).encode())
-    return True
+    return paused
 
 
 def _apply(

@@ -2,12 +2,18 @@
 
     GET  /metadata/<file>, /targets/<path>   the repository, as static files (ETag, Range)
     POST /v1/devices/{device_id}/events      an `EventBatch`, `Authorization: Bearer <token>`
+                                             (the device's own token, `repo token --device`)
     GET  /v1/fleet                           `FleetReport` (per model and release)
-    GET  /metrics, /healthz                  Prometheus, liveness
+    GET  /v1/halts                           the server's pause decisions (who, when, why)
+    GET  /metrics, /healthz                  Prometheus (all workers), liveness
 
 The server holds only online keys (snapshot, timestamp, rollout; `KeyStore(allowed=...)`
 refuses the others), so it can re-sign the timestamp before it expires and pause a failing
 rollout, but a compromised server cannot sign a model a device would run.
+
+One process (`litefleet serve REPO`) serves everything; behind nginx, `--workers N` runs N
+uvicorn workers that share the database (telemetry, halt decisions) and the repository lock,
+and nginx serves the static tree (`deploy.py`, docs/deploy.md).
 
     with ServerThread(create_app(ServerSettings(repo=path))) as server:
         updater = Updater(..., f"{server.url}/metadata/", ..., f"{server.url}/targets/")
@@ -16,16 +22,18 @@ rollout, but a compromised server cannot sign a model a device would run.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
-import math
 import os
-import re
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
@@ -35,16 +43,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from prometheus_client.core import GaugeMetricFamily
 from pydantic import ValidationError
 
-from litefleet.registry.fleet import FleetReport, HaltRule, fleet_report
-from litefleet.registry.keys import KEYS_DIR_ENV, ONLINE_ROLES, KeyStore, check_token
+from litefleet.registry.fleet import FleetReport, fleet_report
+from litefleet.registry.halt import HaltKeeper, HaltRule, RolloutView
+from litefleet.registry.keys import ONLINE_ROLES, offline_keys_exposed
+from litefleet.registry.ratelimit import DeviceRateLimit
 from litefleet.registry.repository import Repository
-from litefleet.registry.rollout import pause_if_active
 from litefleet.registry.staticfiles import RepoFiles
-from litefleet.registry.telemetry import TelemetryStore
-from litefleet.release import ROLLOUT_ROLE, EventBatch, TelemetryEvent
+from litefleet.registry.telemetry import FAILURE_TYPES, TelemetryStore
+from litefleet.registry.tokens import DeviceTokens, TokenIndex
+from litefleet.release import ROLLOUT_ROLE, EventBatch
 
 log = logging.getLogger("litefleet.server")
-DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+SETTINGS_ENV = "LITEFLEET_SERVER_SETTINGS"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+WORKER_HEADER = "X-Litefleet-Worker"
+"""Which worker process answered (its pid): operators and tests see the load spread."""
 
 
 @dataclass
@@ -60,49 +73,53 @@ class ServerSettings:
     """Seconds between checks that online metadata is not about to expire; None: off."""
     refresh_margin: timedelta = timedelta(hours=6)
     """Re-sign an online role when it expires within this margin."""
+    device_rate: float = 2.0
+    """Reports per second a device may send after its burst (per worker; then 429)."""
+    device_burst: int = 30
+    db_pool_size: int = 5
+
+    def to_env(self) -> str:
+        """JSON for `SETTINGS_ENV`: how `serve --workers N` hands settings to each worker."""
+        data = asdict(self)
+        data["repo"] = str(self.repo)
+        data["refresh_margin"] = self.refresh_margin.total_seconds()
+        return json.dumps(data)
+
+    @classmethod
+    def from_env(cls, text: str) -> ServerSettings:
+        data = json.loads(text)
+        data["repo"] = Path(data["repo"])
+        data["halt"] = HaltRule(**data["halt"])
+        data["refresh_margin"] = timedelta(seconds=data["refresh_margin"])
+        return cls(**data)
 
 
-class _Tokens:
-    """Stored token hashes, re-read when the file changes (a new `repo token` needs no restart)."""
-
-    def __init__(self, keys: KeyStore):
-        self.keys = keys
-        self._stamp: float | None = None
-        self._hashes: dict[str, str] = {}
-
-    def valid(self, header: str | None) -> bool:
-        if not header or not header.startswith("Bearer "):
-            return False
-        f = self.keys.path / "tokens.json"
-        stamp = f.stat().st_mtime_ns if f.exists() else None
-        if stamp != self._stamp:
-            self._hashes, self._stamp = self.keys.token_hashes(), stamp
-        return check_token(header.removeprefix("Bearer ").strip(), self._hashes)
+def default_db_url(repo: Path) -> str:
+    return f"sqlite:///{Path(repo).resolve()}/telemetry.db"
 
 
 def create_app(settings: ServerSettings) -> FastAPI:
     """The ASGI app for one repository; state lives on the app, not in module globals."""
-    keys = KeyStore(
-        Path(os.environ.get(KEYS_DIR_ENV) or settings.repo / "keys"), allowed=ONLINE_ROLES
-    )
-    repo = Repository(settings.repo, keys=keys)
+    repo = Repository(settings.repo)
+    keys = repo.keys
+    keys.allowed = ONLINE_ROLES
+    exposed = offline_keys_exposed(keys.path, repo.path)
+    if exposed:
+        log.warning(
+            "OFFLINE KEYS READABLE BY THE SERVER: %s. Move root and targets keys out of the "
+            "repository (litefleet repo init keeps them in REPO.offline-keys/).",
+            ", ".join(str(p) for p in exposed[:4]),
+        )
     store = TelemetryStore(
-        settings.db_url or f"sqlite:///{Path(settings.repo).resolve()}/telemetry.db"
+        settings.db_url or default_db_url(settings.repo), pool_size=settings.db_pool_size
     )
-    tokens = _Tokens(keys)
-    registry = CollectorRegistry()
-    events_total = Counter(
-        "litefleet_events", "Telemetry events stored", ["type"], registry=registry
-    )
-    rejected_total = Counter(
-        "litefleet_requests_rejected", "Telemetry requests refused", ["reason"], registry=registry
-    )
-    halts_total = Counter(
-        "litefleet_auto_halts", "Rollouts paused by the server", registry=registry
-    )
-    registry.register(_FleetCollector(repo, store))
-    halted: set[tuple[str, int]] = set()
+    tokens = TokenIndex(DeviceTokens(keys.path))
+    limiter = DeviceRateLimit(settings.device_rate, settings.device_burst)
+    view = RolloutView(repo)
     can_halt = keys.has(ROLLOUT_ROLE) and keys.has("snapshot") and keys.has("timestamp")
+    keeper = HaltKeeper(repo, store, settings.halt, view)
+    scrape, events_total, rejected_total = _metrics(repo, store, keeper)
+    worker = str(os.getpid())
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -117,9 +134,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
         stop.set()
         if worker:
             worker.join(timeout=5)
+        store.engine.dispose()
 
     app = FastAPI(title="litefleet update server", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.repo, app.state.store = repo, store
+    app.state.repo, app.state.store, app.state.keeper = repo, store, keeper
     app.mount(
         "/metadata",
         RepoFiles(directory=repo.metadata_dir, mutable={"timestamp.json", "root.json"}),
@@ -127,44 +145,58 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.mount("/targets", RepoFiles(directory=repo.targets_dir), name="targets")
 
-    def refuse(status: int, reason: str, detail: str) -> HTTPException:
+    def refuse(status: int, reason: str, detail: Any, headers: dict | None = None):
         rejected_total.labels(reason).inc()
-        return HTTPException(status_code=status, detail=detail)
+        return HTTPException(status_code=status, detail=detail, headers=headers)
 
-    @app.post("/v1/devices/{device_id}/events", status_code=202)
-    async def post_events(device_id: str, request: Request) -> dict[str, int]:
-        if not tokens.valid(request.headers.get("authorization")):
-            raise refuse(401, "auth", "missing or unknown bearer token")
-        if not DEVICE_ID_RE.match(device_id):
-            raise refuse(422, "device_id", "invalid device id")
+    @app.post(
+        "/v1/devices/{device_id}/events",
+        status_code=202,
+        openapi_extra={"requestBody": _body_schema(EventBatch)},
+    )
+    async def post_events(device_id: str, request: Request, response: Response) -> dict[str, int]:
+        response.headers[WORKER_HEADER] = worker
+        owner = tokens.device_of(request.headers.get("authorization"))
+        if owner is None:
+            raise refuse(401, "auth", "missing, unknown or revoked device token")
+        if owner != device_id:
+            raise refuse(403, "impersonation", "this token belongs to another device")
+        wait = limiter.allow(device_id)
+        if wait > 0:
+            raise refuse(429, "rate", "too many reports", {"Retry-After": str(max(1, round(wait)))})
         body = await _read_limited(request, settings.max_body_bytes)
         if body is None:
             raise refuse(413, "size", f"body larger than {settings.max_body_bytes} bytes")
         try:
             batch = EventBatch.model_validate_json(body)
         except ValidationError as exc:
-            rejected_total.labels("invalid").inc()
             errors = exc.errors(include_url=False, include_input=False, include_context=False)
-            raise HTTPException(status_code=422, detail=errors) from None
-        if not all(_finite(e) for e in batch.events):
-            # JSON has no NaN/Infinity: stored, they break every strict reader of the DB
-            raise refuse(422, "invalid", "event time and metrics must be finite numbers")
-        releases = await run_in_threadpool(store.add, device_id, batch, time.time())
+            raise refuse(422, "invalid", errors) from None
+        await run_in_threadpool(store.add, device_id, batch, time.time(), view.offered)
         for e in batch.events:
             events_total.labels(e.type).inc()
-        if can_halt:
-            await run_in_threadpool(
-                _check_halts, repo, store, settings.halt, releases, halted, halts_total
-            )
+        failing = {
+            (e.model, e.version)
+            for e in batch.events
+            if e.type in FAILURE_TYPES and e.version is not None
+        }
+        # only a failure can make a release cross the rule: healthy reports never pause
+        if can_halt and failing:
+            await run_in_threadpool(_consider, keeper, failing)
         return {"stored": len(batch.events)}
 
     @app.get("/v1/fleet")
     def get_fleet() -> FleetReport:
-        return fleet_report(repo, store)
+        return fleet_report(repo, store, keeper.sync_all())
+
+    @app.get("/v1/halts")
+    def get_halts(response: Response) -> list[dict[str, Any]]:
+        response.headers[WORKER_HEADER] = worker
+        return [asdict(r) for r in keeper.sync_all()]
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(scrape), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -180,8 +212,30 @@ def create_app(settings: ServerSettings) -> FastAPI:
     return app
 
 
-def _finite(event: TelemetryEvent) -> bool:
-    return math.isfinite(event.time) and all(math.isfinite(v) for v in event.metrics.values())
+def _consider(keeper: HaltKeeper, releases: set[tuple[str, int]]) -> None:
+    for model, version in sorted(releases):
+        try:
+            keeper.consider(model, version)
+        except Exception:  # a halt that fails must not lose the events already stored
+            log.exception("automatic halt of %s %s failed", model, version)
+
+
+def _body_schema(model: type) -> dict[str, Any]:
+    """The request body in OpenAPI, `$defs` inlined, so schema fuzzers fill every field
+    (the route reads the raw body itself, to bound its size before parsing)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline(defs[node["$ref"].rsplit("/", 1)[1]])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return {"required": True, "content": {"application/json": {"schema": inline(schema)}}}
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:
@@ -198,49 +252,53 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _check_halts(
-    repo: Repository,
-    store: TelemetryStore,
-    rule: HaltRule,
-    releases: set[tuple[str, int]],
-    halted: set[tuple[str, int]],
-    counter: Counter,
-) -> None:
-    for model, version in sorted(releases - halted):
-        health = store.health(model, version)
-        if not rule.should_halt(health):
-            continue
-        halted.add((model, version))
-        try:
-            if pause_if_active(repo, model, version, rule.reason(health)):
-                counter.inc()
-                log.warning("paused %s %s: %s", model, version, rule.reason(health))
-        except Exception:  # a halt that fails must not lose the events already stored
-            halted.discard((model, version))
-            log.exception("automatic halt of %s %s failed", model, version)
-
-
 def _refresh_loop(repo: Repository, settings: ServerSettings, stop: threading.Event) -> None:
     assert settings.refresh_interval is not None
     while True:
         try:
             done = repo.refresh_online(settings.refresh_margin)
-            if done:
-                log.info("re-signed: %s", ", ".join(done))
+            offline = [d for d in done if "offline" in d]
+            if offline:
+                log.warning("about to expire, needs the offline key: %s", ", ".join(offline))
+            if len(offline) < len(done):
+                log.info("re-signed: %s", ", ".join(d for d in done if d not in offline))
         except Exception:
             log.exception("timestamp refresh failed")
         if stop.wait(settings.refresh_interval):
             return
 
 
+def _metrics(repo: Repository, store: TelemetryStore, keeper: HaltKeeper):
+    """The scrape registry and the two counters.
+
+    With several workers (`PROMETHEUS_MULTIPROC_DIR` set by `serve --workers`), counters are
+    written to shared files and summed at scrape time, whichever worker answers; the fleet
+    gauges and the halt count come from the database, which every worker shares.
+    """
+    multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+    scrape = CollectorRegistry()
+    own = None if multiprocess else scrape
+    events_total = Counter("litefleet_events", "Telemetry events stored", ["type"], registry=own)
+    rejected_total = Counter(
+        "litefleet_requests_rejected", "Telemetry requests refused", ["reason"], registry=own
+    )
+    if multiprocess:
+        from prometheus_client import multiprocess as mp
+
+        mp.MultiProcessCollector(scrape)
+    scrape.register(_FleetCollector(repo, store, keeper))
+    return scrape, events_total, rejected_total
+
+
 class _FleetCollector:
     """Prometheus gauges computed at scrape time from the same report as `/v1/fleet`."""
 
-    def __init__(self, repo: Repository, store: TelemetryStore):
-        self.repo, self.store = repo, store
+    def __init__(self, repo: Repository, store: TelemetryStore, keeper: HaltKeeper):
+        self.repo, self.store, self.keeper = repo, store, keeper
 
     def collect(self):
-        report = fleet_report(self.repo, self.store)
+        decisions = self.keeper.sync_all()
+        report = fleet_report(self.repo, self.store, decisions)
         gauges = {
             name: GaugeMetricFamily(f"litefleet_release_{name}", help_, labels=["model", "version"])
             for name, help_ in (
@@ -248,6 +306,7 @@ class _FleetCollector:
                 ("tried", "Devices that reported the release"),
                 ("failed", "Devices that failed its health gate or rolled it back"),
                 ("rollout_percent", "Rollout percentage"),
+                ("auto_pauses", "Times the server paused the release"),
             )
         }
         for row in report.releases:
@@ -256,7 +315,11 @@ class _FleetCollector:
             gauges["tried"].add_metric(labels, row.tried)
             gauges["failed"].add_metric(labels, row.failed)
             gauges["rollout_percent"].add_metric(labels, row.rollout_percent or 0.0)
+            gauges["auto_pauses"].add_metric(labels, row.auto_pauses)
+        total = GaugeMetricFamily("litefleet_auto_halts", "Automatic pauses, all releases")
+        total.add_metric([], sum(d.pauses for d in decisions))
         yield from gauges.values()
+        yield total
 
 
 class ServerThread:
@@ -291,17 +354,42 @@ class ServerThread:
         self.thread.join(timeout=10)
 
 
-def serve(settings: ServerSettings, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Run the server in the foreground (the `litefleet serve` command)."""
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+def serve(
+    settings: ServerSettings, host: str = "127.0.0.1", port: int = 8080, workers: int = 1
+) -> None:
+    """Run the server in the foreground (the `litefleet serve` command).
+
+    `workers > 1`: uvicorn starts that many processes on one socket; each builds its app
+    from `SETTINGS_ENV` (`app_from_env`), and Prometheus counters go to a shared folder.
+    """
+    if workers <= 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return
+    metrics_dir = Path(tempfile.mkdtemp(prefix="litefleet-metrics-"))
+    os.environ[SETTINGS_ENV] = settings.to_env()
+    os.environ[MULTIPROC_ENV] = str(metrics_dir)
+    try:
+        uvicorn.run(
+            "litefleet.registry.server:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def app_from_env() -> FastAPI:
-    """An app factory for `uvicorn --factory` (several workers, or a benchmark subprocess).
+    """An app factory for `uvicorn --factory` (each worker of `serve --workers N`).
 
-    Reads `LITEFLEET_REPO` and, if set, `LITEFLEET_DB`.
+    Reads `LITEFLEET_SERVER_SETTINGS` (JSON), else `LITEFLEET_REPO` and `LITEFLEET_DB`.
     """
+    text = os.environ.get(SETTINGS_ENV)
+    if text:
+        return create_app(ServerSettings.from_env(text))
     repo = os.environ.get("LITEFLEET_REPO")
     if not repo:
-        raise RuntimeError("set LITEFLEET_REPO to the repository folder")
+        raise RuntimeError(f"set {SETTINGS_ENV} or LITEFLEET_REPO")
     return create_app(ServerSettings(repo=Path(repo), db_url=os.environ.get("LITEFLEET_DB")))

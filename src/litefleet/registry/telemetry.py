@@ -1,66 +1,38 @@
-"""The telemetry store: device events and each device's current model, in SQLAlchemy.
+"""The telemetry store: device events and each device's current model.
 
-SQLite (WAL) by default, any SQLAlchemy URL (`postgresql+psycopg://…`) for a large fleet.
-Only validated `EventBatch`es reach `add`, so a bad request never touches the database.
+SQLite (WAL, file mode 0600) by default, PostgreSQL (`postgresql+psycopg://…`) for a fleet;
+the schema is in `db.py`. Only validated `EventBatch`es reach `add`, so a bad request never
+touches the database. A batch is one transaction of three statements whatever its size:
+one multi-row insert of the events, one read and one upsert of the device's rows.
 
 Counting rules (what the automatic halt and `fleet status` rely on):
 - a device *tried* a release when it sent any event naming that (model, version);
 - it *failed* it when one of those events is `health_failed` or `rolled_back`;
 - it *runs* a release after an `activated` or `heartbeat` event naming it, until a
-  `rolled_back` event for that version (the agent then reports `activated` for the old one).
+  `rolled_back` event for that version (the agent then reports `activated` for the old one);
+- for the halt, only events flagged `offered` count: sent by a device that was in the
+  release's rollout cohort when it reported (`halt.py`).
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from sqlalchemy import (
-    Column,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
-    func,
-    select,
-)
-from sqlalchemy.engine import Engine
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
 
+from litefleet.registry.db import devices, events, open_database
 from litefleet.release import EventBatch
 
 FAILURE_TYPES = ("health_failed", "rolled_back")
 RUNNING_TYPES = ("activated", "heartbeat")
-
-_meta = MetaData()
-events = Table(
-    "events",
-    _meta,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("device_id", String(128), nullable=False, index=True),
-    Column("model", String(128), nullable=False),
-    Column("version", Integer, nullable=True),
-    Column("type", String(32), nullable=False),
-    Column("time", Float, nullable=False),
-    Column("received", Float, nullable=False),
-    Column("reason", Text, nullable=False, default=""),
-    Column("metrics", Text, nullable=False, default="{}"),
-)
-devices = Table(
-    "devices",
-    _meta,
-    Column("device_id", String(128), primary_key=True),
-    Column("model", String(128), primary_key=True),
-    Column("version", Integer, nullable=True),
-    Column("last_event", String(32), nullable=False),
-    Column("last_seen", Float, nullable=False),
-)
-# the per-release counts of the automatic halt run on every batch: keep them indexed
-Index("ix_events_release", events.c.model, events.c.version, events.c.type)
+Offered = Callable[[str, str, int], bool]
+"""(device_id, model, version) -> was the device in that release's rollout cohort."""
 
 
 @dataclass(frozen=True)
@@ -79,14 +51,30 @@ class ReleaseHealth:
 
 
 class TelemetryStore:
-    """Events and device state; thread-safe (one connection per call from the pool)."""
+    """Events and device state; thread-safe (one pooled connection per call)."""
 
-    def __init__(self, url: str):
-        self.engine = _engine(url)
-        _meta.create_all(self.engine)
+    def __init__(self, url: str, pool_size: int = 5):
+        _private_sqlite_file(url)
+        self.engine = open_database(url, pool_size=pool_size)
+        self.dialect = self.engine.dialect.name
 
-    def add(self, device_id: str, batch: EventBatch, received: float) -> set[tuple[str, int]]:
+    def add(
+        self,
+        device_id: str,
+        batch: EventBatch,
+        received: float,
+        offered: Offered | None = None,
+    ) -> set[tuple[str, int]]:
         """Store a validated batch in one transaction; return the releases it names."""
+        cohort: dict[tuple[str, int], bool] = {}  # one cohort check per release, not per event
+
+        def was_offered(model: str, version: int | None) -> bool:
+            if offered is None or version is None:
+                return False
+            if (model, version) not in cohort:
+                cohort[(model, version)] = offered(device_id, model, version)
+            return cohort[(model, version)]
+
         rows = [
             {
                 "device_id": device_id,
@@ -97,30 +85,51 @@ class TelemetryStore:
                 "received": received,
                 "reason": e.reason,
                 "metrics": json.dumps(e.metrics),
+                "offered": was_offered(e.model, e.version),
             }
             for e in batch.events
         ]
         with self.engine.begin() as conn:
             conn.execute(events.insert(), rows)
-            for e in sorted(batch.events, key=lambda e: e.time):
-                key = (devices.c.device_id == device_id) & (devices.c.model == e.model)
-                current = conn.execute(select(devices.c.version).where(key)).first()
-                version = current.version if current else None
-                if e.type in RUNNING_TYPES and e.version is not None:
-                    version = e.version
-                elif e.type == "rolled_back" and e.version == version:
-                    version = None
-                values = {"version": version, "last_event": e.type, "last_seen": received}
-                if current is None:
-                    conn.execute(
-                        devices.insert().values(device_id=device_id, model=e.model, **values)
-                    )
-                else:
-                    conn.execute(devices.update().where(key).values(**values))
+            self._update_devices(conn, device_id, batch, received)
         return {(e.model, e.version) for e in batch.events if e.version is not None}
 
+    def _update_devices(
+        self, conn: Connection, device_id: str, batch: EventBatch, received: float
+    ) -> None:
+        models = {e.model for e in batch.events}
+        current = {
+            r.model: r.version
+            for r in conn.execute(
+                select(devices.c.model, devices.c.version).where(
+                    (devices.c.device_id == device_id) & devices.c.model.in_(models)
+                )
+            )
+        }
+        state: dict[str, dict] = {}
+        for e in sorted(batch.events, key=lambda e: e.time):
+            version = state[e.model]["version"] if e.model in state else current.get(e.model)
+            if e.type in RUNNING_TYPES and e.version is not None:
+                version = e.version
+            elif e.type == "rolled_back" and e.version == version:
+                version = None
+            state[e.model] = {"version": version, "last_event": e.type, "last_seen": received}
+        rows = [{"device_id": device_id, "model": m, **v} for m, v in sorted(state.items())]
+        insert = (postgresql if self.dialect == "postgresql" else sqlite).insert(devices)
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=[devices.c.device_id, devices.c.model],
+                set_={
+                    "version": insert.excluded.version,
+                    "last_event": insert.excluded.last_event,
+                    "last_seen": insert.excluded.last_seen,
+                },
+            ),
+            rows,
+        )
+
     def health(self, model: str, version: int) -> ReleaseHealth:
-        """Devices that tried, failed and run one release."""
+        """Devices that tried, failed and run one release (every report, as users see it)."""
         rel = (events.c.model == model) & (events.c.version == version)
         distinct = func.count(events.c.device_id.distinct())
         with self.engine.connect() as conn:
@@ -150,6 +159,25 @@ class TelemetryStore:
             running=running,
         )
 
+    def halt_counts(self, model: str, version: int, since: float | None) -> tuple[int, int]:
+        """(tried, failed) over distinct devices that were offered the release.
+
+        After an operator's resume (`since`), a device counts as failed only if its first
+        failure arrived after the resume: devices already counted for the earlier pause
+        cannot pause the release again by repeating themselves.
+        """
+        rel = (events.c.model == model) & (events.c.version == version) & events.c.offered
+        distinct = func.count(events.c.device_id.distinct())
+        failing = rel & events.c.type.in_(FAILURE_TYPES)
+        counted = failing
+        if since is not None:
+            before = select(events.c.device_id).where(failing & (events.c.received <= since))
+            counted = failing & (events.c.received > since) & events.c.device_id.not_in(before)
+        with self.engine.connect() as conn:
+            tried = conn.execute(select(distinct).where(rel)).scalar_one()
+            failed = conn.execute(select(distinct).where(counted)).scalar_one()
+        return tried, failed
+
     def releases(self) -> list[tuple[str, int]]:
         """Every (model, version) any device reported, sorted."""
         with self.engine.connect() as conn:
@@ -165,17 +193,17 @@ class TelemetryStore:
             return conn.execute(select(func.count()).select_from(events)).scalar_one()
 
 
-def _engine(url: str) -> Engine:
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_conn, _record) -> None:
-        # WAL lets readers (fleet status, the halt check) run while a batch is written
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.close()
-
-    return engine
+def _private_sqlite_file(url: str) -> None:
+    """Create a SQLite file with mode 0600 before SQLite does (its WAL and shm files copy
+    the mode): device ids and reports are nobody else's business on a shared machine."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return
+    if parsed.database == ":memory:":
+        return
+    path = Path(parsed.database)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if f.exists():
+            f.chmod(0o600)

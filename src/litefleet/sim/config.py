@@ -183,7 +183,7 @@ class BadReleaseConfig(_Section):
 
 
 class ServerConfig(_Section):
-    """The registry's automatic halt (`litefleet.registry.fleet.HaltRule`) and what follows."""
+    """The registry's automatic halt (`litefleet.registry.halt.HaltRule`) and what follows."""
 
     halt_threshold: float = 0.2
     halt_min_devices: int = 5

@@ -4,7 +4,7 @@ It holds real `litefleet.release.ReleaseIndex` and `RolloutState` values (the on
 `choose_release` reads on a device), publishes releases on the configured days with patches
 from the previous releases, steps every rollout through its stages, counts what devices
 report as the telemetry store does (tried = any event naming a release, failed =
-`health_failed` or `rolled_back`), and pauses a release by `litefleet.registry.fleet.HaltRule`,
+`health_failed` or `rolled_back`), and pauses a release by `litefleet.registry.halt.HaltRule`,
 the rule the real server acts on. An operator aborts a paused release `abort_after_hours`
 later; then devices go back at their next check.
 """
@@ -15,7 +15,7 @@ import heapq
 import random
 from dataclasses import dataclass, field
 
-from litefleet.registry.fleet import HaltRule
+from litefleet.registry.halt import HaltRule
 from litefleet.registry.telemetry import ReleaseHealth
 from litefleet.release import (
     PatchEntry,

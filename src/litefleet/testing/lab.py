@@ -68,7 +68,7 @@ class Lab:
         from litefleet.testing.proxy import AttackProxy
 
         self.repo = Repository.init(self.root / "repo")
-        self.token = self.repo.keys.issue_token("selftest")
+        self._tokens: dict[str, str] = {}
         self.server = self._stack.enter_context(self._start_server())
         self.proxy = self._stack.enter_context(AttackProxy(self.server.url))
         return self
@@ -91,6 +91,14 @@ class Lab:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
+
+    def token_for(self, device_id: str) -> str:
+        """The device's own telemetry token, issued once (one token speaks for one device)."""
+        from litefleet.registry.tokens import DeviceTokens
+
+        if device_id not in self._tokens:
+            self._tokens[device_id] = DeviceTokens(self.repo.keys.path).issue(device_id, "lab")
+        return self._tokens[device_id]
 
     @property
     def trusted_root(self) -> Path:
@@ -219,7 +227,7 @@ class Lab:
             root=self.trusted_root,
             model=self.model,
             device_id=name,
-            token=self.token,
+            token=self.token_for(name),
             **settings,
         )
         return home

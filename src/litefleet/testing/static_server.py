@@ -6,8 +6,9 @@ talks to, so this serves a repository folder with `http.server` in a thread on 1
 
     GET/HEAD /metadata/<file>, /targets/<path>  static files: ETag (304 on If-None-Match),
                                                 one HTTP Range (206, 416), no hidden files
-    POST /v1/devices/{device_id}/events         bearer token checked against the repository's
-                                                token hashes, `EventBatch` validated, 202
+    POST /v1/devices/{device_id}/events         the device's own bearer token (`tokens.py`:
+                                                401 unknown, 403 another device's), `EventBatch`
+                                                validated, 202
     GET  /healthz                               liveness
 
 It is not the update server: events are kept in memory (`events`), nothing pauses a failing
@@ -33,7 +34,8 @@ from typing import BinaryIO
 
 from pydantic import ValidationError
 
-from litefleet.registry.keys import KeyStore, check_token
+from litefleet.registry.keys import KeyStore
+from litefleet.registry.tokens import DeviceTokens
 from litefleet.release import EventBatch, TelemetryEvent
 from litefleet.testing.loopback import LoopbackHTTPServer
 
@@ -113,8 +115,12 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(length))
         auth = self.headers.get("authorization", "")
         token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
-        if not token or not check_token(token, self.owner.keys.token_hashes()):
-            self._reply(401, {"detail": "missing or unknown bearer token"})
+        owner = DeviceTokens(self.owner.keys.path).device_of(token) if token else None
+        if owner is None:
+            self._reply(401, {"detail": "missing, unknown or revoked device token"})
+            return
+        if owner != match.group(1):
+            self._reply(403, {"detail": "this token belongs to another device"})
             return
         try:
             batch = EventBatch.model_validate_json(body)

@@ -1,0 +1,115 @@
+"""The server's database: schema, engine and pool, for SQLite (default) or PostgreSQL.
+
+One schema for every worker and every restart: device events, each device's current model,
+and the halt decisions (one row per release). `open_database(url)` creates what is missing
+on first start, so `litefleet serve --db postgresql+psycopg://…` needs an empty database and
+nothing else.
+
+Upgrades: a table or an index added later is created by `create_all`; a column added later
+is added here by `_upgrade` (plain `ALTER TABLE … ADD COLUMN` with a default), so an old
+database keeps its rows. A change that needs more than that should bring Alembic.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
+from sqlalchemy.engine import Engine
+
+MAX_VERSION = 2**31 - 1
+"""Release counters are PostgreSQL `integer`s: the API refuses anything larger (422)."""
+
+meta = MetaData()
+_Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER keys only
+
+events = Table(
+    "events",
+    meta,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("device_id", String(128), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("type", String(32), nullable=False),
+    Column("time", Float, nullable=False),
+    Column("received", Float, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("metrics", Text, nullable=False, default="{}"),
+    Column("offered", Boolean, nullable=False, default=False, server_default=text("false")),
+    # True when the device was in the release's rollout cohort when it reported: only
+    # those reports count for the automatic halt
+)
+devices = Table(
+    "devices",
+    meta,
+    Column("device_id", String(128), primary_key=True),
+    Column("model", String(128), primary_key=True),
+    Column("version", Integer, nullable=True),
+    Column("last_event", String(32), nullable=False),
+    Column("last_seen", Float, nullable=False),
+)
+halts = Table(
+    "halts",
+    meta,
+    Column("model", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("state", String(16), nullable=False),
+    # armed (may pause) | pausing (one worker is signing) | paused | resumed (by an operator)
+    Column("generation", Integer, nullable=False),
+    Column("pauses", Integer, nullable=False, default=0),
+    Column("reason", Text, nullable=False, default=""),
+    Column("paused_at", Float, nullable=True),
+    Column("paused_by", String(128), nullable=False, default=""),
+    Column("signed_updated", String(40), nullable=False, default=""),
+    Column("resumed_at", Float, nullable=True),
+    Column("resumed_by", String(128), nullable=False, default=""),
+)
+# the fleet and halt queries: distinct devices per release and event type, and who runs what
+Index("ix_events_release", events.c.model, events.c.version, events.c.type, events.c.offered)
+Index("ix_events_device", events.c.device_id)
+Index("ix_devices_release", devices.c.model, devices.c.version)
+
+
+def open_database(url: str, pool_size: int = 5) -> Engine:
+    """An engine with a connection pool and the schema in place."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(
+            url, pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True
+        )
+    meta.create_all(engine)
+    _upgrade(engine)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # WAL lets readers (fleet status, the halt check) run while a batch is written
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _upgrade(engine: Engine) -> None:
+    """Columns added since the first schema (a database made by an older version)."""
+    columns = {c["name"] for c in inspect(engine).get_columns("events")}
+    if "offered" not in columns:
+        with engine.begin() as conn:
+            conn.execute(
+                text("ALTER TABLE events ADD COLUMN offered BOOLEAN NOT NULL DEFAULT false")
+            )
