@@ -53,8 +53,8 @@ TargetPath = Annotated[
     Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(/[A-Za-z0-9][A-Za-z0-9._-]{0,127}){1,2}$"),
 ]
 """A target path: 2 or 3 safe segments (`<model>/<version>/<file>`, `<model>/releases.json`)."""
-Version = Annotated[int, Field(ge=1, le=2**53)]
-"""A release counter: positive, and exact in JSON and SQLite."""
+Version = Annotated[int, Field(ge=1, le=2**31 - 1)]
+"""A release counter: positive, and within `MAX_EVENT_VERSION` (telemetry, PostgreSQL)."""
 
 
 class _Strict(BaseModel):
