@@ -7,18 +7,28 @@ Topology: nginx (`litefleet deploy nginx`) serves metadata/ and targets/ from di
 proxies /v1/ to `litefleet serve --workers 2 --db postgresql+psycopg://…` (a real
 PostgreSQL in a temp folder). Baseline: one `litefleet serve` process with SQLite.
 
-Each device (an asyncio task sharing one httpx client pool) polls `timestamp.json` with
-`If-None-Match` every `poll` s (jittered 0.5-1.5x); when the timestamp changed it fetches the
-chain snapshot -> targets -> model file (one device in ten is "cut" half-way and resumes with
-`Range`); every `report` s (jittered) it posts a batch of `--batch` events with its own
-per-device token. A new release is published `--publish-at` into the run. Every loop is
-bounded by the deadline; everything is on 127.0.0.1.
+Each device (an asyncio task; aiohttp sessions of `--connections` keep-alive connections in
+all, 50 devices per session) polls `timestamp.json` with `If-None-Match` every `poll` s
+(jittered 0.5-1.5x); when the timestamp changed it fetches the chain snapshot -> targets ->
+model file (one device in ten is "cut" half-way and resumes with `Range`); every `report` s
+(jittered) it posts a batch of `--batch` events (a real agent sends its queue in one POST)
+with its own per-device token. A new release is published `--publish-at` into the run.
+Every loop is bounded by the deadline; everything is on 127.0.0.1.
 
 Reported per run: requests/s, p50/p99 per route, errors (must be 0), events sent vs stored
 (must be equal), seconds until 95 % of devices fetched the new model, and the CPU seconds each
-server process group used (from /proc via psutil), from which `capacity` derives devices per
-core at one poll per hour. `*_vs_single` = topology / `litefleet serve` alone, same run.
-The load generator runs on the same cores as the servers: see `generator_cpu_s`.
+server process group used (from /proc via psutil). `*_vs_single` = topology / `litefleet
+serve` alone, same run. The generator runs on the same cores as the servers: see
+`generator_cpu_s`.
+
+Poll throughput is measured apart, because a Python generator cannot saturate nginx: after
+the device run, `wrk` (native; `apt-get install wrk`) sends timestamp polls with
+`If-None-Match` (304, a device's usual poll) alternately to the topology's nginx and to a
+plain nginx serving the same repository folder with nothing else configured, `--wrk-rounds`
+rounds of `--wrk-seconds` each: `polls.topology_vs_plain` is the ratio of the medians. The
+topology nginx's CPU during its rounds gives the CPU per poll, from which `capacity` derives
+devices per core at one poll per hour; API + PostgreSQL CPU per report gives the telemetry
+side.
 """
 
 from __future__ import annotations
@@ -197,7 +207,7 @@ class Device:
 
 async def drive(url: str, repo: Repository, tokens: dict[str, str], args) -> dict:
     stats = Stats()
-    # many small connection pools: one httpx pool shared by 10,000 waiting tasks spends its
+    # many small connection pools: one pool shared by 10,000 waiting tasks spends its
     # time scanning its queue (the generator, not the server, would be measured)
     n_clients = max(1, -(-args.devices // 50))
     per = max(2, args.connections // n_clients)
@@ -548,7 +558,7 @@ def main() -> None:
         t, s = runs["topology"], runs["single"]
 
         def ratio(a, b):
-            return round(a / b, 3) if a and b else None
+            return float(f"{a / b:.3g}") if a and b else None
 
         result["requests_per_s_vs_single"] = ratio(t["requests_per_s"], s["requests_per_s"])
         result["events_per_s_vs_single"] = ratio(t["events_per_s"], s["events_per_s"])
