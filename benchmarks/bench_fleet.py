@@ -298,7 +298,9 @@ class CpuMeter:
                 root = psutil.Process(pid)
                 for p in [root, *root.children(recursive=True)]:
                     t = p.cpu_times()
-                    total += t.user + t.system
+                    # + children already reaped: PostgreSQL backends of closed pool
+                    # connections, which the live process tree no longer shows
+                    total += t.user + t.system + t.children_user + t.children_system
             except psutil.NoSuchProcess:
                 continue
         return total
