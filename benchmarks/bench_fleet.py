@@ -369,6 +369,8 @@ def run_topology(tmp: Path, repo: Repository, tokens, args) -> dict:
                 result["server_cpu_ms_per_request"] = _per_request(result)
                 if args.wrk_rounds and shutil.which("wrk"):
                     result["polls"] = poll_comparison(web.url, web.proc.pid, repo.path, tmp, args)
+                elif args.wrk_rounds:
+                    result["polls"] = {"skipped": "wrk is not installed (apt-get install wrk)"}
         finally:
             _stop(api)
         result["events_stored"] = _count(pg.url)
@@ -492,7 +494,7 @@ def capacity(topo: dict) -> dict:
     reports = topo["routes"].get("telemetry", {}).get("requests", 0)
     cpu = topo["server_cpu_s"]
     out: dict[str, object] = {}
-    if "polls" in topo:  # wrk's saturated 304 polls: nginx's CPU per poll alone
+    if "topology_nginx_cpu_us_per_poll" in topo.get("polls", {}):  # wrk's 304 polls alone
         per_poll = topo["polls"]["topology_nginx_cpu_us_per_poll"] / 1e6
         out["nginx_cpu_us_per_304_poll"] = topo["polls"]["topology_nginx_cpu_us_per_poll"]
         out["devices_per_nginx_core_at_1_poll_per_h"] = int(3600 / per_poll)
