@@ -7,18 +7,28 @@ Topology: nginx (`litefleet deploy nginx`) serves metadata/ and targets/ from di
 proxies /v1/ to `litefleet serve --workers 2 --db postgresql+psycopg://…` (a real
 PostgreSQL in a temp folder). Baseline: one `litefleet serve` process with SQLite.
 
-Each device (an asyncio task sharing one httpx client pool) polls `timestamp.json` with
-`If-None-Match` every `poll` s (jittered 0.5-1.5x); when the timestamp changed it fetches the
-chain snapshot -> targets -> model file (one device in ten is "cut" half-way and resumes with
-`Range`); every `report` s (jittered) it posts a batch of `--batch` events with its own
-per-device token. A new release is published `--publish-at` into the run. Every loop is
-bounded by the deadline; everything is on 127.0.0.1.
+Each device (an asyncio task; aiohttp sessions of `--connections` keep-alive connections in
+all, 50 devices per session) polls `timestamp.json` with `If-None-Match` every `poll` s
+(jittered 0.5-1.5x); when the timestamp changed it fetches the chain snapshot -> targets ->
+model file (one device in ten is "cut" half-way and resumes with `Range`); every `report` s
+(jittered) it posts a batch of `--batch` events (a real agent sends its queue in one POST)
+with its own per-device token. A new release is published `--publish-at` into the run.
+Every loop is bounded by the deadline; everything is on 127.0.0.1.
 
 Reported per run: requests/s, p50/p99 per route, errors (must be 0), events sent vs stored
 (must be equal), seconds until 95 % of devices fetched the new model, and the CPU seconds each
-server process group used (from /proc via psutil), from which `capacity` derives devices per
-core at one poll per hour. `*_vs_single` = topology / `litefleet serve` alone, same run.
-The load generator runs on the same cores as the servers: see `generator_cpu_s`.
+server process group used (from /proc via psutil). `*_vs_single` = topology / `litefleet
+serve` alone, same run. The generator runs on the same cores as the servers: see
+`generator_cpu_s`.
+
+Poll throughput is measured apart, because a Python generator cannot saturate nginx: after
+the device run, `wrk` (native; `apt-get install wrk`) sends timestamp polls with
+`If-None-Match` (304, a device's usual poll) alternately to the topology's nginx and to a
+plain nginx serving the same repository folder with nothing else configured, `--wrk-rounds`
+rounds of `--wrk-seconds` each: `polls.topology_vs_plain` is the ratio of the medians. The
+topology nginx's CPU during its rounds gives the CPU per poll, from which `capacity` derives
+devices per core at one poll per hour; API + PostgreSQL CPU per report gives the telemetry
+side.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import os
 import platform
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,7 +49,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import aiohttp
 import numpy as np
 import psutil
 
@@ -76,35 +87,43 @@ def publish(repo: Repository, version: int) -> str:
     return info.hashes["sha256"]
 
 
+@dataclass
+class Reply:
+    status_code: int
+    etag: str | None
+    content: bytes
+
+
 class Device:
-    def __init__(self, i: int, client: httpx.AsyncClient, token: str, args, stats: Stats):
+    def __init__(self, i: int, client: aiohttp.ClientSession, token: str, args, stats: Stats):
         self.i, self.client, self.args, self.stats = i, client, args, stats
         self.id = f"bench-{i:06d}"
-        self.headers = {"Authorization": f"Bearer {token}"}
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self.rng = random.Random(i)
         self.etag: str | None = None
         self.snapshot = 0
         self.version = 0
 
-    async def _get(self, route: str, url: str, **kw) -> httpx.Response | None:
+    async def _get(self, route: str, url: str, **kw) -> Reply | None:
         t0 = time.perf_counter()
         try:
-            r = await self.client.get(url, **kw)
-        except httpx.HTTPError as exc:
+            async with self.client.get(url, **kw) as r:
+                reply = Reply(r.status, r.headers.get("ETag"), await r.read())
+        except (TimeoutError, aiohttp.ClientError) as exc:
             self.stats.errors.append(f"{route}: {type(exc).__name__} {exc}")
             return None
         self.stats.latency[route].append(time.perf_counter() - t0)
-        if r.status_code >= 400:
-            self.stats.errors.append(f"{route}: HTTP {r.status_code}")
+        if reply.status_code >= 400:
+            self.stats.errors.append(f"{route}: HTTP {reply.status_code}")
             return None
-        return r
+        return reply
 
     async def poll(self) -> None:
         headers = {"If-None-Match": self.etag} if self.etag else {}
         r = await self._get("timestamp", "/metadata/timestamp.json", headers=headers)
         if r is None or r.status_code == 304:
             return
-        self.etag = r.headers.get("etag")
+        self.etag = r.etag
         snapshot = json.loads(r.content)["signed"]["meta"]["snapshot.json"]["version"]
         if snapshot == self.snapshot:
             return
@@ -155,20 +174,22 @@ class Device:
                 for k in range(self.args.batch)
             ]
         }
+        data = json.dumps(body, separators=(",", ":")).encode()
         self.stats.events_sent += len(body["events"])
         t0 = time.perf_counter()
         try:
-            r = await self.client.post(
-                f"/v1/devices/{self.id}/events", json=body, headers=self.headers
-            )
-        except httpx.HTTPError as exc:
+            async with self.client.post(
+                f"/v1/devices/{self.id}/events", data=data, headers=self.headers
+            ) as r:
+                status, reply = r.status, await r.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
             self.stats.errors.append(f"telemetry: {type(exc).__name__} {exc}")
             return
         self.stats.latency["telemetry"].append(time.perf_counter() - t0)
-        if r.status_code != 202:
-            self.stats.errors.append(f"telemetry: HTTP {r.status_code}")
+        if status != 202:
+            self.stats.errors.append(f"telemetry: HTTP {status}")
             return
-        self.stats.events_accepted += r.json()["stored"]
+        self.stats.events_accepted += json.loads(reply)["stored"]
 
     async def run(self, start: float, deadline: float) -> None:
         poll, every = self.args.poll, self.args.report
@@ -186,18 +207,24 @@ class Device:
 
 async def drive(url: str, repo: Repository, tokens: dict[str, str], args) -> dict:
     stats = Stats()
-    # many small connection pools: one httpx pool shared by 10,000 waiting tasks spends its
+    # many small connection pools: one pool shared by 10,000 waiting tasks spends its
     # time scanning its queue (the generator, not the server, would be measured)
     n_clients = max(1, -(-args.devices // 50))
     per = max(2, args.connections // n_clients)
-    limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
     clients = [
-        httpx.AsyncClient(base_url=url, limits=limits, timeout=120) for _ in range(n_clients)
+        aiohttp.ClientSession(
+            base_url=url,
+            connector=aiohttp.TCPConnector(limit=per, limit_per_host=per),
+            timeout=aiohttp.ClientTimeout(total=120),
+            auto_decompress=False,
+        )
+        for _ in range(n_clients)
     ]
     try:
-        first = await clients[0].get("/metadata/timestamp.json")
-        etag = first.headers["etag"]
-        snapshot = json.loads(first.content)["signed"]["meta"]["snapshot.json"]["version"]
+        async with clients[0].get("/metadata/timestamp.json") as first:
+            etag = first.headers["ETag"]
+            content = await first.read()
+        snapshot = json.loads(content)["signed"]["meta"]["snapshot.json"]["version"]
         current = max(int(p.split("/")[1]) for p in repo.load("targets").signed.targets)
         devices = [
             Device(i, clients[i % n_clients], tokens[f"bench-{i:06d}"], args, stats)
@@ -219,7 +246,7 @@ async def drive(url: str, repo: Repository, tokens: dict[str, str], args) -> dic
         after = psutil.Process().cpu_times()
     finally:
         for c in clients:
-            await c.aclose()
+            await c.close()
     gen_cpu_s = (after.user + after.system) - (gen_cpu.user + gen_cpu.system)
     return _summary(stats, took, args.devices, gen_cpu_s)
 
@@ -271,7 +298,9 @@ class CpuMeter:
                 root = psutil.Process(pid)
                 for p in [root, *root.children(recursive=True)]:
                     t = p.cpu_times()
-                    total += t.user + t.system
+                    # + children already reaped: PostgreSQL backends of closed pool
+                    # connections, which the live process tree no longer shows
+                    total += t.user + t.system + t.children_user + t.children_system
             except psutil.NoSuchProcess:
                 continue
         return total
@@ -338,6 +367,10 @@ def run_topology(tmp: Path, repo: Repository, tokens, args) -> dict:
                 result = asyncio.run(drive(web.url, repo, tokens, args))
                 result["server_cpu_s"] = {k: round(m.used(), 2) for k, m in meters.items()}
                 result["server_cpu_ms_per_request"] = _per_request(result)
+                if args.wrk_rounds and shutil.which("wrk"):
+                    result["polls"] = poll_comparison(web.url, web.proc.pid, repo.path, tmp, args)
+                elif args.wrk_rounds:
+                    result["polls"] = {"skipped": "wrk is not installed (apt-get install wrk)"}
         finally:
             _stop(api)
         result["events_stored"] = _count(pg.url)
@@ -359,6 +392,101 @@ def run_single(tmp: Path, repo: Repository, tokens, args) -> dict:
     return result
 
 
+def plain_nginx_conf(repo: Path, port: int, prefix: Path, user: str | None) -> Path:
+    """The baseline: nginx serving the repository folder directly, nothing else configured."""
+    prefix.mkdir(parents=True, exist_ok=True)
+    (prefix / "logs").mkdir(exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        (f"user {user};\n" if user else "")
+        + f"""worker_processes auto;
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    keepalive_requests 100000;
+    server {{
+        listen 127.0.0.1:{port};
+        root {repo.resolve()};
+    }}
+}}
+"""
+    )
+    return conf
+
+
+def wrk(url: str, etag: str | None, seconds: float, connections: int) -> dict:
+    """`wrk` (a native load tool: the generator is not the limit) on one URL, keep-alive."""
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "5s"]
+    if etag:
+        cmd += ["-H", f"If-None-Match: {etag}"]
+    out = subprocess.run(
+        [*cmd, url], capture_output=True, text=True, timeout=seconds + 60, check=True
+    ).stdout
+    result: dict[str, float] = {"errors": 0}
+    for line in out.splitlines():
+        words = line.split()
+        if line.startswith("Requests/sec:"):
+            result["requests_per_s"] = float(words[1])
+        elif words[:1] in (["50%"], ["99%"]):
+            result[f"p{words[0][:-1]}_ms"] = _ms(words[1])
+        elif line.strip().startswith("Non-2xx or 3xx responses:"):
+            result["errors"] += int(words[-1])
+        elif line.strip().startswith("Socket errors:"):
+            result["errors"] += sum(int(w.rstrip(",")) for w in words[3::2])
+        elif "requests in" in line:
+            result["requests"] = int(words[0])
+    return result
+
+
+def _ms(text: str) -> float:
+    for unit, scale in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+        if text.endswith(unit):
+            return round(float(text[: -len(unit)]) * scale, 3)
+    raise ValueError(text)
+
+
+def poll_comparison(topo_url: str, nginx_pid: int, repo: Path, tmp: Path, args) -> dict:
+    """Timestamp polls (`If-None-Match`, 304 as a device's usual poll) through the topology's
+    nginx vs a plain nginx serving the same file: alternating rounds, same machine state."""
+    path = "/metadata/timestamp.json"
+    import urllib.request
+
+    with urllib.request.urlopen(topo_url + path) as r:
+        etag = r.headers["ETag"]
+    port = free_port()
+    user = "root" if os.geteuid() == 0 else None
+    conf = plain_nginx_conf(repo, port, tmp / "plain-nginx", user)
+    rounds: dict[str, list[dict]] = {"topology": [], "plain": []}
+    nginx_cpu = 0.0
+    with NginxServer(conf, port) as plain:
+        for _ in range(args.wrk_rounds):
+            meter = CpuMeter([nginx_pid])
+            rounds["topology"].append(wrk(topo_url + path, etag, args.wrk_seconds, args.wrk_c))
+            nginx_cpu += meter.used()
+            rounds["plain"].append(wrk(plain.url + path, etag, args.wrk_seconds, args.wrk_c))
+    polls = sum(r["requests"] for r in rounds["topology"])
+    best = {k: max(r["requests_per_s"] for r in v) for k, v in rounds.items()}
+    median = {k: float(np.median([r["requests_per_s"] for r in v])) for k, v in rounds.items()}
+    return {
+        "tool": f"wrk -t2 -c{args.wrk_c} -d{args.wrk_seconds:g}s, If-None-Match (304)",
+        "rounds": rounds,
+        "errors": sum(r["errors"] for v in rounds.values() for r in v),
+        "topology_median_per_s": round(median["topology"]),
+        "plain_median_per_s": round(median["plain"]),
+        "topology_vs_plain": round(median["topology"] / median["plain"], 3),
+        "topology_vs_plain_best": round(best["topology"] / best["plain"], 3),
+        "topology_nginx_cpu_s": round(nginx_cpu, 2),
+        "topology_nginx_cpu_us_per_poll": round(1e6 * nginx_cpu / polls, 2),
+    }
+
+
 def capacity(topo: dict) -> dict:
     """Devices one core serves at one poll per hour (plus one report per hour), from the CPU
     seconds the server processes used per request in the topology run."""
@@ -366,13 +494,22 @@ def capacity(topo: dict) -> dict:
     reports = topo["routes"].get("telemetry", {}).get("requests", 0)
     cpu = topo["server_cpu_s"]
     out: dict[str, object] = {}
+    if "topology_nginx_cpu_us_per_poll" in topo.get("polls", {}):  # wrk's 304 polls alone
+        per_poll = topo["polls"]["topology_nginx_cpu_us_per_poll"] / 1e6
+        out["nginx_cpu_us_per_304_poll"] = topo["polls"]["topology_nginx_cpu_us_per_poll"]
+        out["devices_per_nginx_core_at_1_poll_per_h"] = int(3600 / per_poll)
     if polls:
         out["nginx_cpu_ms_per_request"] = round(1e3 * cpu["nginx"] / topo["requests"], 3)
-        out["devices_per_nginx_core_at_1_poll_per_h"] = int(3600 * topo["requests"] / cpu["nginx"])
+        out["devices_per_nginx_core_at_1_mixed_request_per_h"] = int(
+            3600 * topo["requests"] / cpu["nginx"]
+        )
     if reports:
         per_report = (cpu["api"] + cpu["postgres"]) / reports
         out["api_plus_db_cpu_ms_per_report"] = round(1e3 * per_report, 2)
         out["devices_per_api_core_at_1_report_per_h"] = int(3600 / per_report)
+        out["events_per_s_per_api_plus_db_core"] = int(
+            topo["events_accepted"] / (cpu["api"] + cpu["postgres"])
+        )
     return out
 
 
@@ -386,6 +523,9 @@ def main() -> None:
     parser.add_argument("--publish-at", type=float, default=None, help="Default: 1/4 of the run.")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=1000, help="Client keep-alive pool.")
+    parser.add_argument("--wrk-rounds", type=int, default=3, help="0: no wrk comparison.")
+    parser.add_argument("--wrk-seconds", type=float, default=5.0)
+    parser.add_argument("--wrk-c", type=int, default=64, help="wrk connections.")
     parser.add_argument("--only", choices=("topology", "single"), default=None)
     args = parser.parse_args()
     args.publish_at = args.seconds / 4 if args.publish_at is None else args.publish_at
@@ -422,7 +562,7 @@ def main() -> None:
         t, s = runs["topology"], runs["single"]
 
         def ratio(a, b):
-            return round(a / b, 3) if a and b else None
+            return float(f"{a / b:.3g}") if a and b else None
 
         result["requests_per_s_vs_single"] = ratio(t["requests_per_s"], s["requests_per_s"])
         result["events_per_s_vs_single"] = ratio(t["events_per_s"], s["events_per_s"])
