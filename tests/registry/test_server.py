@@ -285,7 +285,8 @@ def test_concurrent_publish_and_halt_do_not_lose_updates(published, builds):
     before = tree(published.path)
     t = threading.Thread(target=halt)
     t.start()
-    publish(published, builds["v2"], MODEL, version=3)
+    # v2's bytes again: the halt may pause v2 first, so skip the known-bad refusal
+    publish(published, builds["v2"], MODEL, version=3, force=True)
     t.join()
     assert not errors and tree(published.path) != before
     state = read_rollout(published, MODEL)

@@ -117,8 +117,8 @@ def test_nginx_two_workers_postgres_three_agents(topology, monkeypatch, tmp_path
     accepted = [0]
     real_flush = TelemetryQueue.flush
 
-    def counting_flush(self):  # what each agent's queue says the server accepted
-        sent = real_flush(self)
+    def counting_flush(self, *args, **kwargs):  # what each queue says the server accepted
+        sent = real_flush(self, *args, **kwargs)
         accepted[0] += sent
         return sent
 
