@@ -370,9 +370,11 @@ class DownloadRules:
             lifted_by = self.escalation.step_name(first) if self.escalation else ""
         return DownloadDecision(True, "", Rule.GO, level, lifted_by)
 
-    def escalation_text(self, level: int) -> str:
-        """'escalation 1/3: any_time' for a level > 0."""
+    def escalation_text(self, level: int | str) -> str:
+        """'escalation 1/3: any_time' for a level > 0 (or for a step's name)."""
         steps = self.escalation.steps if self.escalation else ()
+        if isinstance(level, str):
+            level = steps.index(level) + 1  # type: ignore[arg-type]
         return f"escalation {level}/{len(steps)}: {steps[level - 1]}"
 
     def _reason(self, rule: Rule, c: Conditions, size_bytes: int) -> str:
@@ -537,10 +539,7 @@ class Policy:
         defer = np.minimum(self.defer_retry_max, self.defer_retry * _pow2(deferrals - 1))
         wait = np.where(error, retry, np.where(deferrals > 0, defer, interval))
         lo, hi = 1 - self.jitter, 1 + self.jitter
-        behind = states.behind_since
-        behind_since = np.where(
-            deferred, np.where(np.isnan(behind), now, behind), np.where(error, behind, np.nan)
-        )
+        behind_since = behind_since_many(states.behind_since, now, outcome)
         return PolicyStates(
             next_check=now + wait * (lo + (hi - lo) * u),
             interval=interval.astype(np.float64),
@@ -608,6 +607,20 @@ class Policy:
         code = np.array([OUTCOME_CODES[outcome]], dtype=np.int8)
         u = np.array([rng.random()])
         return self.after_many(PolicyStates.of(state), np.array([now]), code, feedback, u).one()
+
+
+def behind_since_many(behind_since: np.ndarray, now: np.ndarray, outcome: np.ndarray) -> np.ndarray:
+    """`PolicyState.behind_since` after a check ended in `outcome` (codes): set by the first
+    `deferred`, kept through `deferred` and `error`, cleared (nan) by any other outcome."""
+    behind_since, now, outcome = _arr(behind_since), _arr(now), np.asarray(outcome)
+    first = np.where(np.isnan(behind_since), now, behind_since)
+    return np.where(outcome == _DEFERRED, first, np.where(outcome == _ERROR, behind_since, np.nan))
+
+
+def next_behind_since(behind_since: float | None, now: float, outcome: Outcome) -> float | None:
+    """`behind_since_many` for one device: a one-shot `agent check` keeps it current."""
+    code = np.array([OUTCOME_CODES[outcome]])
+    return _none_if_nan(float(behind_since_many([_nan_if_none(behind_since)], [now], code)[0]))
 
 
 def _pow2(exponent: np.ndarray) -> np.ndarray:
