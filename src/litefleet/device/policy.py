@@ -335,9 +335,7 @@ class DownloadRules:
             Rule.BUSY,
             Rule.WINDOW,
         ]
-        shape = np.shape(size)
-        conditions = [np.broadcast_to(x, shape) for x in conditions]
-        return np.select(conditions, [int(r) for r in codes], 0).astype(np.int8)
+        return _first(conditions, codes, np.shape(size))
 
     def check(
         self,
@@ -623,6 +621,15 @@ def next_behind_since(behind_since: float | None, now: float, outcome: Outcome) 
     return _none_if_nan(float(behind_since_many([_nan_if_none(behind_since)], [now], code)[0]))
 
 
+def _first(conditions: list, values: list, shape: tuple[int, ...]) -> np.ndarray:
+    """int8 per element: the value of the first true condition, else 0 (`np.select`,
+    cheaper on the length-1 arrays of the scalar wrappers)."""
+    out = np.zeros(shape, dtype=np.int8)
+    for cond, value in zip(reversed(conditions), reversed(values), strict=True):
+        out = np.where(cond, np.int8(value), out)
+    return out
+
+
 def _pow2(exponent: np.ndarray) -> np.ndarray:
     # 2**e without overflow warnings: the waits are capped far below 2**1000 seconds
     return np.exp2(np.clip(exponent, -1, 1000).astype(np.float64))
@@ -679,10 +686,10 @@ class SmartPolicy(Policy):
         error = np.asarray(feedback.error_rate) > self.error_threshold
         drift = np.asarray(feedback.drift) > self.drift_threshold
         confidence = np.asarray(feedback.confidence) < self.confidence_floor
-        codes = np.select(
+        codes = _first(
             [enough & error, enough & drift, enough & confidence],
             [_ALARM_ERROR, _ALARM_DRIFT, _ALARM_CONFIDENCE],
-            0,
+            np.shape(enough),
         )
         return np.atleast_1d(codes).astype(np.int8)
 
@@ -720,11 +727,12 @@ class SmartPolicy(Policy):
         stretched = np.minimum(
             self.max_interval, np.maximum(self.min_interval, current * self.backoff)
         )
-        alarm = np.broadcast_to(self.alarm_many(feedback), np.shape(outcome))
-        return np.select(
-            [alarm, (outcome == _INSTALLED) | (outcome == _ROLLED_BACK), outcome == _DEFERRED],
-            [np.full(len(states), self.min_interval), np.full(len(states), self.interval), current],
-            stretched,
+        alarm = self.alarm_many(feedback)
+        reset = (outcome == _INSTALLED) | (outcome == _ROLLED_BACK)
+        return np.where(
+            alarm,
+            self.min_interval,
+            np.where(reset, self.interval, np.where(outcome == _DEFERRED, current, stretched)),
         )
 
 
