@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 from litefleet.cli.agent import run_line, status_lines
 from litefleet.device.agent import Agent
@@ -51,6 +52,7 @@ def test_one_shot_checks_escalate_until_the_download_goes(registry, device, buil
     assert behind_since() == t0
     text = status_lines(status_of(home, now=t0 + 600))
     assert any("escalation 0/3 (normal rules)" in line for line in text), text
+    assert "next check: not scheduled (no `run`)" in text, "cron invents no schedule"
 
     clock.advance(HOUR)
     r = check()
@@ -95,3 +97,45 @@ def test_run_loop_defers_then_escalates_and_installs(registry, device, build, tm
     assert last.escalation == "escalation 3/3: any_network"
     assert "let through by escalation 3/3: any_network" in run_line(last)
     assert agent.policy_state().behind_since is None
+
+
+def test_agent_json_from_before_behind_since_still_loads(registry, device, tmp_path):
+    home = device("old", strategy="conditional", policy=POLICY)
+    old = {"next_check": 5.0, "interval": 60.0, "failures": 0, "last_check": 1.0, "deferrals": 2}
+    (home / "agent.json").write_text(json.dumps({"policy": old}))
+    state = Agent(home, clock=ManualClock(), conditions=metered(tmp_path)).policy_state()
+    assert (state.deferrals, state.behind_since) == (2, None)
+    assert status_of(home, now=10.0)["behind_text"] == ""
+
+
+def test_run_starts_fresh_but_keeps_what_one_shot_checks_recorded(registry, device, tmp_path):
+    home = device("mixed", strategy="conditional", policy=POLICY)
+    (home / "agent.json").write_text(json.dumps({"policy": {"behind_since": 7.0}}))
+    clock = ManualClock()
+    state = Agent(home, clock=clock, conditions=metered(tmp_path)).policy_state()
+    assert state.behind_since == 7.0 and state.next_check == clock.now()
+
+
+def test_cli_check_records_behind_since_and_names_the_step(registry, device, build, tmp_path):
+    """`litefleet agent check` (a new process on the real clock): the first deferral is
+    remembered; with the record moved 4 h back (as if cron had checked all along) the
+    status shows the escalation and the next check downloads, naming the step."""
+    from .test_e2e import cli
+
+    registry.publish(build("v1"), 1)
+    f = tmp_path / "conditions.json"
+    f.write_text(json.dumps({"network": "metered", "battery_percent": 90, "charging": False}))
+    home = device("cli", strategy="conditional", policy=POLICY, conditions_file=str(f))
+    before = time.time()
+    r = cli("check", "--home", home)
+    assert r.returncode == 0 and r.stdout.startswith("deferred: active None"), r
+    agent = read_json(home / "agent.json")
+    assert before <= agent["policy"]["behind_since"] <= time.time()
+    agent["policy"]["behind_since"] -= 4 * HOUR
+    (home / "agent.json").write_text(json.dumps(agent))
+    status = cli("status", "--home", home)
+    assert "escalation 3/3 (any_network)" in status.stdout, status.stdout
+    r = cli("check", "--home", home)
+    assert r.stdout.startswith("installed: active 1"), r
+    assert "[let through by escalation 3/3: any_network]" in r.stdout, r.stdout
+    assert read_json(home / "agent.json")["policy"]["behind_since"] is None

@@ -228,7 +228,9 @@ class Agent:
         behind = next_behind_since(before, self.clock.now(), outcome)
         if behind == before:
             return None
-        return replace(stored or self.policy_state(), behind_since=behind)
+        # no stored state: record only behind_since (next_check 0: "not scheduled"), so
+        # `status` invents no schedule for a cron-driven device and `run` still starts fresh
+        return replace(stored or PolicyState(), behind_since=behind)
 
     def _left(self) -> float:
         return self._deadline - time.monotonic()
@@ -543,8 +545,13 @@ class Agent:
         return self.home / "agent.json"
 
     def policy_state(self) -> PolicyState:
-        """The stored policy state, or a fresh start."""
-        return self._stored_policy_state() or self.policy.start(self.clock.now(), self.rng)
+        """The stored policy state, or a fresh start (keeping the `behind_since` one-shot
+        checks recorded)."""
+        stored = self._stored_policy_state()
+        if stored is not None and stored.next_check:
+            return stored
+        fresh = self.policy.start(self.clock.now(), self.rng)
+        return replace(fresh, behind_since=stored.behind_since) if stored else fresh
 
     def _stored_policy_state(self) -> PolicyState | None:
         data = (read_json(self.state_path) or {}).get("policy")
