@@ -308,7 +308,7 @@ class DownloadRules:
         window = (
             _in_window_many(c.local_hour, self.window)
             if self.window is not None
-            else np.ones(len(size), dtype=bool)
+            else np.ones(size.shape, dtype=bool)
         )
         conditions = [
             c.network == NET_NONE,
