@@ -32,11 +32,19 @@ def run_line(r) -> str:
     return f"{now} {r.action}: active {r.active_version}{reason}{why} next check {nxt}{warn}"
 
 
+def _active_line(s: dict) -> str:
+    if s["active"] is None:  # a fresh home: say what to do rather than print "None (None)"
+        return "active: no model yet (the next `litefleet agent check` installs one)"
+    return (
+        f"active {s['active']} ({s['variant']})  previous {s['previous'] or '-'}"
+        f"  installed {s['installed']}"
+    )
+
+
 def status_lines(s: dict) -> list[str]:
     lines = [
         f"model {s['model']} on {s['server']} as {s['device_id']} ({s['strategy']})",
-        f"active {s['active']} ({s['variant']})  previous {s['previous']}"
-        f"  installed {s['installed']}",
+        _active_line(s),
         f"probation: {s['probation_text']}",
     ]
     for version, why in sorted(s["blocked"].items()):
