@@ -15,11 +15,17 @@ import shutil
 import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
+
+import numpy as np
 
 from litefleet.errors import UserError
 
 Network = Literal["none", "metered", "unmetered"]
+NETWORK_NAMES: tuple[Network, ...] = get_args(Network)
+"""The network words, indexed by their codes in `ConditionsArray.network`."""
+NET_NONE, NET_METERED, NET_UNMETERED = 0, 1, 2
+assert NETWORK_NAMES[NET_METERED] == "metered" and NETWORK_NAMES[NET_UNMETERED] == "unmetered"
 IDLE_LOAD = 0.1
 """A Linux box whose load per core is below this counts as idle (`require_idle`)."""
 
@@ -42,6 +48,41 @@ class Conditions:
 
     def with_(self, **changes: object) -> Conditions:
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class ConditionsArray:
+    """Conditions of many devices at once, one array element per device.
+
+    The download rules are decided on these arrays (`DownloadRules.check_many`) so a fleet
+    simulator can ask a million devices in one call; the agent wraps its one snapshot with
+    `ConditionsArray.of`.
+    """
+
+    network: np.ndarray
+    """int8 codes: `NET_NONE`, `NET_METERED`, `NET_UNMETERED` (index into `NETWORK_NAMES`)."""
+    battery_percent: np.ndarray
+    charging: np.ndarray
+    cpu_load: np.ndarray
+    free_disk_bytes: np.ndarray
+    local_hour: np.ndarray
+    idle: np.ndarray
+
+    @classmethod
+    def of(cls, c: Conditions) -> ConditionsArray:
+        """One device's snapshot as length-1 arrays."""
+        return cls(
+            network=np.array([NETWORK_NAMES.index(c.network)], dtype=np.int8),
+            battery_percent=np.array([c.battery_percent], dtype=np.float64),
+            charging=np.array([c.charging], dtype=bool),
+            cpu_load=np.array([c.cpu_load], dtype=np.float64),
+            free_disk_bytes=np.array([c.free_disk_bytes], dtype=np.int64),
+            local_hour=np.array([c.local_hour], dtype=np.float64),
+            idle=np.array([c.idle], dtype=bool),
+        )
+
+    def __len__(self) -> int:
+        return len(self.network)
 
 
 class ConditionsProvider(Protocol):

@@ -3,33 +3,54 @@
 A policy is a pure decision object: frozen settings, no I/O, no clock, no randomness of
 its own. The caller passes the state, the time, the device's conditions, the on-device
 feedback and an RNG, and gets a decision back. The agent drives it with the system clock;
-the fleet simulator drives the same objects for thousands of devices on a virtual clock.
+the fleet simulator drives the same objects for a million devices on a virtual clock.
+
+Every decision is implemented once, on numpy arrays with one element per device
+(`start_many`, `due_many`, `may_download_many`, `after_many`); the scalar methods the
+agent calls wrap them with length-1 arrays, so the simulator and the device cannot
+disagree.
 
     policy = SmartPolicy()
     state = policy.start(now, rng)
     if policy.due(state, now, feedback):
-        gate = policy.may_download(now, conditions, size_bytes)   # after reading the index
+        gate = policy.may_download(now, conditions, size_bytes,     # after reading the index
+                                   full_bytes=full, behind_since=state.behind_since)
         state = policy.after(state, now, outcome, feedback, rng)  # "none", "installed", ...
     sleep_until(state.next_check)
 """
 
 from __future__ import annotations
 
+import math
 import random
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
+from enum import IntEnum
 from typing import Annotated, Literal, get_args
 
+import numpy as np
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from litefleet.device.conditions import Conditions
+from litefleet.device.conditions import (
+    NET_METERED,
+    NET_NONE,
+    NET_UNMETERED,
+    NETWORK_NAMES,
+    Conditions,
+    ConditionsArray,
+)
 from litefleet.drift import Feedback
 from litefleet.errors import UserError
 from litefleet.validation import one_line
 
+__all__ = ["NETWORK_NAMES", "NET_METERED", "NET_NONE", "NET_UNMETERED", "ConditionsArray"]
+
 Outcome = Literal["none", "installed", "deferred", "rejected", "rolled_back", "error"]
 """What a check cycle did; the same words as `litefleet agent check --json`'s `action`."""
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+OUTCOME_CODES: dict[Outcome, int] = {o: i for i, o in enumerate(OUTCOMES)}
+"""Outcome -> int8 code for the array methods (an index into `OUTCOMES`)."""
+_NONE, _INSTALLED, _DEFERRED, _REJECTED, _ROLLED_BACK, _ERROR = range(len(OUTCOMES))
 
 StrategyName = Literal["periodic", "conditional", "smart"]
 """The names of the update strategies (`STRATEGIES` maps each to its policy class)."""
@@ -37,6 +58,25 @@ STRATEGY_NAMES: tuple[StrategyName, ...] = get_args(StrategyName)
 
 HOUR = 3600.0
 DAY = 24 * HOUR
+
+
+class Rule(IntEnum):
+    """Why a download waits (0 = it may go): the array form of `DownloadDecision.reason`.
+
+    The values follow the order in which the rules are checked; the simulator tallies them
+    to say why its stragglers waited.
+    """
+
+    GO = 0
+    NO_NETWORK = 1
+    STORAGE = 2
+    CRITICAL_BATTERY = 3
+    UNMETERED = 4
+    CHARGING = 5
+    BATTERY = 6
+    IDLE = 7
+    BUSY = 8
+    WINDOW = 9
 
 
 @dataclass(frozen=True)
@@ -51,6 +91,80 @@ class PolicyState:
     last_check: float | None = None
     deferrals: int = 0
     """Consecutive cycles that ended in `deferred`: drives the deferral backoff."""
+    behind_since: float | None = None
+    """When this device first deferred the download it still waits for (None: not behind).
+    Set by the first `deferred`, kept through `deferred` and `error`, cleared by any other
+    outcome; the escalation of the download rules counts from it."""
+
+
+def _nan_if_none(x: float | None) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _none_if_nan(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
+
+
+@dataclass(frozen=True)
+class PolicyStates:
+    """`PolicyState` of many devices, one array element per device (nan stands for None).
+
+    Frozen as a record, but the arrays are the caller's: `put` writes rows in place.
+    """
+
+    next_check: np.ndarray
+    interval: np.ndarray
+    failures: np.ndarray
+    last_check: np.ndarray
+    deferrals: np.ndarray
+    behind_since: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> PolicyStates:
+        """n devices that never checked (`PolicyState()` each)."""
+        return cls(
+            next_check=np.zeros(n),
+            interval=np.zeros(n),
+            failures=np.zeros(n, dtype=np.int32),
+            last_check=np.full(n, np.nan),
+            deferrals=np.zeros(n, dtype=np.int32),
+            behind_since=np.full(n, np.nan),
+        )
+
+    @classmethod
+    def of(cls, state: PolicyState) -> PolicyStates:
+        """One device's state as length-1 arrays."""
+        return cls(
+            next_check=np.array([state.next_check], dtype=np.float64),
+            interval=np.array([state.interval], dtype=np.float64),
+            failures=np.array([state.failures], dtype=np.int32),
+            last_check=np.array([_nan_if_none(state.last_check)]),
+            deferrals=np.array([state.deferrals], dtype=np.int32),
+            behind_since=np.array([_nan_if_none(state.behind_since)]),
+        )
+
+    def one(self, i: int = 0) -> PolicyState:
+        """Row `i` as a `PolicyState` (plain Python numbers)."""
+        return PolicyState(
+            next_check=float(self.next_check[i]),
+            interval=float(self.interval[i]),
+            failures=int(self.failures[i]),
+            last_check=_none_if_nan(float(self.last_check[i])),
+            deferrals=int(self.deferrals[i]),
+            behind_since=_none_if_nan(float(self.behind_since[i])),
+        )
+
+    def take(self, idx: np.ndarray) -> PolicyStates:
+        """The rows `idx` (an index or boolean array), as new arrays."""
+        return PolicyStates(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    def put(self, idx: np.ndarray, other: PolicyStates) -> None:
+        """Write `other`'s rows into rows `idx` of these arrays (in place)."""
+        for f in fields(self):
+            getattr(self, f.name)[idx] = getattr(other, f.name)
+
+    def __len__(self) -> int:
+        return len(self.next_check)
 
 
 @dataclass(frozen=True)
@@ -58,12 +172,68 @@ class DownloadDecision:
     go: bool
     reason: str = ""
     """Why not (empty when `go`): recorded as the `deferred` reason."""
+    rule: Rule = Rule.GO
+    """The rule that holds the download back (`Rule.GO` when it may go)."""
+    level: int = 0
+    """The escalation level in force (0: the normal rules)."""
+    lifted_by: str = ""
+    """The escalation step that let this download through ('' when the normal rules do)."""
 
 
 SETTINGS = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 """Strategy settings are validated when built: an unknown key or a wrong type is refused."""
 
 Hours = Annotated[float, Field(ge=0, le=24)]
+Seconds = Annotated[float, Field(gt=0)]
+
+Step = Literal["any_time", "metered_patches", "any_network"]
+"""An escalation step: which rules it lifts is explained in `Escalation`."""
+STEPS: tuple[Step, ...] = get_args(Step)
+
+
+@pydantic_dataclass(frozen=True, config=SETTINGS)
+class Escalation:
+    """The freshness guarantee: a device kept behind by the download rules for `after`
+    seconds has its rules relaxed, one step every `every` seconds, until the download goes.
+
+    Steps (cumulative): `any_time` lifts every large-download rule but the network
+    (charging, battery, idle, CPU, window); `metered_patches` lets a patch of at most
+    `max_patch_share` of the full file use a metered network; `any_network` lets any
+    download use any network. Free storage and the critical battery never lift.
+    """
+
+    after: Seconds = 12 * HOUR
+    """Seconds a device may stay behind (from its first deferral) before its rules relax."""
+    every: Seconds = 6 * HOUR
+    """Seconds between two relaxation steps."""
+    steps: tuple[Step, ...] = ("any_time", "metered_patches", "any_network")
+    """The relaxation steps, in order (`any_time`, `metered_patches`, `any_network`);
+    `[]`: never relax."""
+    max_patch_share: float = Field(0.5, ge=0, le=1)
+    """`metered_patches`: a patch of at most this share of the full file may use a metered
+    network."""
+
+    @field_validator("steps")
+    @classmethod
+    def _each_step_once(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"a step is listed twice: {list(v)}")
+        return v
+
+    def level_many(self, now: np.ndarray, behind_since: np.ndarray) -> np.ndarray:
+        """int8 level per device: 0 before `after` (or not behind), then k = the first k
+        steps are in force, one more every `every` seconds."""
+        waited = np.asarray(now, dtype=np.float64) - np.asarray(behind_since, dtype=np.float64)
+        k = np.zeros(waited.shape, dtype=np.int8)
+        if not self.steps:
+            return k
+        late = waited >= self.after  # False where behind_since is nan
+        steps = 1 + np.floor((waited[late] - self.after) / self.every)
+        k[late] = np.minimum(steps, len(self.steps)).astype(np.int8)
+        return k
+
+    def step_name(self, level: int) -> str:
+        return self.steps[level - 1] if level > 0 else ""
 
 
 @pydantic_dataclass(frozen=True, config=SETTINGS)
@@ -73,7 +243,8 @@ class DownloadRules:
     A download of at most `small_bytes` needs only a network, the free storage and a battery
     above `critical_battery`; a larger one waits for every rule. No rule is hidden: with the
     defaults a large download needs Wi-Fi/Ethernet, 50 % battery or a charger, and a CPU that
-    is not busy, at any hour.
+    is not busy, at any hour. A device kept waiting too long gets the rules relaxed step by
+    step (`escalation`), so a frugal rule never leaves it behind for good.
     """
 
     require_unmetered: bool = True
@@ -96,6 +267,9 @@ class DownloadRules:
     critical battery; 0 turns the fast lane off."""
     critical_battery: float = Field(15.0, ge=0, le=100)
     """Below this battery percent (and not charging) nothing is downloaded, not even a patch."""
+    escalation: Escalation | None = field(default_factory=Escalation)
+    """How the rules relax for a device kept behind too long (`[rules.escalation]`, below);
+    `steps = []`: never."""
 
     @field_validator("window", mode="before")
     @classmethod
@@ -103,45 +277,137 @@ class DownloadRules:
         # TOML and JSON files have no tuple and TOML has no null: [] means "any time"
         return None if isinstance(v, list | tuple) and len(v) == 0 else v
 
-    def check(self, c: Conditions, size_bytes: int) -> DownloadDecision:
-        if c.network == "none":
-            return DownloadDecision(False, "no network")
-        if c.free_disk_bytes < size_bytes + self.min_free_storage:
-            return DownloadDecision(
-                False,
-                f"storage: {c.free_disk_bytes} B free < {size_bytes} B download"
-                f" + min_free_storage {self.min_free_storage} B",
-            )
-        if not c.charging and c.battery_percent < self.critical_battery:
-            return DownloadDecision(
-                False,
-                f"battery {c.battery_percent:.0f}% < critical_battery {self.critical_battery:g}%",
-            )
-        if size_bytes <= self.small_bytes:
-            return DownloadDecision(True)
+    def check_many(
+        self, c: ConditionsArray, size: np.ndarray, full: np.ndarray, level: np.ndarray
+    ) -> np.ndarray:
+        """int8 `Rule` code per device: the first rule that holds its download back.
+
+        `size` is the download's bytes, `full` the full file's (a patch has size < full),
+        `level` the escalation level in force (`Escalation.level_many`).
+        """
+        size = np.asarray(size, dtype=np.int64)
+        full = np.asarray(full, dtype=np.int64)
+        level = np.broadcast_to(np.asarray(level), size.shape)
+        steps = self.escalation.steps if self.escalation else ()
+
+        def in_force(step: Step) -> np.ndarray:
+            return level > steps.index(step) if step in steps else np.zeros(level.shape, bool)
+
+        any_network = in_force("any_network")
+        any_time = in_force("any_time") | any_network
+        share = self.escalation.max_patch_share if self.escalation else 0.0
+        metered_patch = (
+            in_force("metered_patches")
+            & (c.network == NET_METERED)
+            & (size < full)
+            & (size <= share * full)
+        )
+        not_charging = ~c.charging
+        large = size > self.small_bytes
+        strict = large & ~any_time
+        window = (
+            _in_window_many(c.local_hour, self.window)
+            if self.window is not None
+            else np.ones(len(size), dtype=bool)
+        )
+        conditions = [
+            c.network == NET_NONE,
+            c.free_disk_bytes < size + self.min_free_storage,
+            not_charging & (c.battery_percent < self.critical_battery),
+            large
+            & self.require_unmetered
+            & (c.network != NET_UNMETERED)
+            & ~(any_network | metered_patch),
+            strict & self.require_charging & not_charging,
+            strict & not_charging & (c.battery_percent < self.min_battery),
+            strict & self.require_idle & ~c.idle,
+            strict & (c.cpu_load > self.max_cpu_load),
+            strict & ~window,
+        ]
+        codes = [
+            Rule.NO_NETWORK,
+            Rule.STORAGE,
+            Rule.CRITICAL_BATTERY,
+            Rule.UNMETERED,
+            Rule.CHARGING,
+            Rule.BATTERY,
+            Rule.IDLE,
+            Rule.BUSY,
+            Rule.WINDOW,
+        ]
+        shape = np.shape(size)
+        conditions = [np.broadcast_to(x, shape) for x in conditions]
+        return np.select(conditions, [int(r) for r in codes], 0).astype(np.int8)
+
+    def check(
+        self,
+        c: Conditions,
+        size_bytes: int,
+        *,
+        full_bytes: int | None = None,
+        level: int = 0,
+    ) -> DownloadDecision:
+        """`check_many` for one device, with the reason in words.
+
+        `full_bytes` None: the download is the full file. When the download goes only
+        thanks to the escalation, `lifted_by` names the step that let it through.
+        """
+        full = size_bytes if full_bytes is None else full_bytes
+        arrays = ConditionsArray.of(c)
+
+        def rule_at(k: int) -> Rule:
+            return Rule(int(self.check_many(arrays, [size_bytes], [full], [k])[0]))
+
+        rule = rule_at(level)
+        if rule != Rule.GO:
+            reason = self._reason(rule, c, size_bytes)
+            if level:
+                reason += f" ({self.escalation_text(level)})"
+            return DownloadDecision(False, reason, rule, level)
+        lifted_by = ""
+        if level and rule_at(0) != Rule.GO:
+            first = next(k for k in range(1, level + 1) if rule_at(k) == Rule.GO)
+            lifted_by = self.escalation.step_name(first) if self.escalation else ""
+        return DownloadDecision(True, "", Rule.GO, level, lifted_by)
+
+    def escalation_text(self, level: int) -> str:
+        """'escalation 1/3: any_time' for a level > 0."""
+        steps = self.escalation.steps if self.escalation else ()
+        return f"escalation {level}/{len(steps)}: {steps[level - 1]}"
+
+    def _reason(self, rule: Rule, c: Conditions, size_bytes: int) -> str:
         big = f"{size_bytes} B > small_bytes {self.small_bytes} B"
-        if self.require_unmetered and c.network != "unmetered":
-            return DownloadDecision(False, f"require_unmetered: network is {c.network} ({big})")
-        if self.require_charging and not c.charging:
-            return DownloadDecision(False, f"require_charging: not charging ({big})")
-        if not c.charging and c.battery_percent < self.min_battery:
-            return DownloadDecision(
-                False,
-                f"battery {c.battery_percent:.0f}% < min_battery {self.min_battery:g}%"
-                " and not charging",
-            )
-        if self.require_idle and not c.idle:
-            return DownloadDecision(False, "require_idle: device not idle")
-        if c.cpu_load > self.max_cpu_load:
-            return DownloadDecision(
-                False, f"device busy: cpu {c.cpu_load:.2f} > max_cpu_load {self.max_cpu_load:g}"
-            )
-        if self.window is not None and not in_window(c.local_hour, self.window):
-            start, end = self.window
-            return DownloadDecision(
-                False, f"outside window {start:g}h-{end:g}h (local hour {c.local_hour:.1f})"
-            )
-        return DownloadDecision(True)
+        match rule:
+            case Rule.NO_NETWORK:
+                return "no network"
+            case Rule.STORAGE:
+                return (
+                    f"storage: {c.free_disk_bytes} B free < {size_bytes} B download"
+                    f" + min_free_storage {self.min_free_storage} B"
+                )
+            case Rule.CRITICAL_BATTERY:
+                return (
+                    f"battery {c.battery_percent:.0f}% < critical_battery"
+                    f" {self.critical_battery:g}%"
+                )
+            case Rule.UNMETERED:
+                return f"require_unmetered: network is {c.network} ({big})"
+            case Rule.CHARGING:
+                return f"require_charging: not charging ({big})"
+            case Rule.BATTERY:
+                return (
+                    f"battery {c.battery_percent:.0f}% < min_battery {self.min_battery:g}%"
+                    " and not charging"
+                )
+            case Rule.IDLE:
+                return "require_idle: device not idle"
+            case Rule.BUSY:
+                return f"device busy: cpu {c.cpu_load:.2f} > max_cpu_load {self.max_cpu_load:g}"
+            case Rule.WINDOW:
+                assert self.window is not None
+                start, end = self.window
+                return f"outside window {start:g}h-{end:g}h (local hour {c.local_hour:.1f})"
+        return ""
 
     def describe(self) -> str:
         """The rules in force, in words (for `agent status`)."""
@@ -170,18 +436,25 @@ ANY_NETWORK = DownloadRules(
     min_free_storage=0,
     window=None,
     critical_battery=0.0,
+    escalation=None,
 )
-"""The periodic strategy's rules: download whenever there is a network and the space."""
+"""The periodic strategy's rules: download whenever there is a network and the space
+(nothing to escalate: they never wait for anything else)."""
 
 
 def in_window(hour: float, window: tuple[float, float]) -> bool:
+    return bool(_in_window_many(np.array([hour]), window)[0])
+
+
+def _in_window_many(hour: np.ndarray, window: tuple[float, float]) -> np.ndarray:
     start, end = window
     if start <= end:
-        return start <= hour < end
-    return hour >= start or hour < end
+        return (start <= hour) & (hour < end)
+    return (hour >= start) | (hour < end)
 
 
-Seconds = Annotated[float, Field(gt=0)]
+def _arr(x: object, dtype: type = np.float64) -> np.ndarray:
+    return np.asarray(x, dtype=dtype)
 
 
 @pydantic_dataclass(frozen=True, config=SETTINGS)
@@ -206,15 +479,89 @@ class Policy:
 
     name = "periodic"
 
-    def start(self, now: float, rng: random.Random) -> PolicyState:
-        """First check at a random point of the first interval: a fleet that boots at
-        once does not hit the server at once."""
-        return PolicyState(
-            next_check=now + rng.uniform(0, self.jitter) * self.interval, interval=self.interval
+    # -- the array methods: the one implementation of every decision ---------------------
+
+    def start_many(self, now: np.ndarray, u: np.ndarray) -> PolicyStates:
+        """First check at a random point of the first interval (`u` uniform in [0, 1)):
+        a fleet that boots at once does not hit the server at once."""
+        now, u = _arr(now), _arr(u)
+        states = PolicyStates.empty(len(now))
+        states.next_check[:] = now + (self.jitter * u) * self.interval
+        states.interval[:] = self.interval
+        return states
+
+    def due_many(self, states: PolicyStates, now: np.ndarray, feedback: Feedback) -> np.ndarray:
+        """bool per device: does a check run now?"""
+        return _arr(now) >= states.next_check
+
+    def escalation_level(self, now: np.ndarray, behind_since: np.ndarray) -> np.ndarray:
+        """int8 escalation level per device (0: the normal rules)."""
+        esc = self.rules.escalation
+        if esc is None:
+            return np.zeros(np.shape(now), dtype=np.int8)
+        return esc.level_many(_arr(now), _arr(behind_since))
+
+    def may_download_many(
+        self,
+        now: np.ndarray,
+        c: ConditionsArray,
+        size: np.ndarray,
+        full: np.ndarray,
+        behind_since: np.ndarray,
+    ) -> np.ndarray:
+        """int8 `Rule` code per device (`Rule.GO` = 0: download now)."""
+        return self.rules.check_many(c, size, full, self.escalation_level(now, behind_since))
+
+    def after_many(
+        self,
+        states: PolicyStates,
+        now: np.ndarray,
+        outcome: np.ndarray,
+        feedback: Feedback,
+        u: np.ndarray,
+    ) -> PolicyStates:
+        """The next states after a check ended in `outcome` (`OUTCOME_CODES`); `u` is one
+        uniform draw in [0, 1) per device for the jitter."""
+        now, u = _arr(now), _arr(u)
+        outcome = np.asarray(outcome)
+        error = outcome == _ERROR
+        deferred = outcome == _DEFERRED
+        failures = np.where(error, states.failures + 1, 0).astype(np.int32)
+        deferrals = np.where(
+            error, states.deferrals, np.where(deferred, states.deferrals + 1, 0)
+        ).astype(np.int32)
+        interval = np.where(
+            error, states.interval, self._next_interval_many(states, outcome, feedback)
+        )
+        retry = np.minimum(self.retry_max, self.retry_base * _pow2(failures - 1))
+        defer = np.minimum(self.defer_retry_max, self.defer_retry * _pow2(deferrals - 1))
+        wait = np.where(error, retry, np.where(deferrals > 0, defer, interval))
+        lo, hi = 1 - self.jitter, 1 + self.jitter
+        behind = states.behind_since
+        behind_since = np.where(
+            deferred, np.where(np.isnan(behind), now, behind), np.where(error, behind, np.nan)
+        )
+        return PolicyStates(
+            next_check=now + wait * (lo + (hi - lo) * u),
+            interval=interval.astype(np.float64),
+            failures=failures,
+            last_check=now.copy(),
+            deferrals=deferrals,
+            behind_since=behind_since,
         )
 
+    def _next_interval_many(
+        self, states: PolicyStates, outcome: np.ndarray, feedback: Feedback
+    ) -> np.ndarray:
+        return np.full(len(states), self.interval)
+
+    # -- the scalar wrappers the agent calls --------------------------------------------
+
+    def start(self, now: float, rng: random.Random) -> PolicyState:
+        return self.start_many(np.array([now]), np.array([rng.random()])).one()
+
     def due(self, state: PolicyState, now: float, feedback: Feedback) -> bool:
-        return now >= state.next_check
+        return bool(self.due_many(PolicyStates.of(state), np.array([now]), feedback)[0])
 
     def why_due(self, state: PolicyState, now: float, feedback: Feedback) -> str:
         """Why a check runs now, in words (`agent run` prints it)."""
@@ -224,8 +571,31 @@ class Policy:
             return f"retry after {state.deferrals} deferral(s)"
         return "schedule"
 
-    def may_download(self, now: float, conditions: Conditions, size_bytes: int) -> DownloadDecision:
-        return self.rules.check(conditions, size_bytes)
+    def may_download(
+        self,
+        now: float,
+        conditions: Conditions,
+        size_bytes: int,
+        *,
+        full_bytes: int | None = None,
+        behind_since: float | None = None,
+    ) -> DownloadDecision:
+        """May this download start now? `full_bytes`: the full file's size (None: this is
+        the full file); `behind_since`: `PolicyState.behind_since` (None: not behind)."""
+        level = int(
+            self.escalation_level(np.array([now]), np.array([_nan_if_none(behind_since)]))[0]
+        )
+        return self.rules.check(conditions, size_bytes, full_bytes=full_bytes, level=level)
+
+    def escalation(self, state: PolicyState, now: float) -> tuple[int, int, str]:
+        """(level, number of steps, step in force) of a device in `state` (for `agent
+        status`); (0, n, '') when its rules are not relaxed."""
+        esc = self.rules.escalation
+        n = len(esc.steps) if esc else 0
+        level = int(
+            self.escalation_level(np.array([now]), np.array([_nan_if_none(state.behind_since)]))[0]
+        )
+        return level, n, esc.step_name(level) if esc else ""
 
     def after(
         self,
@@ -235,32 +605,14 @@ class Policy:
         feedback: Feedback,
         rng: random.Random,
     ) -> PolicyState:
-        if outcome == "error":
-            failures = state.failures + 1
-            wait = min(self.retry_max, self.retry_base * 2 ** (failures - 1))
-            return replace(
-                state, failures=failures, last_check=now, next_check=now + self._jittered(wait, rng)
-            )
-        interval = self._next_interval(state, outcome, feedback)
-        deferrals = state.deferrals + 1 if outcome == "deferred" else 0
-        wait = (
-            min(self.defer_retry_max, self.defer_retry * 2 ** (deferrals - 1))
-            if deferrals
-            else interval
-        )
-        return PolicyState(
-            next_check=now + self._jittered(wait, rng),
-            interval=interval,
-            failures=0,
-            last_check=now,
-            deferrals=deferrals,
-        )
+        code = np.array([OUTCOME_CODES[outcome]], dtype=np.int8)
+        u = np.array([rng.random()])
+        return self.after_many(PolicyStates.of(state), np.array([now]), code, feedback, u).one()
 
-    def _next_interval(self, state: PolicyState, outcome: Outcome, feedback: Feedback) -> float:
-        return self.interval
 
-    def _jittered(self, wait: float, rng: random.Random) -> float:
-        return wait * rng.uniform(1 - self.jitter, 1 + self.jitter)
+def _pow2(exponent: np.ndarray) -> np.ndarray:
+    # 2**e without overflow warnings: the waits are capped far below 2**1000 seconds
+    return np.exp2(np.clip(exponent, -1, 1000).astype(np.float64))
 
 
 @pydantic_dataclass(frozen=True, config=SETTINGS)
@@ -276,6 +628,9 @@ class ConditionalPolicy(Policy):
 
     rules: DownloadRules = field(default_factory=DownloadRules)
     name = "conditional"
+
+
+_ALARM_ERROR, _ALARM_DRIFT, _ALARM_CONFIDENCE = 1, 2, 3
 
 
 @pydantic_dataclass(frozen=True, config=SETTINGS)
@@ -305,15 +660,31 @@ class SmartPolicy(Policy):
     """Feedback from fewer predictions than this is noise, not an alarm."""
     name = "smart"
 
+    def _alarm_codes(self, feedback: Feedback) -> np.ndarray:
+        # 0 quiet, else the first alarm in the order errors, drift, confidence
+        enough = np.asarray(feedback.predictions) >= self.min_predictions
+        error = np.asarray(feedback.error_rate) > self.error_threshold
+        drift = np.asarray(feedback.drift) > self.drift_threshold
+        confidence = np.asarray(feedback.confidence) < self.confidence_floor
+        codes = np.select(
+            [enough & error, enough & drift, enough & confidence],
+            [_ALARM_ERROR, _ALARM_DRIFT, _ALARM_CONFIDENCE],
+            0,
+        )
+        return np.atleast_1d(codes).astype(np.int8)
+
+    def alarm_many(self, feedback: Feedback) -> np.ndarray:
+        """bool per device: does its feedback call for a check now?"""
+        return self._alarm_codes(feedback) > 0
+
     def alarm(self, feedback: Feedback) -> str:
         """Why the feedback calls for a check now ('' when it does not)."""
-        if feedback.predictions < self.min_predictions:
-            return ""
-        if feedback.error_rate > self.error_threshold:
+        code = int(self._alarm_codes(feedback)[0])
+        if code == _ALARM_ERROR:
             return f"error rate {feedback.error_rate:.3f} > {self.error_threshold:g}"
-        if feedback.drift > self.drift_threshold:
+        if code == _ALARM_DRIFT:
             return f"drift {feedback.drift:.3f} > {self.drift_threshold:g}"
-        if feedback.confidence < self.confidence_floor:
+        if code == _ALARM_CONFIDENCE:
             return f"confidence {feedback.confidence:.3f} < {self.confidence_floor:g}"
         return ""
 
@@ -324,21 +695,24 @@ class SmartPolicy(Policy):
             return alarm
         return super().why_due(state, now, feedback)
 
-    def due(self, state: PolicyState, now: float, feedback: Feedback) -> bool:
-        if now >= state.next_check:
-            return True
-        recent = state.last_check is not None and now - state.last_check < self.min_interval
-        return bool(self.alarm(feedback)) and not recent
+    def due_many(self, states: PolicyStates, now: np.ndarray, feedback: Feedback) -> np.ndarray:
+        now = _arr(now)
+        recent = now - states.last_check < self.min_interval  # False where never checked
+        return (now >= states.next_check) | (self.alarm_many(feedback) & ~recent)
 
-    def _next_interval(self, state: PolicyState, outcome: Outcome, feedback: Feedback) -> float:
-        if self.alarm(feedback):
-            return self.min_interval
-        if outcome in ("installed", "rolled_back"):
-            return self.interval
-        current = state.interval or self.interval
-        if outcome == "deferred":
-            return current
-        return min(self.max_interval, max(self.min_interval, current * self.backoff))
+    def _next_interval_many(
+        self, states: PolicyStates, outcome: np.ndarray, feedback: Feedback
+    ) -> np.ndarray:
+        current = np.where(states.interval != 0, states.interval, self.interval)
+        stretched = np.minimum(
+            self.max_interval, np.maximum(self.min_interval, current * self.backoff)
+        )
+        alarm = np.broadcast_to(self.alarm_many(feedback), np.shape(outcome))
+        return np.select(
+            [alarm, (outcome == _INSTALLED) | (outcome == _ROLLED_BACK), outcome == _DEFERRED],
+            [np.full(len(states), self.min_interval), np.full(len(states), self.interval), current],
+            stretched,
+        )
 
 
 STRATEGIES: dict[StrategyName, type[Policy]] = {
@@ -370,7 +744,11 @@ def make_policy(strategy: str, **settings: object) -> Policy:
     try:
         return cls(**settings)  # type: ignore[arg-type]
     except ValidationError as exc:
-        known = {(): setting_names(cls), ("rules",): setting_names(DownloadRules)}
+        known = {
+            (): setting_names(cls),
+            ("rules",): setting_names(DownloadRules),
+            ("rules", "escalation"): setting_names(Escalation),
+        }
         raise UserError(one_line(exc, "policy", known)) from None
     except TypeError as exc:  # not a mapping where one is expected
         raise UserError(f"policy: {exc}") from None
@@ -391,8 +769,8 @@ def setting_docs(cls: type) -> list[tuple[str, str, object, str]]:
             if info is not None and info.description:
                 break
         default = info.get_default(call_default_factory=True) if info else None
-        if isinstance(default, DownloadRules):
-            default = "see rules"
+        if isinstance(default, DownloadRules | Escalation):
+            default = "see below"
         typ = getattr(f.type, "__name__", None) or str(f.type)
         out.append((f.name, str(typ), default, (info.description or "") if info else ""))
     return out
@@ -405,6 +783,8 @@ def _type_name(typ: str) -> str:
         "int": "integer",
         "bool": "true/false",
         "DownloadRules": "table",
+        "Escalation | None": "table",
+        "tuple[Step, ...]": "list of steps",
     }.get(typ, "[start, end] hours or []" if "tuple" in typ else typ)
 
 
@@ -441,5 +821,17 @@ def settings_markdown() -> str:
     ]
     for name, typ, default, meaning in setting_docs(DownloadRules):
         text = " ".join(meaning.split())
+        rows.append(f"| `{name}` | {_type_name(typ)} | {_default(default)} | {text} |")
+    rows += [
+        "",
+        "Escalation (`[rules.escalation]`; the conditional and smart strategies):",
+        "",
+        "| setting | type | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for name, typ, default, meaning in setting_docs(Escalation):
+        text = " ".join(meaning.split())
+        if isinstance(default, tuple):
+            default = "[" + ", ".join(f'"{x}"' for x in default) + "]"
         rows.append(f"| `{name}` | {_type_name(typ)} | {_default(default)} | {text} |")
     return "\n".join(rows) + "\n"

@@ -3,14 +3,15 @@
 Inside the probation window, runtime errors or a drift spike roll the version back; enough
 clean predictions or enough time pass it. `ProbationRules` are the device's settings
 (`config.json`'s `probation`), `Probation` is what the store's journal remembers about the
-version under watch, and `probation_verdict` is the one rule both the agent and the fleet
-simulator apply.
+version under watch, and `probation_verdict_many` is the one rule both the agent (through
+`probation_verdict`) and the fleet simulator apply.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from litefleet.drift import Feedback
@@ -49,19 +50,59 @@ class ProbationRules(BaseModel):
         )
 
 
+PENDING, PASSED, FAILED = 0, 1, 2
+"""The codes `probation_verdict_many` returns (an index into `VERDICTS`)."""
+VERDICTS: tuple[Verdict, ...] = ("pending", "passed", "failed")
+_BY_PREDICTIONS, _BY_TIME, _BY_ERRORS, _BY_DRIFT = 1, 2, 3, 4
+
+
+def _verdict_details(
+    since: np.ndarray, feedback: Feedback, now: np.ndarray, rules: ProbationRules
+) -> np.ndarray:
+    # 0 pending, 1 passed by predictions, 2 passed by time, 3 failed: errors, 4 failed: drift
+    n = np.asarray(feedback.predictions)
+    error_rate = np.asarray(feedback.error_rate, dtype=np.float64)
+    judged = (n >= rules.min_predictions) | ((error_rate != 0) & (n >= 3))
+    drift_n = max(rules.min_predictions, rules.min_drift_predictions)
+    waited = np.asarray(now, dtype=np.float64) - np.asarray(since, dtype=np.float64)
+    details = np.select(
+        [
+            judged & (error_rate > rules.max_error_rate),
+            judged & (n >= drift_n) & (np.asarray(feedback.drift) > rules.max_drift),
+            n >= rules.predictions,
+            waited >= rules.seconds,
+        ],
+        [_BY_ERRORS, _BY_DRIFT, _BY_PREDICTIONS, _BY_TIME],
+        0,
+    )
+    return np.atleast_1d(details).astype(np.int8)
+
+
+def probation_verdict_many(
+    since: np.ndarray, feedback: Feedback, now: np.ndarray, rules: ProbationRules
+) -> np.ndarray:
+    """int8 verdict per device (`PENDING`, `PASSED`, `FAILED`) for versions on probation
+    since `since`; `feedback` holds one array element per device."""
+    details = _verdict_details(since, feedback, now, rules)
+    return np.array([PENDING, PASSED, PASSED, FAILED, FAILED], dtype=np.int8)[details]
+
+
 def probation_verdict(
     probation: Probation, feedback: Feedback, now: float, rules: ProbationRules
 ) -> tuple[Verdict, str]:
-    """('failed'|'passed'|'pending', reason) for the version on probation."""
+    """('failed'|'passed'|'pending', reason) for the version on probation (its own
+    thresholds, recorded when it started, count over the current `rules`')."""
+    rules = rules.model_copy(
+        update={"predictions": probation.predictions, "seconds": probation.seconds}
+    )
+    detail = int(_verdict_details(np.array([probation.since]), feedback, np.array([now]), rules)[0])
     n = feedback.predictions
-    if n >= rules.min_predictions or (feedback.error_rate and n >= 3):
-        if feedback.error_rate > rules.max_error_rate:
-            return "failed", f"runtime error rate {feedback.error_rate:.3f} on probation"
-        drift_n = max(rules.min_predictions, rules.min_drift_predictions)
-        if n >= drift_n and feedback.drift > rules.max_drift:
-            return "failed", f"drift spike {feedback.drift:.3f} on probation"
-    if n >= probation.predictions:
+    if detail == _BY_ERRORS:
+        return "failed", f"runtime error rate {feedback.error_rate:.3f} on probation"
+    if detail == _BY_DRIFT:
+        return "failed", f"drift spike {feedback.drift:.3f} on probation"
+    if detail == _BY_PREDICTIONS:
         return "passed", f"{n} clean predictions"
-    if now - probation.since >= probation.seconds:
+    if detail == _BY_TIME:
         return "passed", f"{now - probation.since:.0f} s without trouble"
     return "pending", ""

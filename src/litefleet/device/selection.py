@@ -11,6 +11,7 @@ Pure functions of the signed index, the signed rollout state and the local journ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,7 +34,16 @@ def choose_release(
     active: int | None,
     highest: int,
     blocked: set[int] | dict[int, str],
+    in_cohort: Callable[[int, float], bool] | None = None,
 ) -> Choice:
+    """What this device should do. `in_cohort(version, percent)` says whether the device
+    falls inside a rollout (default: `in_rollout` of its id); a simulator passes a predicate
+    over precomputed buckets to ask once for a whole group of devices."""
+    if in_cohort is None:
+
+        def in_cohort(version: int, percent: float) -> bool:
+            return in_rollout(device_id, index.model, version, percent)
+
     entries = rollout.rollouts if rollout else {}
 
     def aborted(v: int) -> bool:
@@ -61,7 +71,7 @@ def choose_release(
             and e.status == "active"
             and r.version > highest
             and r.version not in blocked
-            and in_rollout(device_id, index.model, r.version, e.percent)
+            and in_cohort(r.version, e.percent)
         ):
             offered.append(r.version)
     if not offered:
