@@ -244,9 +244,9 @@ class FleetRun:
         self.waits.answered(d_on, t_on, kind == C_NONE, self.highest[d_on], self.server)
         act = kind != C_NONE
         local = (
-            act & _has(self.installed[d_on], version) & (
-                ~_has(self.blocked[d_on], version) | (kind == C_BACK)
-            )
+            act
+            & _has(self.installed[d_on], version)
+            & (~_has(self.blocked[d_on], version) | (kind == C_BACK))
         )
         back = local & (kind == C_BACK)
         if back.any():
@@ -282,9 +282,7 @@ class FleetRun:
         low = ~c.charging[go] & (c.battery_percent[go] < self.low_battery)
         self.m.download(c.network[go], patch[go], size[go], low)
         r = v - 1
-        caught = self.is_bad[v] & (
-            self.traces.gate_draw[d, r] < self.cfg.bad.gate_catch
-        )
+        caught = self.is_bad[v] & (self.traces.gate_draw[d, r] < self.cfg.bad.gate_catch)
         if caught.any():
             g, gv, gt = d[caught], v[caught], now[caught]
             self.blocked[g] |= _bit(gv)

@@ -105,9 +105,11 @@ class RunMetrics:
     ) -> None:
         key = network.astype(np.int64) * len(KINDS) + patch.astype(np.int64)
         cells = self.byte_counts.size
-        self.byte_counts += np.bincount(key, weights=size, minlength=cells).astype(
-            np.int64
-        ).reshape(self.byte_counts.shape)
+        self.byte_counts += (
+            np.bincount(key, weights=size, minlength=cells)
+            .astype(np.int64)
+            .reshape(self.byte_counts.shape)
+        )
         self.download_counts += np.bincount(key, minlength=cells).reshape(
             self.download_counts.shape
         )

@@ -141,47 +141,87 @@ _PER_RELEASE = {
 
 def make_traces(cfg: SimConfig, releases: int, folder: Path | None = None) -> Traces:
     """Draw the fleet. Same config and seed: same arrays, bit for bit, in memory or on disk."""
+    if folder is None:
+        arrays = _allocate(cfg, releases, None)
+        dark = fill_traces(cfg, releases, arrays, 0, chunks(cfg))
+        return Traces(**arrays, **dark, kind_names=list(cfg.fleet.kinds))
+    allocate_traces(cfg, releases, folder)
+    dark = fill_traces(cfg, releases, open_for_writing(folder), 0, chunks(cfg))
+    finish_traces(cfg, folder, [dark])
+    return open_traces(folder)
+
+
+def chunks(cfg: SimConfig) -> int:
+    return -(-cfg.devices // CHUNK)
+
+
+def _shapes(cfg: SimConfig, releases: int) -> dict[str, tuple[tuple[int, ...], object]]:
     n, hours = cfg.devices, int(np.ceil(cfg.days * 24)) + 1
     r = max(releases, 1)
-    shapes: dict[str, tuple[tuple[int, ...], object]] = {
+    return {
         "state": ((n, hours), np.uint8),
         "battery": ((n, hours), np.uint8),
         **{k: ((n,), t) for k, t in _PER_DEVICE.items()},
         **{k: ((n, r), t) for k, t in _PER_RELEASE.items()},
     }
+
+
+def _allocate(cfg: SimConfig, releases: int, folder: Path | None) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
-    for name, (shape, dtype) in shapes.items():
+    for name, (shape, dtype) in _shapes(cfg, releases).items():
         if folder is None:
             arrays[name] = np.empty(shape, dtype=dtype)
         else:
             arrays[name] = np.lib.format.open_memmap(
                 Path(folder) / f"{name}.npy", mode="w+", dtype=dtype, shape=shape
             )
-    dark_d, dark_h = [], []
-    for start in range(0, n, CHUNK):
-        stop = min(n, start + CHUNK)
-        rng = np.random.default_rng([cfg.seed, start // CHUNK])
-        chunk = _draw_chunk(cfg, stop - start, hours, r, rng)
+    return arrays
+
+
+def allocate_traces(cfg: SimConfig, releases: int, folder: Path) -> None:
+    """Create the (empty) `.npy` files; `fill_traces` writes chunks of them, in any process."""
+    for a in _allocate(cfg, releases, folder).values():
+        a.flush()  # type: ignore[attr-defined]
+
+
+def open_for_writing(folder: Path) -> dict[str, np.ndarray]:
+    return {
+        name: np.load(Path(folder) / f"{name}.npy", mmap_mode="r+")
+        for name in ("state", "battery", *_PER_DEVICE, *_PER_RELEASE)
+    }
+
+
+def fill_traces(
+    cfg: SimConfig, releases: int, arrays: dict[str, np.ndarray], first: int, stop: int
+) -> dict[str, np.ndarray]:
+    """Draw chunks [first, stop) into `arrays`; returns their sparse dark (device, hour)."""
+    n, hours = cfg.devices, int(np.ceil(cfg.days * 24)) + 1
+    r = max(releases, 1)
+    dark_d, dark_h = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
+    for c in range(first, stop):
+        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
+        rng = np.random.default_rng([cfg.seed, c])
+        chunk = _draw_chunk(cfg, hi - lo, hours, r, rng)
         for name, value in chunk.items():
-            arrays[name][start:stop] = value
+            arrays[name][lo:hi] = value
         d, h = _dark(chunk["state"])
-        dark_d.append(d + start)
+        dark_d.append(d + lo)
         dark_h.append(h)
-        arrays["bucket"][start:stop] = _buckets(cfg.releases.model, start, stop, r)
-    names = list(cfg.fleet.kinds)
-    dark = {
+        arrays["bucket"][lo:hi] = _buckets(cfg.releases.model, lo, hi, r)
+    for a in arrays.values():
+        if isinstance(a, np.memmap):
+            a.flush()
+    return {
         "dark_device": np.concatenate(dark_d).astype(np.int32),
         "dark_hour": np.concatenate(dark_h).astype(np.int32),
     }
-    if folder is not None:
-        for name, value in dark.items():
-            np.save(Path(folder) / f"{name}.npy", value)
-        (Path(folder) / "kinds.json").write_text(json.dumps(names))
-        for a in arrays.values():
-            a.flush()  # type: ignore[attr-defined]
-        del arrays
-        return open_traces(folder)
-    return Traces(**arrays, **dark, kind_names=names)
+
+
+def finish_traces(cfg: SimConfig, folder: Path, darks: list[dict[str, np.ndarray]]) -> None:
+    """Write what the chunks gave back (the dark pairs, in chunk order) and the kind names."""
+    for name in ("dark_device", "dark_hour"):
+        np.save(Path(folder) / f"{name}.npy", np.concatenate([d[name] for d in darks]))
+    (Path(folder) / "kinds.json").write_text(json.dumps(list(cfg.fleet.kinds)))
 
 
 def open_traces(folder: Path) -> Traces:
