@@ -85,7 +85,7 @@ def simulate_command(
         if status is not None:
             status.update(f"running the fleet… {text}")
             return
-        step = int(10 * min(progress.values()))  # a line per 10 % of the slowest run
+        step = int(20 * sum(progress.values()) / len(progress))  # a line per 5 % of the work
         if step > done_at[0]:
             done_at[0] = step
             console.print(f"  progress: {text}")

@@ -241,7 +241,8 @@ class FleetRun:
         d_on, t_on = d[on], now[on]
         self.m.count_checks(t_on)
         kind, version = self._choose(d_on)
-        self.waits.answered(d_on, t_on, kind == C_NONE, self.highest[d_on], self.server)
+        offered = np.where(kind == C_INSTALL, version, 0)
+        self.waits.answered(d_on, t_on, offered, self.highest[d_on], self.server)
         act = kind != C_NONE
         local = (
             act

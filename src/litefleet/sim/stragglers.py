@@ -7,6 +7,8 @@ check it makes says why it is still waiting:
 - the check failed: `offline`;
 - the server offered nothing: `rollout` (not in the cohort yet, or the release paused).
 A device that waited without any of these waited for its next scheduled check: `interval`.
+Once a release is offered to a device, its 'rollout' tally for it is cleared: from then on
+it waits for its own reasons (the cohort stage that held it back is over).
 The report (`summarize_stragglers`) takes, for each device that reached a release late or
 never, the reason it met most often.
 """
@@ -62,9 +64,17 @@ class WaitLog:
         self._tally(d, t, OFFLINE, highest, server)
 
     def answered(
-        self, d: np.ndarray, t: np.ndarray, nothing: np.ndarray, highest: np.ndarray, server: Any
+        self, d: np.ndarray, t: np.ndarray, offered: np.ndarray, highest: np.ndarray, server: Any
     ) -> None:
+        """The server offered nothing (`offered` 0): one more 'rollout'. Once a version is
+        offered, the waits for it (and for the versions it skips) count from there: the
+        stage that held it back is over, so its 'rollout' tally is cleared."""
+        nothing = offered == 0
         self._tally(d[nothing], t[nothing], ROLLOUT, highest[nothing], server)
+        for v in range(2, self.versions + 1):
+            now_offered = (offered >= v) & (highest < v)
+            if now_offered.any():
+                self.counts[d[now_offered], v, ROLLOUT] = 0
 
     def deferred(
         self, d: np.ndarray, t: np.ndarray, rule: np.ndarray, highest: np.ndarray, server: Any
