@@ -29,8 +29,8 @@ def test_cellular_devices_never_update_without_an_unmetered_network():
     traces = make_traces(cfg, len(releases_of(cfg)))
     out = run_one(cfg, STRICT, traces).summary
     never = out["stragglers"]
-    assert never["version"] == 2 and never["devices"] > 0
-    top = never["groups"][0]
+    assert never["versions"] == [2] and never["devices"] > 0
+    top = never["releases"]["2"]["groups"][0]
     assert (top["kind"], top["reason"]) == ("cellular", "unmetered")
     # the finding is checked against the world: those devices never had Wi-Fi at all
     assert top["never_unmetered"] == top["devices"]

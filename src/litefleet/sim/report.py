@@ -126,11 +126,11 @@ def straggler_lines(result: SimResult) -> list[str]:
             kinds = ", ".join(f"{k} {c:,}" for k, c in _top(st["by_kind"]))
             why = ", ".join(f"{k} {c:,}" for k, c in _top(st["by_reason"]))
             lines.append(f"  {name} v{v}: {st['devices']:,} ({kinds}); waited for: {why}")
-    lines.append("never updated (the newest good release a week before the end):")
+    lines.append("never updated: good releases published a week or more before the end")
     for name, out in result.runs.items():
         fleet = out.summary.get("stragglers", {})
-        for k, line in enumerate(fleet.get("lines", [])):
-            lines.append(f"  {name}: {line}" if k == 0 else f"  {line}")
+        for line in fleet.get("lines", []):
+            lines.append(f"  {name}: {line}" if not line.startswith(" ") else f"  {line}")
     return lines
 
 

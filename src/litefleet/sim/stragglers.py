@@ -189,16 +189,35 @@ def _tally(waits: WaitLog, d: np.ndarray, v: int, kinds: np.ndarray, names: list
 
 
 def _never(sim: Any, kinds: np.ndarray, names: list[str]) -> dict[str, Any]:
-    """Who never got the newest good release published a week before the end, and why."""
+    """Who never got each good release published a week before the end, and why."""
     cfg, traces, waits = sim.cfg, sim.traces, sim.waits
     bad = set(cfg.releases.bad_versions)
     limit = sim.end - MIN_DAYS_BEFORE_END * 86400.0
-    candidates = [
+    versions = sorted(
         v for v, t in sim.server.published.items() if v >= 2 and v not in bad and t <= limit
-    ]
-    if not candidates:
-        return {"version": None, "devices": 0, "groups": [], "lines": []}
-    v = max(candidates)
+    )
+    releases: dict[str, Any] = {}
+    lines: list[str] = []
+    for v in versions:
+        found = _never_one(waits, traces, v, kinds, names)
+        releases[str(v)] = found
+        if found["devices"]:
+            lines.append(f"v{v}: {found['devices']:,} of {sim.n:,} devices never ran it")
+            lines += [f"  {line}" for line in found["lines"]]
+        else:
+            lines.append(f"v{v}: every device ran it")
+    total = int(np.count_nonzero(np.isinf(waits.reach[:, versions]).any(axis=1))) if versions else 0
+    return {
+        "versions": versions,
+        "devices": total,
+        "releases": releases,
+        "lines": lines,
+    }
+
+
+def _never_one(
+    waits: WaitLog, traces: Any, v: int, kinds: np.ndarray, names: list[str]
+) -> dict[str, Any]:
     d = np.flatnonzero(np.isinf(waits.reach[:, v]))
     reasons = [*REASONS, INTERVAL]
     why = waits.dominant(d, v) if len(d) else np.empty(0, dtype=np.int64)
@@ -223,7 +242,7 @@ def _never(sim: Any, kinds: np.ndarray, names: list[str]) -> dict[str, Any]:
             }
         )
     groups.sort(key=lambda g: -g["devices"])
-    lines = [f"v{v}: {len(d):,} of {sim.n:,} devices never ran it by the end"]
+    lines = []
     for g in groups:
         facts = []
         if g["never_unmetered"]:
@@ -231,5 +250,5 @@ def _never(sim: Any, kinds: np.ndarray, names: list[str]) -> dict[str, Any]:
         if g["never_online"]:
             facts.append(f"{g['never_online']:,} never online")
         extra = f" ({'; '.join(facts)})" if facts else ""
-        lines.append(f"  {g['devices']:,} {g['kind']}: {REASON_TEXT[g['reason']]}{extra}")
-    return {"version": v, "devices": len(d), "groups": groups, "lines": lines}
+        lines.append(f"{g['devices']:,} {g['kind']}: {REASON_TEXT[g['reason']]}{extra}")
+    return {"devices": len(d), "groups": groups, "lines": lines}
