@@ -7,7 +7,8 @@ import pytest
 
 from litefleet.device import policy as device_policy
 from litefleet.device import selection
-from litefleet.device.policy import ConditionalPolicy, DownloadDecision, DownloadRules
+from litefleet.device.policy import ConditionalPolicy, DownloadRules, Rule
+from litefleet.device.probation import PASSED
 from litefleet.sim.config import RunConfig
 from litefleet.sim.engine import FleetRun
 from litefleet.sim.runner import releases_of, run_one, simulate
@@ -17,6 +18,8 @@ from tests.sim.conftest import small
 PERIODIC = RunConfig(name="periodic", strategy="periodic")
 CONDITIONAL = RunConfig(name="conditional", strategy="conditional")
 SMART = RunConfig(name="smart", strategy="smart")
+STRICT = RunConfig(name="strict", strategy="conditional", policy={"rules": {"escalation": None}})
+"""The conditional rules without the escalation: a device may wait for good."""
 NO_JITTER = RunConfig(name="no-jitter", strategy="periodic", policy={"jitter": 0.0})
 
 
@@ -44,26 +47,69 @@ def test_each_strategy_runs_the_device_policy_with_the_run_settings(cfg):
 
 
 def test_the_device_release_selection_decides_who_installs(cfg, monkeypatch):
-    """Not a copy: when the device's cohort rule admits nobody, the fleet installs nothing."""
+    """Not a copy: when the device's `choose_release` offers nothing, the fleet installs nothing."""
     before = run_one(cfg, PERIODIC).summary
     assert before["decisions"]["installs"] > 0
-    monkeypatch.setattr(selection, "in_rollout", lambda *args, **kwargs: False)
+    real = selection.choose_release
+    asked = []
+
+    def nothing(*args, **kwargs):
+        asked.append(real(*args, **kwargs))
+        return selection.Choice("none", None, "patched out")
+
+    monkeypatch.setattr(selection, "choose_release", nothing)
     after = run_one(cfg, PERIODIC).summary
     assert after["decisions"]["installs"] == 0 and after["bytes"]["total"] == 0
+    # asked once per group of devices with equal inputs, not once per device and check
+    assert 0 < len(asked) < after["load"]["checks"] / 10
+
+
+def test_the_cohort_is_the_device_rollout_hash(cfg, monkeypatch):
+    """The groups' cohort predicate reads `rollout_bucket` of each device: the release's own
+    hash, so a device is in a rollout exactly when `in_rollout` says so."""
+    from litefleet.release import in_rollout
+    from litefleet.sim.traces import device_id
+
+    traces = make_traces(cfg, len(releases_of(cfg)))
+    model = cfg.releases.model
+    for i in range(0, cfg.devices, 17):
+        for v in (2, 3):
+            for percent in (10.0, 50.0):
+                inside = traces.bucket[i, v - 1] < percent
+                assert inside == in_rollout(device_id(i), model, v, percent)
+    # a rollout that admits nobody: the stages stay at 0 %
+    none = small(**{"releases.rollout_stages": [(0.0, 0.0)]})
+    out = run_one(none, PERIODIC).summary
+    assert out["decisions"]["installs"] == 0
 
 
 def test_patching_the_policy_class_changes_the_simulation(cfg, monkeypatch):
-    """Not a copy: change the device's class and the fleet behaves differently."""
+    """Not a copy: change the device's array method and the fleet behaves differently."""
     before = run_one(cfg, CONDITIONAL).summary
     assert before["decisions"]["installs"] > 0
     monkeypatch.setattr(
         ConditionalPolicy,
-        "may_download",
-        lambda self, now, conditions, size: DownloadDecision(False, "patched out"),
+        "may_download_many",
+        lambda self, now, c, size, full, behind_since: np.full(len(size), Rule.WINDOW, np.int8),
     )
     after = run_one(cfg, CONDITIONAL).summary
     assert after["decisions"]["installs"] == 0 and after["bytes"]["total"] == 0
-    assert after["decisions"]["defer_reasons"] == {"patched": after["decisions"]["deferred"]}
+    assert after["decisions"]["defer_reasons"] == {"window": after["decisions"]["deferred"]}
+
+
+def test_the_probation_rule_decides_rollbacks(cfg, monkeypatch):
+    """The engine's probation is the device's `probation_verdict_many`."""
+    from litefleet.sim import engine
+
+    before = run_one(cfg, PERIODIC).summary["bad_release"]
+    assert before["probation_rollbacks"] > 0
+    monkeypatch.setattr(
+        engine,
+        "probation_verdict_many",
+        lambda since, fb, now, rules: np.full(len(since), PASSED, np.int8),
+    )
+    after = run_one(cfg, PERIODIC).summary["bad_release"]
+    assert after["probation_rollbacks"] == 0
 
 
 def test_require_unmetered_keeps_every_large_download_off_metered_networks():
@@ -72,7 +118,7 @@ def test_require_unmetered_keeps_every_large_download_off_metered_networks():
     cfg = small(**{"releases.retrain_versions": [2], "releases.retrain_patch_bytes": 10**9})
     small_bytes = DownloadRules().small_bytes
     assert cfg.releases.full_bytes > small_bytes >= cfg.releases.patch_bytes
-    cond = run_one(cfg, CONDITIONAL).summary
+    cond = run_one(cfg, STRICT).summary
     by_kind = cond["bytes"]["by_kind"]
     assert by_kind.get("metered/full", 0) == 0
     assert by_kind["unmetered/full"] > 0
@@ -84,6 +130,10 @@ def test_require_unmetered_keeps_every_large_download_off_metered_networks():
     # ...and what it costs: the cellular-only devices never get the full file
     assert cond["staleness"]["device_hours"] > periodic["staleness"]["device_hours"]
     assert cond["staleness"]["releases"]["2"]["hours_to_95"] is None
+    # the escalation (on by default) lets them have it once they waited long enough
+    escalated = run_one(cfg, CONDITIONAL).summary
+    assert escalated["staleness"]["releases"]["2"]["online_hours_to_95"] is not None
+    assert escalated["bytes"]["by_kind"]["metered/full"] > 0
 
 
 def test_conditional_waits_for_the_battery_rule():
@@ -147,3 +197,12 @@ def test_results_do_not_depend_on_the_worker_count():
     two = simulate(cfg, workers=2)
     for name in ("periodic", "smart"):
         assert _figures(one.runs[name]) == _figures(two.runs[name])
+
+
+def test_progress_and_memory_are_reported(cfg):
+    seen: list[float] = []
+    run_one(cfg, PERIODIC, progress=seen.append)
+    assert len(seen) > 10 and seen == sorted(seen) and 0 < seen[-1] <= 1
+    result = simulate(small(devices=60, days=2, runs=[PERIODIC.model_dump()]), workers=2)
+    assert result.memory["peak_rss_bytes"] > 10_000_000  # a Python process and its worker
+    assert result.to_json()["memory"] == result.memory

@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
 
 
 def simulate_command(
-    devices: int | None = typer.Option(None, help="Fleet size (default 10000)."),
+    devices: int | None = typer.Option(None, help="Fleet size (default 10000, at most 1000000)."),
     days: float | None = typer.Option(None, help="Simulated days (default 30)."),
     seed: int | None = typer.Option(None, help="Seed of every draw (default 0)."),
     out: Path = typer.Option(
@@ -68,7 +68,7 @@ def simulate_command(
     except OSError as exc:
         raise UserError(f"cannot create {out}: {exc.strerror}") from None
 
-    from litefleet.sim.report import plot, table, write_json
+    from litefleet.sim.report import plot, straggler_lines, table, write_json
     from litefleet.sim.runner import simulate
 
     console = Console(stderr=as_json)
@@ -78,15 +78,35 @@ def simulate_command(
         f"simulating {cfg.devices:,} devices × {cfg.days:g} days, "
         f"{len(cfg.runs)} strategies: {', '.join(r.name for r in cfg.runs)}"
     )
-    with console.status("running the fleet…"):
-        result = simulate(
-            cfg,
-            workers=workers,
-            on_done=lambda name, o: console.print(
-                f"  {name}: {o.summary['events']:,} events in {o.summary['wall_seconds']:.1f} s"
-            ),
+    done_at: list[int] = [0]
+
+    def show(progress: dict[str, float], status=None) -> None:
+        text = ", ".join(f"{name} {x:.0%}" for name, x in progress.items())
+        if status is not None:
+            status.update(f"running the fleet… {text}")
+            return
+        step = int(20 * sum(progress.values()) / len(progress))  # a line per 5 % of the work
+        if step > done_at[0]:
+            done_at[0] = step
+            console.print(f"  progress: {text}")
+
+    def done(name: str, o) -> None:
+        s = o.summary
+        console.print(f"  {name}: {s['events']:,} decisions in {s['wall_seconds']:.1f} s")
+
+    with console.status("running the fleet…") as status:
+        live = status if console.is_terminal else None
+        result = simulate(cfg, workers=workers, on_done=done, progress=lambda p: show(p, live))
+    mem = result.memory.get("peak_rss_bytes")
+    if mem:
+        console.print(
+            f"  peak memory of the process tree: {mem / 1e9:.2f} GB RSS"
+            f" ({(result.memory.get('peak_pss_bytes') or 0) / 1e9:.2f} GB PSS),"
+            f" traces drawn in {result.traces_seconds:.1f} s"
         )
     console.print(table(result))
+    for line in straggler_lines(result):
+        console.print(line, highlight=False)
     path = write_json(result, out)
     written = [path]
     if plots:

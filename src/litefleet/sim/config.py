@@ -218,6 +218,9 @@ class SimConfig(_Section):
     tick_minutes: float = Field(5.0, gt=0)
     """How often a device looks at its feedback while it runs a bad release (probation
     verdict, smart alarm). The agent's loop ticks every 5 s; feedback moves far slower."""
+    step_minutes: float = Field(5.0, gt=0)
+    """The engine's time step: each device is decided at its own exact time, but telemetry
+    reaches the server (and may halt a release) only at the end of each round of a step."""
     probation: dict[str, Any] = Field(default_factory=dict)
     """Overrides of `litefleet.device.probation.ProbationRules`."""
     fleet: FleetConfig = Field(default_factory=FleetConfig)

@@ -1,13 +1,21 @@
-"""The event loop: thousands of devices, each driven by the real policy object, on a virtual clock.
+"""The fleet on a virtual clock: every device's state in numpy arrays, decided by the real policy.
 
-Each device sleeps until its policy's `next_check` (a heap of wake-up times, no per-minute
-stepping) and then does what `litefleet.device.agent.Agent.step` does: probation verdict
-(`litefleet.device.probation.probation_verdict`), `policy.due`, a check that asks
-`litefleet.device.selection.choose_release`, plans a patch or a full file with
-`litefleet.device.patch_or_full.plan`, asks `policy.may_download` with the `Conditions` of its
-trace, gates, activates, and hands the outcome to `policy.after`. Only while a device runs a
-bad release (its feedback moves) or is on probation does it also wake every `tick_minutes`,
-as the agent's loop looks at its feedback between checks.
+Time advances in steps (`SimConfig.step_minutes`, cut at every server event: a publish, a
+rollout stage, an abort). In a step, every device whose wake-up time falls inside it is
+decided at its own exact time, all at once, the way `litefleet.device.agent.Agent.step`
+decides one device: the probation verdict (`probation_verdict_many`), `policy.due_many`,
+a check that asks `litefleet.device.selection.choose_release`, a download plan from
+`litefleet.device.patch_or_full.plan` (or the agent's `rank_variants` for several variant
+families), `policy.may_download_many` with the devices' `ConditionsArray`, then
+`policy.after_many`. Devices woken again before the step ends go round once more. Their
+telemetry reaches the server after each round, in time order, where the registry's
+`HaltRule` decides whether to pause a release.
+
+`choose_release` and `plan` are pure functions of few inputs: they are called once per group
+of devices with equal inputs (`np.unique` over packed keys), and a device's answer is kept
+until the server's state or its own (active, highest, blocked) changes. Only while a device
+is on probation or runs a bad release does it also wake every `tick_minutes`, as the agent's
+loop looks at its feedback between checks.
 
     traces = make_traces(cfg, releases=5)
     metrics = FleetRun(cfg, traces, cfg.runs[0]).run()   # -> RunMetrics
@@ -16,64 +24,57 @@ as the agent's loop looks at its feedback between checks.
 from __future__ import annotations
 
 import copy
-import heapq
-import math
-import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from litefleet.device import patch_or_full
+import numpy as np
+
+from litefleet.device import patch_or_full, selection
 from litefleet.device.conditions import Conditions
-from litefleet.device.policy import Outcome, Policy, PolicyState, make_policy
-from litefleet.device.probation import Probation, ProbationRules, probation_verdict
+from litefleet.device.policy import OUTCOME_CODES, DownloadRules, Policy, Rule, make_policy
+from litefleet.device.probation import FAILED, PASSED, ProbationRules, probation_verdict_many
 from litefleet.device.profile import DeviceProfile, rank_variants
-from litefleet.device.selection import Choice, choose_release
 from litefleet.drift import Feedback
-from litefleet.release import variant_path
 from litefleet.sim.config import RunConfig, SimConfig
 from litefleet.sim.metrics import RunMetrics
 from litefleet.sim.server import DAY, SimServer
-from litefleet.sim.traces import NETWORKS, NONE, Traces
+from litefleet.sim.stragglers import WaitLog
+from litefleet.sim.traces import NONE, RAM_BYTES, Traces, device_id
 
 KEEP = 3
 """Versions a device keeps on disk (the agent's default `keep`)."""
 _ACTIVE_FILE = Path("active.tflite")
 """`patch_or_full.plan` wants the active model's path to offer a patch; the sim has no files."""
+NONE_, INSTALLED, DEFERRED, REJECTED, ROLLED_BACK, ERROR = (
+    OUTCOME_CODES[o] for o in ("none", "installed", "deferred", "rejected", "rolled_back", "error")
+)
+HORIZON = 900.0
+"""How far ahead `_step` lists the devices about to wake."""
+C_NONE, C_INSTALL, C_BACK = 0, 1, 2
+"""`Choice.kind` as codes."""
+_KINDS = {"none": C_NONE, "install": C_INSTALL, "back": C_BACK}
 
 
-@dataclass(slots=True)
-class Device:
-    """One device's journal: what the agent's store and `agent.json` would hold."""
+def _bit(v: np.ndarray) -> np.ndarray:
+    return np.left_shift(np.uint64(1), v.astype(np.uint64))
 
-    idx: int
-    device_id: str
-    policy: Policy
-    state: PolicyState
-    active: int = 1
-    previous: int | None = None
-    highest: int = 1
-    installed: list[int] = field(default_factory=lambda: [1])
-    blocked: dict[int, str] = field(default_factory=dict)
-    blocked_rev: int = 0
-    activated_at: float = 0.0
-    onset: float = math.inf
-    """When the active release starts to misbehave on this device (inf: it never does)."""
-    probation: Probation | None = None
-    token: int = 0
-    choice_key: tuple[int, int, int, int] | None = None
-    choice: Choice | None = None
-    plan: patch_or_full.Plan | None = None
-    """The download plan for `choice` (same cache key)."""
-    variant_of: dict[int, str] = field(default_factory=dict)
-    """The variant installed of each version (several families: the stickiness runs)."""
-    stale_since: float | None = None
-    bad_since: float | None = None
-    rate: float = 0.0
-    """App predictions per second."""
-    net: bytes = b""
-    """Network code per hour (`traces.NONE`, `METERED`, `UNMETERED`): a fast row lookup."""
+
+def _has(mask: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return (np.right_shift(mask, v.astype(np.uint64)) & np.uint64(1)).astype(bool)
+
+
+def _top(mask: np.ndarray, versions: int) -> np.ndarray:
+    """Highest version set in each mask (0: none)."""
+    out = np.zeros(mask.shape, dtype=np.int16)
+    for v in range(1, versions + 1):
+        out = np.where(_has(mask, np.full(mask.shape, v)), v, out)
+    return out
+
+
+def _below(v: np.ndarray) -> np.ndarray:
+    """Mask of the versions below v."""
+    return _bit(v) - np.uint64(1)
 
 
 class FleetRun:
@@ -91,276 +92,479 @@ class FleetRun:
         self.policy = policy or make_policy(run.strategy, **copy.deepcopy(run.policy))
         self.rules = ProbationRules(**cfg.probation)
         self.server = SimServer(cfg)
-        self.rng = random.Random(cfg.seed)
+        self.rng = np.random.default_rng([cfg.seed, 1])
         self.end = cfg.days * DAY
         self.tick = cfg.tick_minutes * 60.0
-        self.variant = cfg.releases.variant
-        self.profile = DeviceProfile(sticky_tolerance=run.sticky_tolerance)
-        self.multi = len(cfg.releases.variants) > 1
-        first = self.server.index.release(1)
-        assert first is not None
-        if self.multi:  # v1 runs everywhere: each device took the best variant of it
-            self.variant = rank_variants(first, self.profile, Conditions())[0][0][0]
-        self.low_battery = _low_battery_threshold()
+        self.step = cfg.step_minutes * 60.0
         self.progress = progress
         self.m = RunMetrics(run.name, run.strategy, cfg.devices, self.end)
-        self.bad = set(cfg.releases.bad_versions)
         rc = cfg.releases
-        self._paths = {
-            v: variant_path(rc.model, v, rc.variant) for v in range(1, len(rc.publish_days) + 2)
-        }
+        self.versions = len(rc.publish_days) + 1
+        if self.versions > 62:
+            raise ValueError("the simulator handles at most 62 releases")
+        self.is_bad = np.zeros(self.versions + 1, dtype=bool)
+        self.is_bad[[v for v in rc.bad_versions if 0 < v <= self.versions]] = True
+        self.aborted_at = np.full(self.versions + 1, np.inf)
+        self.profile = DeviceProfile(sticky_tolerance=run.sticky_tolerance)
+        self.families = sorted(rc.variants) if rc.variants else [rc.variant]
+        self.multi = len(self.families) > 1
+        first = self.server.index.release(1)
+        assert first is not None
+        start_variant = rc.variant
+        if self.multi:  # v1 runs everywhere: each device took the best variant of it
+            start_variant = rank_variants(first, self.profile, Conditions())[0][0][0]
+        self._sizes = np.array(sorted({v.bytes for v in first.variants.values()}))
+        self.low_battery = DownloadRules().min_battery
         b = cfg.bad
         self._sick = (b.error_rate, b.drift, b.confidence)
         self._healthy = (b.healthy_error_rate, b.healthy_drift, b.healthy_confidence)
-        self.devices = [
-            Device(
-                i,
-                f"sim-{i:07d}",
-                self.policy,
-                PolicyState(),
-                rate=float(traces.usage[i]) / 3600.0,
-                net=traces.network[i].tobytes(),
-            )
-            for i in range(cfg.devices)
-        ]
-        self._heap: list[tuple[float, int, int]] = []
+        self._plans: dict[tuple[int, int, int, int], tuple[int, int, bool, int]] = {}
+
+        n = cfg.devices
+        self.n = n
+        self.states = self.policy.start_many(np.zeros(n), self.rng.random(n))
+        self.active = np.ones(n, dtype=np.int16)
+        self.previous = np.zeros(n, dtype=np.int16)
+        self.highest = np.ones(n, dtype=np.int16)
+        self.installed = np.full(n, 1 << 1, dtype=np.uint64)
+        self.blocked = np.zeros(n, dtype=np.uint64)
+        self.activated_at = np.zeros(n)
+        self.onset = np.full(n, np.inf)
+        """When the active release starts to misbehave on this device (inf: it never does)."""
+        self.probation = np.full(n, np.nan)
+        """Since when the active version is on probation (nan: it is not)."""
+        self.stale_since = np.full(n, np.nan)
+        self.bad_since = np.full(n, np.nan)
+        self.variant_of = np.zeros((n, self.versions + 1), dtype=np.int16)
+        """Index into `families` of the variant installed of each version."""
+        self.variant_of[:, 1] = self.families.index(start_variant)
+        self.rate = np.asarray(traces.usage, dtype=np.float64) / 3600.0
+        self.wake = np.zeros(n)
+        self.choice_kind = np.zeros(n, dtype=np.int8)
+        self.choice_version = np.zeros(n, dtype=np.int16)
+        self.choice_ok = np.zeros(n, dtype=bool)
+        self._choice_epoch = -1
+        self.waits = WaitLog(n, self.versions)
+        self._reports: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._horizon = -np.inf
+        self._soon = np.empty(0, dtype=np.int64)
 
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> RunMetrics:
         t0 = time.perf_counter()
-        for d in self.devices:
-            d.state = self.policy.start(0.0, self.rng)
-            self._schedule(d, 0.0)
-        heap, server, devices = self._heap, self.server, self.devices
-        events = 0
-        while heap:
-            t, i, token = heap[0]
-            ts = server.next_time()
-            if ts <= t and ts <= self.end:
-                if server.advance(ts):
-                    self._fleet_changed(ts)
+        all_devices = np.arange(self.n)
+        self._schedule(all_devices, np.zeros(self.n))
+        now, server, shown = 0.0, self.server, -1.0
+        while now <= self.end:
+            if server.next_time() <= now:
+                if server.advance(now):
+                    self._fleet_changed(now)
                 continue
-            if t > self.end:
+            stop = min(now + self.step, server.next_time())
+            last = stop > self.end
+            stop = min(stop, self.end)
+            self._step(stop, last)
+            if last:
                 break
-            heapq.heappop(heap)
-            d = devices[i]
-            if token != d.token:
-                continue  # superseded by a later schedule
-            events += 1
-            self._wake(d, t)
-            if self.progress and not events % 100_000:
-                self.progress(t / self.end)
+            now = stop
+            if self.progress and now - shown >= self.end / 100:
+                shown = now
+                self.progress(now / self.end)
         self._close(self.end)
-        self.m.events = events
         self.m.wall_seconds = time.perf_counter() - t0
         return self.m
 
-    def _schedule(self, d: Device, now: float) -> None:
-        t = d.state.next_check
-        if d.probation is not None or d.active in self.bad:
-            t = min(t, now + self.tick)
-        d.token += 1
-        heapq.heappush(self._heap, (max(t, now), d.idx, d.token))
+    def _step(self, stop: float, last: bool) -> None:
+        """Every device that wakes before `stop` (or at it, on the last step), at its time.
 
-    def _wake(self, d: Device, now: float) -> None:
-        """`Agent.step`: probation first, then a check when the policy says it is due."""
-        policy = self.policy
-        if d.probation is not None:
-            verdict, reason = probation_verdict(
-                d.probation, self._feedback(d, now), now, self.rules
-            )
-            if verdict == "failed":
-                self._rollback(d, now, None, reason)
-                self.m.probation_rollbacks += 1
-                d.state = policy.after(
-                    d.state, now, "rolled_back", self._feedback(d, now), self.rng
-                )
-                self._schedule(d, now)
+        Only the devices that wake within the next `HORIZON` seconds are looked at (`_soon`,
+        refreshed when the horizon is reached): a device's wake-up time moves only when it is
+        decided, so none outside the list can fall due before then."""
+        if stop >= self._horizon:
+            self._horizon = stop + HORIZON
+            self._soon = np.flatnonzero(self.wake < self._horizon)
+        while True:
+            wake = self.wake[self._soon]
+            due = wake <= stop if last else wake < stop
+            idx = self._soon[due]
+            if not len(idx):
                 return
-            if verdict == "passed":
-                d.probation = None
-        feedback = self._feedback(d, now)
-        if policy.due(d.state, now, feedback):
-            outcome = self._check(d, now)
-            d.state = policy.after(d.state, now, outcome, feedback, self.rng)
-        self._schedule(d, now)
+            self._round(idx, wake[due])
+            self._flush_reports()
+
+    def _schedule(self, idx: np.ndarray, now: np.ndarray) -> None:
+        t = self.states.next_check[idx]
+        watched = ~np.isnan(self.probation[idx]) | self.is_bad[self.active[idx]]
+        t = np.where(watched, np.minimum(t, now + self.tick), t)
+        self.wake[idx] = np.maximum(t, now)
+
+    def _round(self, idx: np.ndarray, now: np.ndarray) -> None:
+        """`Agent.step` for each device of `idx` at its own time `now`."""
+        self.m.events += len(idx)
+        policy = self.policy
+        on = ~np.isnan(self.probation[idx])
+        if on.any():
+            p, tp = idx[on], now[on]
+            verdict = probation_verdict_many(
+                self.probation[p], self._feedback(p, tp), tp, self.rules
+            )
+            failed = verdict == FAILED
+            if failed.any():
+                f, tf = p[failed], tp[failed]
+                self._rollback(f, tf, None)
+                self.m.probation_rollbacks += len(f)
+                outcome = np.full(len(f), ROLLED_BACK, dtype=np.int8)
+                self.states.put(
+                    f,
+                    policy.after_many(
+                        self.states.take(f), tf, outcome, self._feedback(f, tf), self._u(len(f))
+                    ),
+                )
+                self._schedule(f, tf)
+                keep = np.ones(len(idx), dtype=bool)
+                keep[np.flatnonzero(on)[failed]] = False
+                idx, now = idx[keep], now[keep]
+            self.probation[p[verdict == PASSED]] = np.nan
+        feedback = self._feedback(idx, now)
+        states = self.states.take(idx)
+        due = policy.due_many(states, now, feedback)
+        d, td = idx[due], now[due]
+        if len(d):
+            outcome = self._check(d, td)
+            fb = _take(feedback, due)
+            self.states.put(
+                d, policy.after_many(states.take(due), td, outcome, fb, self._u(len(d)))
+            )
+        self._schedule(idx, now)
+
+    def _u(self, k: int) -> np.ndarray:
+        return self.rng.random(k)
 
     # ------------------------------------------------------------------ one check
 
-    def _check(self, d: Device, now: float) -> Outcome:
-        """`Agent.check`: what the device does with the server's answer."""
-        if d.net[int(now // 3600.0)] == NONE:
-            self.m.offline_checks += 1
-            return "error"  # unreachable: the agent backs off and retries
-        self.m.checks.append(now)
-        choice = self._choose(d)
-        if choice.kind == "none" or choice.version is None:
-            return "none"
-        v = choice.version
-        if v in d.installed and (v not in d.blocked or choice.kind == "back"):
-            if choice.kind == "back":
-                self._rollback(d, now, v, choice.reason)
-                self.m.abort_rollbacks += 1
-                return "rolled_back"
-            self._activate(d, v, now)
-            self.m.local_installs += 1
-            return "installed"
-        return self._install(d, v, now)
+    def _check(self, d: np.ndarray, now: np.ndarray) -> np.ndarray:
+        """`Agent.check`: what each device does with the server's answer (outcome codes)."""
+        outcome = np.full(len(d), NONE_, dtype=np.int8)
+        offline = self.traces.network_many(d, now) == NONE
+        self.m.offline_checks += int(np.count_nonzero(offline))
+        outcome[offline] = ERROR
+        self.waits.offline(d[offline], now[offline], self.highest[d[offline]], self.server)
+        on = np.flatnonzero(~offline)
+        d_on, t_on = d[on], now[on]
+        self.m.count_checks(t_on)
+        kind, version = self._choose(d_on)
+        offered = np.where(kind == C_INSTALL, version, 0)
+        self.waits.answered(d_on, t_on, offered, self.highest[d_on], self.server)
+        act = kind != C_NONE
+        local = (
+            act
+            & _has(self.installed[d_on], version)
+            & (~_has(self.blocked[d_on], version) | (kind == C_BACK))
+        )
+        back = local & (kind == C_BACK)
+        if back.any():
+            self._rollback(d_on[back], t_on[back], version[back])
+            self.m.abort_rollbacks += int(np.count_nonzero(back))
+            outcome[on[back]] = ROLLED_BACK
+        here = local & ~back
+        if here.any():
+            self._activate(d_on[here], version[here], t_on[here])
+            self.m.local_installs += int(np.count_nonzero(here))
+            outcome[on[here]] = INSTALLED
+        fetch = act & ~local
+        if fetch.any():
+            outcome[on[fetch]] = self._install(d_on[fetch], version[fetch], t_on[fetch])
+        return outcome
 
-    def _install(self, d: Device, v: int, now: float) -> Outcome:
-        plan = d.plan
-        current = d.variant_of.get(d.active, self.variant)
-        conditions = self.traces.conditions(d.idx, now)
-        if self.multi:
-            release = self.server.index.release(v)
-            assert release is not None
-            name, entry = rank_variants(release, self.profile, conditions, current=current)[0][0]
-            plan = d.plan = patch_or_full.plan(entry, name, d.active, current, _ACTIVE_FILE)
-        elif plan is None or plan.entry.path != self._paths[v]:
-            release = self.server.index.release(v)
-            assert release is not None
-            entry = release.variants[self.variant]
-            plan = d.plan = patch_or_full.plan(entry, self.variant, d.active, current, _ACTIVE_FILE)
-        gate = self.policy.may_download(now, conditions, plan.size)
-        if not gate.go:
-            self.m.deferred += 1
-            self.m.defer_reasons[_reason_key(gate.reason)] += 1
-            return "deferred"
-        low = not conditions.charging and conditions.battery_percent < self.low_battery
-        self.m.download(conditions.network, "patch" if plan.patch else "full", plan.size, low)
+    def _install(self, d: np.ndarray, v: np.ndarray, now: np.ndarray) -> np.ndarray:
+        size, full, patch, family = self._plan(d, v)
+        c = self.traces.conditions_many(d, now)
+        rule = self.policy.may_download_many(now, c, size, full, self.states.behind_since[d])
+        outcome = np.full(len(d), DEFERRED, dtype=np.int8)
+        wait = rule != Rule.GO
+        if wait.any():
+            self.m.deferred += int(np.count_nonzero(wait))
+            codes, counts = np.unique(rule[wait], return_counts=True)
+            for code, count in zip(codes, counts, strict=True):
+                self.m.defer_reasons[Rule(int(code)).name.lower()] += int(count)
+            self.waits.deferred(d[wait], now[wait], rule[wait], self.highest[d[wait]], self.server)
+        go = np.flatnonzero(~wait)
+        if not len(go):
+            return outcome
+        d, v, now = d[go], v[go], now[go]
+        low = ~c.charging[go] & (c.battery_percent[go] < self.low_battery)
+        self.m.download(c.network[go], patch[go], size[go], low)
         r = v - 1
-        if self.server.is_bad(v) and self.traces.gate_draw[d.idx, r] < self.cfg.bad.gate_catch:
-            d.blocked[v] = "health gate"
-            d.blocked_rev += 1
-            self.server.report(d.idx, v, "health_failed", now)
-            self.m.rejected += 1
-            self._stale(d, now)
-            return "rejected"
-        d.variant_of[v] = plan.entry.path.rsplit("/", 1)[-1].removesuffix(".tflite")
+        caught = self.is_bad[v] & (self.traces.gate_draw[d, r] < self.cfg.bad.gate_catch)
+        if caught.any():
+            g, gv, gt = d[caught], v[caught], now[caught]
+            self.blocked[g] |= _bit(gv)
+            self.choice_ok[g] = False
+            self._report(g, gv, True, gt)
+            self.m.rejected += len(g)
+            self._stale(g, gt)
+            outcome[go[caught]] = REJECTED
+        ok = ~caught
+        d, v, now = d[ok], v[ok], now[ok]
+        self.variant_of[d, v] = family[go][ok]
         self._activate(d, v, now)
-        self.server.report(d.idx, v, "installed", now)
-        self.m.installs += 1
-        return "installed"
+        self._report(d, v, False, now)
+        self.m.installs += len(d)
+        outcome[go[ok]] = INSTALLED
+        return outcome
 
-    def _choose(self, d: Device) -> Choice:
-        """`choose_release` is pure: ask again only when its inputs changed."""
-        key = (self.server.epoch, d.active, d.highest, d.blocked_rev)
-        if key != d.choice_key or d.choice is None:
-            d.choice = choose_release(
-                self.server.index,
-                self.server.rollout,
-                device_id=d.device_id,
-                channel="stable",
-                active=d.active,
-                highest=d.highest,
-                blocked=d.blocked,
+    def _plan(
+        self, d: np.ndarray, v: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(bytes to download, bytes of the full file, patch?, variant family) per device:
+        `patch_or_full.plan` (after `rank_variants` with several families), once per group."""
+        active = self.active[d]
+        current = self.variant_of[d, active]
+        disk = (
+            np.searchsorted(self._sizes, self.traces.free_disk[d], side="right")
+            if self.multi
+            else np.zeros(len(d), dtype=np.int64)
+        )
+        key = (
+            v.astype(np.int64) << 48
+            | active.astype(np.int64) << 32
+            | current.astype(np.int64) << 16
+            | disk.astype(np.int64)
+        )
+        keys, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        table = np.empty((len(keys), 4), dtype=np.int64)
+        for k, i in enumerate(first):
+            group = (int(v[i]), int(active[i]), int(current[i]), int(disk[i]))
+            if group not in self._plans:
+                self._plans[group] = self._plan_one(int(d[i]), *group[:3])
+            table[k] = self._plans[group]
+        rows = table[inverse]
+        return rows[:, 0], rows[:, 1], rows[:, 2].astype(bool), rows[:, 3]
+
+    def _plan_one(self, i: int, v: int, active: int, current: int) -> tuple[int, int, bool, int]:
+        release = self.server.index.release(v)
+        assert release is not None
+        current_name = self.families[current]
+        if self.multi:
+            conditions = Conditions(
+                free_disk_bytes=int(self.traces.free_disk[i]), free_ram_bytes=RAM_BYTES
             )
-            d.choice_key = key
-            d.plan = None
-        return d.choice
+            ranked, _ = rank_variants(release, self.profile, conditions, current=current_name)
+            name, entry = ranked[0]
+        else:
+            name = current_name
+            entry = release.variants[name]
+        p = patch_or_full.plan(entry, name, active, current_name, _ACTIVE_FILE)
+        return p.size, entry.bytes, p.patch is not None, self.families.index(name)
+
+    def _choose(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`choose_release` per device: asked once per group of equal inputs, then kept until
+        the server's state or the device's (active, highest, blocked) changes."""
+        server = self.server
+        if self._choice_epoch != server.epoch:
+            self.choice_ok[:] = False
+            self._choice_epoch = server.epoch
+        todo = d[~self.choice_ok[d]]
+        if len(todo):
+            self._choose_groups(todo)
+        return self.choice_kind[d], self.choice_version[d]
+
+    def _choose_groups(self, d: np.ndarray) -> None:
+        server = self.server
+        entries = server.rollout.rollouts
+        cohort = np.zeros(len(d), dtype=np.uint64)
+        for v, e in entries.items():
+            if 1 <= v <= self.versions:
+                inside = self.traces.bucket[d, v - 1] < e.percent
+                cohort |= np.where(inside, np.uint64(1) << np.uint64(v), np.uint64(0))
+        first, inverse = _groups(
+            [self.active[d], self.highest[d], self.blocked[d], cohort], self.versions
+        )
+        kinds = np.empty(len(first), dtype=np.int8)
+        versions = np.empty(len(first), dtype=np.int16)
+        for k, i in enumerate(first):
+            r = int(d[i])
+            blocked = int(self.blocked[r])
+            bucket = self.traces.bucket[r]
+
+            def in_cohort(version: int, percent: float, bucket: np.ndarray = bucket) -> bool:
+                return bool(bucket[version - 1] < percent)
+
+            choice = selection.choose_release(
+                server.index,
+                server.rollout,
+                device_id=device_id(r),
+                channel="stable",
+                active=int(self.active[r]),
+                highest=int(self.highest[r]),
+                blocked={v for v in range(1, self.versions + 1) if blocked >> v & 1},
+                in_cohort=in_cohort,
+            )
+            kinds[k] = _KINDS[choice.kind]
+            versions[k] = choice.version or 0
+        self.choice_kind[d] = kinds[inverse]
+        self.choice_version[d] = versions[inverse]
+        self.choice_ok[d] = True
 
     # ------------------------------------------------------------------ the device's store
 
-    def _activate(self, d: Device, v: int, now: float) -> None:
+    def _activate(self, d: np.ndarray, v: np.ndarray, now: np.ndarray) -> None:
         self._transition(d, v, now)
-        d.previous, d.active, d.highest = d.active, v, max(d.highest, v)
-        if v not in d.installed:
-            d.installed.append(v)
-        while len(d.installed) > KEEP:
-            d.installed.remove(min(x for x in d.installed if x not in (d.active, d.previous)))
-        d.probation = self.rules.start(v, now)
+        self.previous[d] = self.active[d]
+        self.active[d] = v
+        self.highest[d] = np.maximum(self.highest[d], v)
+        self.waits.reached(d, now, self.highest[d])
+        inst = self.installed[d] | _bit(v)
+        keep = _bit(v) | np.where(self.previous[d] > 0, _bit(self.previous[d]), np.uint64(0))
+        for _ in range(self.versions):
+            over = np.bitwise_count(inst) > KEEP
+            if not over.any():
+                break
+            spare = inst & ~keep
+            lowest = spare & (~spare + np.uint64(1))
+            inst = np.where(over, inst & ~lowest, inst)
+        self.installed[d] = inst
+        self.probation[d] = now
+        self.choice_ok[d] = False
         self._stale(d, now)
 
-    def _rollback(self, d: Device, now: float, to: int | None, reason: str) -> None:
+    def _rollback(self, d: np.ndarray, now: np.ndarray, to: np.ndarray | None) -> None:
         """`Store.rollback`: back to `to` (or the previous version); the version left is blocked."""
-        left = d.active
+        left = self.active[d]
+        inst, blocked = self.installed[d], self.blocked[d]
         if to is None:
-            older = [v for v in d.installed if v < left and v not in d.blocked]
-            to = d.previous if d.previous in d.installed else max(older, default=left)
-        if to == left:
+            prev = self.previous[d]
+            older = _top(inst & ~blocked & _below(left), self.versions)
+            to = np.where(
+                (prev > 0) & _has(inst, prev), prev, np.where(older > 0, older, left)
+            ).astype(np.int16)
+        move = to != left
+        d, now, left, to = d[move], now[move], left[move], to[move]
+        if not len(d):
             return
-        d.blocked[left] = reason
-        d.blocked.pop(to, None)
-        d.blocked_rev += 1
+        blocked = (self.blocked[d] | _bit(left)) & ~_bit(to)
+        self.blocked[d] = blocked
         self._transition(d, to, now)
-        older = [v for v in d.installed if v < to and v not in d.blocked]
-        d.active, d.previous, d.probation = to, max(older, default=None), None
-        self.server.report(d.idx, left, "rolled_back", now)
+        older = _top(self.installed[d] & _below(to) & ~blocked, self.versions)
+        self.active[d] = to
+        self.previous[d] = older
+        self.probation[d] = np.nan
+        self.choice_ok[d] = False
+        self._report(d, left, True, now)
         self._stale(d, now)
 
-    def _transition(self, d: Device, v: int, now: float) -> None:
-        self.m.transitions.append((now, d.active, v))
+    def _transition(self, d: np.ndarray, v: np.ndarray, now: np.ndarray) -> None:
+        self.m.transitions.add(now, self.active[d], v)
         self._leave_bad(d, now)
-        d.activated_at = now
-        d.onset = math.inf
-        if self.server.is_bad(v):
-            d.bad_since = now
-            r = v - 1
-            late = self.traces.latent[d.idx, r]
-            d.onset = now + (self.rules.seconds + self.traces.latent_delay[d.idx, r] if late else 0)
+        self.activated_at[d] = now
+        bad = self.is_bad[v]
+        onset = np.full(len(d), np.inf)
+        if bad.any():
+            b, r = d[bad], v[bad] - 1
+            self.bad_since[b] = now[bad]
+            late = self.traces.latent[b, r]
+            delay = np.where(late, self.rules.seconds + self.traces.latent_delay[b, r], 0.0)
+            onset[bad] = now[bad] + delay
+        self.onset[d] = onset
 
-    def _feedback(self, d: Device, now: float) -> Feedback:
+    def _feedback(self, d: np.ndarray, now: np.ndarray) -> Feedback:
         """What the runtime would report: healthy figures, or the bad release's after onset.
 
         Errors are counted, not sampled: floor(n * rate) of n predictions, so a handful of
         predictions shows no error at all, as on a real device.
         """
-        if now >= d.onset:
-            error_rate, drift, confidence = self._sick
-            n = int(d.rate * (now - d.onset))
-        else:
-            error_rate, drift, confidence = self._healthy
-            n = int(d.rate * (now - d.activated_at))
-        errors = math.floor(n * error_rate)
-        return Feedback(drift, errors / n if n else 0.0, confidence, n)
+        onset = self.onset[d]
+        sick = now >= onset
+        since = np.where(sick, onset, self.activated_at[d])
+        n = np.floor(self.rate[d] * (now - since))
+        error_rate = np.where(sick, self._sick[0], self._healthy[0])
+        errors = np.floor(n * error_rate)
+        return Feedback(
+            drift=np.where(sick, self._sick[1], self._healthy[1]),
+            error_rate=np.divide(errors, n, out=np.zeros(len(d)), where=n > 0),
+            confidence=np.where(sick, self._sick[2], self._healthy[2]),
+            predictions=n.astype(np.int64),
+        )
 
     # ------------------------------------------------------------------ fleet-wide figures
 
-    def _stale(self, d: Device, now: float) -> None:
-        """A device is stale while the server offers it something other than what it runs."""
-        stale = self._choose(d).kind != "none"
-        if stale and d.stale_since is None:
-            d.stale_since = now
-        elif not stale and d.stale_since is not None:
-            self.m.stale_seconds += now - d.stale_since
-            d.stale_since = None
+    def _report(self, d: np.ndarray, v: np.ndarray, failed: bool, now: np.ndarray) -> None:
+        if len(d):
+            self._reports.append((d, v, np.full(len(d), failed), now))
 
-    def _leave_bad(self, d: Device, now: float) -> None:
-        if d.bad_since is None:
+    def _flush_reports(self) -> None:
+        if not self._reports:
             return
-        self.m.bad_seconds += now - d.bad_since
-        aborted = self.server.aborted.get(d.active)
-        if aborted is not None and now > aborted:
-            self.m.after_abort_seconds += now - max(aborted, d.bad_since)
-        d.bad_since = None
+        d, v, f, t = (np.concatenate(x) for x in zip(*self._reports, strict=True))
+        self._reports.clear()
+        self.server.report_many(d, v, f, t)
+
+    def _stale(self, d: np.ndarray, now: np.ndarray) -> None:
+        """A device is stale while the server offers it something other than what it runs."""
+        kind, _ = self._choose(d)
+        stale = kind != C_NONE
+        since = self.stale_since[d]
+        was = ~np.isnan(since)
+        start = stale & ~was
+        end = ~stale & was
+        self.m.stale_seconds += float(np.sum(now[end] - since[end]))
+        since = np.where(start, now, np.where(end, np.nan, since))
+        self.stale_since[d] = since
+
+    def _leave_bad(self, d: np.ndarray, now: np.ndarray) -> None:
+        since = self.bad_since[d]
+        on = ~np.isnan(since)
+        if not on.any():
+            return
+        d, now, since = d[on], now[on], since[on]
+        self.m.bad_seconds += float(np.sum(now - since))
+        aborted = self.aborted_at[self.active[d]]
+        late = now > aborted
+        self.m.after_abort_seconds += float(
+            np.sum(now[late] - np.maximum(aborted[late], since[late]))
+        )
+        self.bad_since[d] = np.nan
 
     def _fleet_changed(self, now: float) -> None:
-        for v in self.server.aborted.keys() - self.m.on_bad_at_abort.keys():
-            self.m.on_bad_at_abort[v] = sum(d.active == v for d in self.devices)
-        for d in self.devices:
-            self._stale(d, now)
+        for v, t in self.server.aborted.items():
+            if v not in self.m.on_bad_at_abort:
+                self.aborted_at[v] = t
+                self.m.on_bad_at_abort[v] = int(np.count_nonzero(self.active == v))
+        everyone = np.arange(self.n)
+        self._stale(everyone, np.full(self.n, now))
 
     def _close(self, now: float) -> None:
-        for d in self.devices:
-            if d.stale_since is not None:
-                self.m.stale_seconds += now - d.stale_since
-            self._leave_bad(d, now)
+        since = self.stale_since
+        stale = ~np.isnan(since)
+        self.m.stale_seconds += float(np.sum(now - since[stale]))
+        everyone = np.arange(self.n)
+        self._leave_bad(everyone, np.full(self.n, now))
 
 
-def _reason_key(reason: str) -> str:
-    """Group deferral reasons by their rule ('battery 34% and not charging' -> 'battery')."""
-    for word in ("network", "battery", "busy", "window", "storage"):
-        if word in reason:
-            return word
-    return reason.split(" ", 1)[0] or "other"
+def _groups(columns: list[np.ndarray], versions: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first row of each group, group of each row) of rows with equal values in `columns`
+    (versions, or masks of versions): packed into one int64 key when they fit, else by row."""
+    bits = (versions + 1).bit_length()
+    widths = [bits, bits, versions + 1, versions + 1]
+    if sum(widths) <= 63:
+        key = np.zeros(len(columns[0]), dtype=np.int64)
+        for col, width in zip(columns, widths, strict=True):
+            key = (key << width) | col.astype(np.int64)
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    else:
+        rows = np.stack([c.astype(np.uint64) for c in columns], axis=1)
+        _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
 
 
-def _low_battery_threshold() -> float:
-    """The conditional strategy's battery rule: the threshold the report measures against."""
-    from litefleet.device.policy import DownloadRules
+def _take(fb: Feedback, sel: np.ndarray) -> Feedback:
+    return Feedback(
+        drift=fb.drift[sel],
+        error_rate=fb.error_rate[sel],
+        confidence=fb.confidence[sel],
+        predictions=fb.predictions[sel],
+    )
 
-    return DownloadRules().min_battery
 
-
-__all__ = ["NETWORKS", "Device", "FleetRun"]
+__all__ = ["FleetRun"]

@@ -62,6 +62,7 @@ def _rows(result: SimResult) -> list[tuple[str, Any]]:
             rows.append((f"v{v} (bad): peak share", _peak(v)))
         else:
             rows.append((f"v{v}: hours to 50% / 95%", _reach(v)))
+            rows.append((f"v{v}: same, of online devices", _reach_online(v)))
     rows += [
         ("bad release device-hours", lambda s: f"{s['bad_release']['device_hours']:,.1f}"),
         ("hours to leave it after abort", _leave),
@@ -98,6 +99,43 @@ def _reach(v: int):
         return f"{_hours(r['hours_to_50'])} / {_hours(r['hours_to_95'])}"
 
     return fmt
+
+
+def _reach_online(v: int):
+    def fmt(s: dict) -> str:
+        r = s["staleness"]["releases"][str(v)]
+        if "online_hours_to_50" not in r:
+            return "-"
+        return f"{_hours(r['online_hours_to_50'])} / {_hours(r['online_hours_to_95'])}"
+
+    return fmt
+
+
+def straggler_lines(result: SimResult) -> list[str]:
+    """Who came late to each good release and why, then who never got one, per run."""
+    lines = [
+        "stragglers: devices that reached a release after 95 % of the online devices had it"
+        " (or never), by kind and by the reason they waited most often"
+    ]
+    for name, out in result.runs.items():
+        releases = out.summary["staleness"]["releases"]
+        for v, r in releases.items():
+            st = r.get("stragglers")
+            if not st or not st["devices"]:
+                continue
+            kinds = ", ".join(f"{k} {c:,}" for k, c in _top(st["by_kind"]))
+            why = ", ".join(f"{k} {c:,}" for k, c in _top(st["by_reason"]))
+            lines.append(f"  {name} v{v}: {st['devices']:,} ({kinds}); waited for: {why}")
+    lines.append("never updated: good releases published a week or more before the end")
+    for name, out in result.runs.items():
+        fleet = out.summary.get("stragglers", {})
+        for line in fleet.get("lines", []):
+            lines.append(f"  {name}: {line}" if not line.startswith(" ") else f"  {line}")
+    return lines
+
+
+def _top(counts: dict[str, int], k: int = 4) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: -kv[1])[:k]
 
 
 def _peak(v: int):

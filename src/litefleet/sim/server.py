@@ -15,6 +15,8 @@ import heapq
 import random
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from litefleet.registry.halt import HaltRule
 from litefleet.registry.telemetry import ReleaseHealth
 from litefleet.release import (
@@ -58,8 +60,11 @@ class SimServer:
     published: dict[int, float] = field(default_factory=dict)
     aborted: dict[int, float] = field(default_factory=dict)
     halts: list[Halt] = field(default_factory=list)
-    tried: dict[int, set[int]] = field(default_factory=dict)
-    failed: dict[int, set[int]] = field(default_factory=dict)
+    tried: dict[int, np.ndarray] = field(default_factory=dict)
+    """Per version: which devices reported it (bool per device; each counts once)."""
+    failed: dict[int, np.ndarray] = field(default_factory=dict)
+    _counts: dict[int, list[int]] = field(default_factory=dict)
+    """Per version: [devices that tried it, devices that failed it]."""
     _queue: list[tuple[float, int, str, int, float]] = field(default_factory=list)
     _seq: int = 0
 
@@ -93,33 +98,70 @@ class SimServer:
             changed |= self._apply(t, action, version, percent)
         return changed
 
-    def report(self, device: int, version: int | None, event: str, now: float) -> None:
-        """One telemetry event; checks the halt rule as the server does on every batch."""
-        if version is None:
-            return
-        self.tried.setdefault(version, set()).add(device)
-        if event in ("health_failed", "rolled_back"):
-            self.failed.setdefault(version, set()).add(device)
-        entry = self.rollout.rollouts.get(version)
-        if entry is None or entry.status != "active":
-            return
+    def report_many(
+        self, devices: np.ndarray, versions: np.ndarray, failed: np.ndarray, times: np.ndarray
+    ) -> None:
+        """Telemetry events in time order (`failed`: `health_failed` or `rolled_back`, else
+        `installed`); the halt rule is checked after every event, as the server does on
+        every batch, for a release that is active and has failures."""
+        order = np.argsort(times, kind="stable")
+        devices, versions, failed, times = (a[order] for a in (devices, versions, failed, times))
+        for version in np.unique(versions):
+            v = int(version)
+            sel = versions == v
+            d, f, t = devices[sel], failed[sel], times[sel]
+            entry = self.rollout.rollouts.get(v)
+            counts = self._counts.setdefault(v, [0, 0])
+            if entry is None or entry.status != "active" or (not counts[1] and not f.any()):
+                self._mark(v, d, f)
+                continue
+            tried, bad = self._seen(v)
+            for k in range(len(d)):
+                i = d[k]
+                if not tried[i]:
+                    tried[i] = True
+                    counts[0] += 1
+                if f[k] and not bad[i]:
+                    bad[i] = True
+                    counts[1] += 1
+                if self._halts(v, float(t[k])):
+                    self._mark(v, d[k + 1 :], f[k + 1 :])
+                    break
+
+    def _seen(self, version: int) -> tuple[np.ndarray, np.ndarray]:
+        if version not in self.tried:
+            self.tried[version] = np.zeros(self.cfg.devices, dtype=bool)
+            self.failed[version] = np.zeros(self.cfg.devices, dtype=bool)
+        return self.tried[version], self.failed[version]
+
+    def _mark(self, version: int, devices: np.ndarray, failed: np.ndarray) -> None:
+        """Count reports in bulk (no halt can follow from them)."""
+        tried, bad = self._seen(version)
+        counts = self._counts.setdefault(version, [0, 0])
+        tried[devices] = True
+        bad[devices[failed]] = True
+        counts[0], counts[1] = int(np.count_nonzero(tried)), int(np.count_nonzero(bad))
+
+    def _halts(self, version: int, now: float) -> bool:
+        """`HaltRule.should_halt` on the counts so far; pauses the release when it says so."""
+        tried, failed = self._counts[version]
         health = ReleaseHealth(
             model=self.index.model,
             version=version,
-            tried=len(self.tried[version]),
-            failed=len(self.failed.get(version, ())),
+            tried=tried,
+            failed=failed,
             health_failed=0,
             rolled_back=0,
             running=0,
         )
-        if self.rule.should_halt(health):
-            self._set(version, status="paused", reason=self.rule.reason(health))
-            self.halts.append(
-                Halt(version, now, health.tried, health.failed, self.rule.reason(health))
-            )
-            after = self.cfg.server.abort_after_hours
-            if after is not None:
-                self._push(now + after * HOUR, "abort", version, 0.0)
+        if not self.rule.should_halt(health):
+            return False
+        self._set(version, status="paused", reason=self.rule.reason(health))
+        self.halts.append(Halt(version, now, health.tried, health.failed, self.rule.reason(health)))
+        after = self.cfg.server.abort_after_hours
+        if after is not None:
+            self._push(now + after * HOUR, "abort", version, 0.0)
+        return True
 
     # ------------------------------------------------------------------ internals
 
