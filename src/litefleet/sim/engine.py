@@ -56,6 +56,27 @@ C_NONE, C_INSTALL, C_BACK = 0, 1, 2
 _KINDS = {"none": C_NONE, "install": C_INSTALL, "back": C_BACK}
 
 
+_M64 = (1 << 64) - 1
+
+
+def device_uniform(seed: int, device: np.ndarray, draw: np.ndarray) -> np.ndarray:
+    """Uniform [0, 1) number `draw` of each `device`: a pure function of (seed, device, draw).
+
+    Strategies are compared on the same fleet; with one shared random stream, a device that
+    decides differently under one strategy shifts every later device's jitter, and two runs
+    differ by chance as much as by strategy. Per-device streams (common random numbers) keep
+    a device's n-th draw the same under every strategy, so the comparison measures the
+    strategies. numpy has no vectorised counter-based draw, hence SplitMix64's finaliser
+    (Steele et al., 2014) over a 64-bit key.
+    """
+    key = np.uint64((seed * 0x9E3779B97F4A7C15) & _M64)
+    x = (device.astype(np.uint64) << np.uint64(32)) ^ draw.astype(np.uint64) ^ key
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
 def _bit(v: np.ndarray) -> np.ndarray:
     return np.left_shift(np.uint64(1), v.astype(np.uint64))
 
@@ -92,12 +113,13 @@ class FleetRun:
         self.policy = policy or make_policy(run.strategy, **copy.deepcopy(run.policy))
         self.rules = ProbationRules(**cfg.probation)
         self.server = SimServer(cfg)
-        self.rng = np.random.default_rng([cfg.seed, 1])
         self.end = cfg.days * DAY
         self.tick = cfg.tick_minutes * 60.0
         self.step = cfg.step_minutes * 60.0
         self.progress = progress
         self.m = RunMetrics(run.name, run.strategy, cfg.devices, self.end)
+        self.never_unmetered = traces.never_unmetered()
+        """Devices that only ever have a metered network: their metered bytes are unavoidable."""
         rc = cfg.releases
         self.versions = len(rc.publish_days) + 1
         if self.versions > 62:
@@ -122,7 +144,9 @@ class FleetRun:
 
         n = cfg.devices
         self.n = n
-        self.states = self.policy.start_many(np.zeros(n), self.rng.random(n))
+        self.draws = np.zeros(n, dtype=np.uint64)
+        """How many uniform draws each device has made (its next draw's number)."""
+        self.states = self.policy.start_many(np.zeros(n), self._u(np.arange(n)))
         self.active = np.ones(n, dtype=np.int16)
         self.previous = np.zeros(n, dtype=np.int16)
         self.highest = np.ones(n, dtype=np.int16)
@@ -218,7 +242,7 @@ class FleetRun:
                 self.states.put(
                     f,
                     policy.after_many(
-                        self.states.take(f), tf, outcome, self._feedback(f, tf), self._u(len(f))
+                        self.states.take(f), tf, outcome, self._feedback(f, tf), self._u(f)
                     ),
                 )
                 self._schedule(f, tf)
@@ -233,13 +257,15 @@ class FleetRun:
         if len(d):
             outcome = self._check(d, td)
             fb = _take(feedback, due)
-            self.states.put(
-                d, policy.after_many(states.take(due), td, outcome, fb, self._u(len(d)))
-            )
+            self.states.put(d, policy.after_many(states.take(due), td, outcome, fb, self._u(d)))
         self._schedule(idx, now)
 
-    def _u(self, k: int) -> np.ndarray:
-        return self.rng.random(k)
+    def _u(self, d: np.ndarray) -> np.ndarray:
+        """The next uniform draw of each device of `d` (common random numbers, see
+        `device_uniform`): a device throws the same dice under every strategy."""
+        u = device_uniform(self.cfg.seed, d, self.draws[d])
+        self.draws[d] += np.uint64(1)
+        return u
 
     # ------------------------------------------------------------------ one check
 
@@ -294,7 +320,7 @@ class FleetRun:
             return outcome
         d, v, now = d[go], v[go], now[go]
         low = ~c.charging[go] & (c.battery_percent[go] < self.low_battery)
-        self.m.download(c.network[go], patch[go], size[go], low)
+        self.m.download(c.network[go], patch[go], size[go], low, self.never_unmetered[d])
         r = v - 1
         caught = self.is_bad[v] & (self.traces.gate_draw[d, r] < self.cfg.bad.gate_catch)
         if caught.any():

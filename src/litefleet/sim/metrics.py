@@ -69,6 +69,8 @@ class RunMetrics:
     """(network code, 0 full / 1 patch): bytes downloaded."""
     download_counts: np.ndarray = field(init=False)
     low_battery_downloads: int = 0
+    metered_unavoidable: int = 0
+    """Metered bytes of devices that never had an unmetered network (no strategy avoids them)."""
     stale_seconds: float = 0.0
     bad_seconds: float = 0.0
     after_abort_seconds: float = 0.0
@@ -101,8 +103,16 @@ class RunMetrics:
         self.per_minute[lo : lo + len(counts)] += counts
 
     def download(
-        self, network: np.ndarray, patch: np.ndarray, size: np.ndarray, low: np.ndarray
+        self,
+        network: np.ndarray,
+        patch: np.ndarray,
+        size: np.ndarray,
+        low: np.ndarray,
+        never_unmetered: np.ndarray | None = None,
     ) -> None:
+        if never_unmetered is not None:
+            stuck = never_unmetered & (network == NETWORKS.index("metered"))
+            self.metered_unavoidable += int(size[stuck].sum())
         key = network.astype(np.int64) * len(KINDS) + patch.astype(np.int64)
         cells = self.byte_counts.size
         self.byte_counts += (
@@ -143,6 +153,8 @@ class RunMetrics:
                 "total": total,
                 "metered": metered,
                 "unmetered": total - metered,
+                "metered_unavoidable": self.metered_unavoidable,
+                "metered_avoidable": metered - self.metered_unavoidable,
                 "full": int(b[:, 0].sum()),
                 "patch": int(b[:, 1].sum()),
                 "by_kind": dict(sorted((k, v) for k, v in self.bytes.items() if v)),

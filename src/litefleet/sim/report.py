@@ -49,6 +49,10 @@ def _rows(result: SimResult) -> list[tuple[str, Any]]:
         ("downloaded, total (MB)", lambda s: f"{s['bytes']['total'] / MB:,.1f}"),
         ("downloaded, metered (MB)", lambda s: f"{s['bytes']['metered'] / MB:,.1f}"),
         (
+            "  of it by devices never on Wi-Fi",
+            lambda s: f"{s['bytes'].get('metered_unavoidable', 0) / MB:,.1f}",
+        ),
+        (
             "full files / patches",
             lambda s: f"{s['downloads']['full']:,} / {s['downloads']['patch']:,}",
         ),

@@ -104,6 +104,17 @@ class Traces:
             idle=np.ones(len(idx), dtype=bool),  # as before: the sim's devices are idle
         )
 
+    def never_unmetered(self, rows: int = 50_000) -> np.ndarray:
+        """Per device: it never had an unmetered network in the whole run (cellular-only).
+
+        Such a device can only ever download over a metered network, so its metered bytes are
+        the floor any strategy that keeps it current pays (`bytes.metered_unavoidable`)."""
+        out = np.empty(self.devices, dtype=bool)
+        for lo in range(0, self.devices, rows):
+            block = np.asarray(self.state[lo : lo + rows]) & NET_MASK
+            out[lo : lo + rows] = ~(block == UNMETERED).any(axis=1)
+        return out
+
     # the decoded (devices, hours) views, for tests and reports on small fleets
     @property
     def network(self) -> np.ndarray:
