@@ -85,12 +85,17 @@ class FleetRun:
         run: RunConfig,
         policy: Policy | None = None,
         progress: Callable[[float], None] | None = None,
+        server: SimServer | None = None,
+        offset: int = 0,
     ) -> None:
+        """`traces` may hold a slice of the fleet, devices [offset, offset + traces.devices),
+        driven with its own `server` replica (`litefleet.sim.shard`)."""
         self.cfg, self.traces, self.spec = cfg, traces, run
         self.policy = policy or make_policy(run.strategy, **copy.deepcopy(run.policy))
         self.rules = ProbationRules(**cfg.probation)
-        self.server = SimServer(cfg)
-        self.rng = np.random.default_rng([cfg.seed, 1])
+        self.server = server if server is not None else SimServer(cfg)
+        self.offset = offset
+        self.rng = np.random.default_rng([cfg.seed, 1, offset] if offset else [cfg.seed, 1])
         self.end = cfg.days * DAY
         self.tick = cfg.tick_minutes * 60.0
         self.step = cfg.step_minutes * 60.0
@@ -118,7 +123,7 @@ class FleetRun:
         self._healthy = (b.healthy_error_rate, b.healthy_drift, b.healthy_confidence)
         self._plans: dict[tuple[int, int, int, int], tuple[int, int, bool, int]] = {}
 
-        n = cfg.devices
+        n = traces.devices
         self.n = n
         self.states = self.policy.start_many(np.zeros(n), self.rng.random(n))
         self.active = np.ones(n, dtype=np.int16)
@@ -388,7 +393,7 @@ class FleetRun:
             choice = selection.choose_release(
                 server.index,
                 server.rollout,
-                device_id=device_id(r),
+                device_id=device_id(r + self.offset),
                 channel="stable",
                 active=int(self.active[r]),
                 highest=int(self.highest[r]),
