@@ -197,3 +197,12 @@ def test_results_do_not_depend_on_the_worker_count():
     two = simulate(cfg, workers=2)
     for name in ("periodic", "smart"):
         assert _figures(one.runs[name]) == _figures(two.runs[name])
+
+
+def test_progress_and_memory_are_reported(cfg):
+    seen: list[float] = []
+    run_one(cfg, PERIODIC, progress=seen.append)
+    assert len(seen) > 10 and seen == sorted(seen) and 0 < seen[-1] <= 1
+    result = simulate(small(devices=60, days=2, runs=[PERIODIC.model_dump()]), workers=2)
+    assert result.memory["peak_rss_bytes"] > 10_000_000  # a Python process and its worker
+    assert result.to_json()["memory"] == result.memory

@@ -1,10 +1,13 @@
-"""A discrete-event fleet simulation that drives the real device policy code.
+"""A fleet simulation, up to a million devices, that drives the real device policy code.
 
-config.py  settings (pydantic) with every distribution's default
-traces.py  per-device hourly network / battery / load / time zone, drawn with numpy
-server.py  signed index + rollout state as devices see them, staged rollouts, auto-halt
-engine.py  the event loop: each device runs `litefleet.device.policy` on a virtual clock
-metrics.py the figures; runner.py all strategies in parallel; report.py table, JSON, plots
+config.py     settings (pydantic) with every distribution's default
+traces.py     per-device hourly network / battery / load / time zone, compact, drawn in chunks
+server.py     signed index + rollout state as devices see them, staged rollouts, auto-halt
+engine.py     time-stepped and vectorised: the fleet's state in numpy arrays, decided by the
+              policy's array methods (`due_many`, `may_download_many`, `after_many`, ...)
+stragglers.py why devices waited for a release, who never got it
+metrics.py    the figures; runner.py all strategies in parallel processes; memory.py peak
+              memory of the process tree; report.py table, JSON, plots
 
 from litefleet.sim.config import load_config
 from litefleet.sim.runner import simulate

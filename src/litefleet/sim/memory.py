@@ -32,45 +32,31 @@ class TreeMemory:
         self._thread.join()
         self.sample()
 
-    def sample(self) -> None:
+    def sample(self, pss: bool = True) -> None:
+        """Add up the tree once; PSS (a read of smaps_rollup per process) only when asked."""
         try:
             import psutil
         except ImportError:  # the figure is then missing, not wrong
             return
         me = psutil.Process()
-        rss = pss = 0
+        rss_sum = pss_sum = 0
         for p in [me, *me.children(recursive=True)]:
             try:
-                rss += p.memory_info().rss
-                if self.peak_pss is not None:
-                    pss += getattr(p.memory_full_info(), "pss", 0)
+                rss_sum += p.memory_info().rss
+                if pss:
+                    pss_sum += getattr(p.memory_full_info(), "pss", 0)
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
-        self.peak_rss = max(self.peak_rss, rss)
-        self.peak_pss = max(self.peak_pss, pss)
+        self.peak_rss = max(self.peak_rss, rss_sum)
+        self.peak_pss = max(self.peak_pss, pss_sum)
 
     def _loop(self) -> None:
         k = 0
         while not self._stop.wait(self.interval):
-            # PSS reads /proc/<pid>/smaps_rollup: cheap enough every few samples
-            self.sample() if k % 4 == 0 else self._rss_only()
+            self.sample(pss=k % 4 == 0)
             k += 1
             if self.tick:
                 self.tick()
-
-    def _rss_only(self) -> None:
-        try:
-            import psutil
-        except ImportError:
-            return
-        me = psutil.Process()
-        rss = 0
-        for p in [me, *me.children(recursive=True)]:
-            try:
-                rss += p.memory_info().rss
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-        self.peak_rss = max(self.peak_rss, rss)
 
     def figures(self) -> dict[str, Any]:
         return {
