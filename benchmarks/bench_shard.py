@@ -9,9 +9,10 @@ memory does not leak into the other's): first `--workers 1` (the baseline), then
 `--ray ADDRESS --shards K` (a local Ray started by that process when ADDRESS is `auto` and no
 cluster runs here). Reported: `wall_seconds` of each (the sharded one includes starting Ray
 and the actors), `wall_ratio` = sharded / single, the single process's peak RSS, each shard's
-peak RSS and the driver's, `max_shard_rss_ratio` = largest shard / single process (the memory
-one machine needs per shard), and the figures' ratios sharded / single (seed noise: each
-shard draws its own random numbers).
+peak RSS (usually set while its traces are drawn) and its RSS at the end of the run (what it
+holds for its devices), the driver's peak RSS, `max_shard_rss_ratio` = largest shard peak /
+single process peak (the memory one machine needs per shard), and the figures' ratios
+sharded / single (seed noise: each shard draws its own random numbers).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def main() -> None:
             "wall_seconds": round(sharded_wall, 2),
             "run_seconds": b["wall_seconds"],
             "shard_peak_rss_bytes": shard_rss,
+            "shard_rss_at_end_bytes": sharded["memory"]["shard_rss_at_end_bytes"],
             "driver_peak_rss_bytes": sharded["memory"]["driver_peak_rss_bytes"],
             "tree_peak_rss_bytes": sharded["memory"]["peak_rss_bytes"],
         },

@@ -190,9 +190,16 @@ class Shard:
         self.fleet = None
         return fleet.m, fleet.waits.counts, fleet.waits.reach
 
-    def peak_rss(self) -> int:
-        """Peak resident memory of this process (bytes)."""
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    def memory(self) -> tuple[int, int | None]:
+        """(peak, current) resident memory of this process, bytes. The peak is usually set
+        while the traces are drawn (a chunk's temporary arrays); the current figure, after
+        a run, is what the shard holds for its devices."""
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        try:
+            import psutil
+        except ImportError:
+            return peak, None
+        return peak, int(psutil.Process().memory_info().rss)
 
 
 # ---------------------------------------------------------------------- merging
@@ -398,12 +405,13 @@ def simulate_sharded(
                 mark(1.0)
                 if on_done:
                     on_done(run.name, outputs[run.name])
-            shard_rss = ray.get([a.peak_rss.remote() for a in actors])
+            shard_memory = ray.get([a.memory.remote() for a in actors])
             for a in actors:
                 ray.kill(a)
         figures = memory.figures()
         figures["driver_peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        figures["shard_peak_rss_bytes"] = shard_rss
+        figures["shard_peak_rss_bytes"] = [m[0] for m in shard_memory]
+        figures["shard_rss_at_end_bytes"] = [m[1] for m in shard_memory]
         machine = _machine(len(bounds))
         machine["ray"] = {
             "version": ray.__version__,
