@@ -315,7 +315,11 @@ def connect(ray: Any, address: str) -> bool:
     if ray.is_initialized():
         return False
     try:
-        ray.init(address=None if address == "auto" else address, include_dashboard=False)
+        ray.init(
+            address=None if address == "auto" else address,
+            include_dashboard=False,
+            logging_level="WARNING",
+        )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise UserError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
     return True
@@ -419,6 +423,12 @@ def simulate_sharded(
             "cpus": ray.cluster_resources().get("CPU"),
             "shards": [list(b) for b in bounds],
         }
+    except (ray.exceptions.RayActorError, ray.exceptions.OutOfMemoryError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UserError(
+            f"a shard was lost ({type(exc).__name__}: {first}); if it ran out of memory, "
+            "use more --shards or nodes with more memory"
+        ) from None
     finally:
         if started:
             ray.shutdown()
