@@ -25,7 +25,10 @@ SMOOTHING = 0.5
 
 @dataclass(frozen=True)
 class Feedback:
-    """What the runtime has seen since the last check (computed by `DriftMonitor`)."""
+    """What the runtime has seen since the last check (computed by `DriftMonitor`).
+
+    The policies' array methods take the same record with numpy arrays in its fields, one
+    element per device (the fleet simulator's form)."""
 
     drift: float = 0.0
     """Mean PSI of live inputs against the release's reference statistics."""

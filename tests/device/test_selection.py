@@ -104,3 +104,32 @@ def test_cohort_is_stable_and_monotone_in_percent():
     assert at[10] <= at[50] <= at[90]
     assert 20 < len(at[10]) < 60 and 160 < len(at[50]) < 240
     assert all(in_rollout(d, "m", 1, 10) for d in at[10])
+
+
+def test_a_cohort_predicate_replaces_the_device_hash():
+    """The simulator asks once per group of devices with a predicate over precomputed
+    buckets; by default the device's own `in_rollout` decides."""
+    half = RolloutEntry(percent=50)
+    idx, ro = index(1, 2), rollout(v1=FULL, v2=half)
+    asked = []
+
+    def only_v1(version: int, percent: float) -> bool:
+        asked.append((version, percent))
+        return version == 1
+
+    c = choose_release(
+        idx,
+        ro,
+        device_id="x",
+        channel="stable",
+        active=None,
+        highest=0,
+        blocked=set(),
+        in_cohort=only_v1,
+    )
+    assert (c.kind, c.version) == ("install", 1) and (2, 50.0) in asked
+    devices = [f"d{i}" for i in range(40)]
+    inside = [d for d in devices if in_rollout(d, "m", 2, 50)]
+    assert 0 < len(inside) < len(devices)
+    for d in devices:
+        assert choose(idx, ro, device=d).version == (2 if d in inside else 1), d

@@ -26,6 +26,8 @@ def run_line(r) -> str:
     nxt = time.strftime("%H:%M:%S", time.localtime(r.next_check)) if r.next_check else "-"
     reason = f" ({r.reason})" if r.reason else ""
     why = f" [{r.trigger}]" if r.trigger else ""
+    if r.escalation:  # the freshness guarantee relaxed a rule for this download
+        why += f" [let through by {r.escalation}]"
     warn = "".join(f" WARNING: {w}" for w in r.warnings)
     return f"{now} {r.action}: active {r.active_version}{reason}{why} next check {nxt}{warn}"
 
@@ -43,6 +45,8 @@ def status_lines(s: dict) -> list[str]:
         last = s["last_check"]
         lines.append(f"last check: {last['action']} {last.get('reason', '')}".rstrip())
     lines.append(f"next check: {s['next_check_text']}")
+    if s.get("behind_text"):
+        lines.append(s["behind_text"])
     lines.append(f"downloads: {s['download_rules']}")
     lines.append(f"metadata: {s['metadata']['age_text']}")
     lines.append(f"telemetry queued: {s['telemetry_queued']}")
@@ -164,6 +168,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(
                 f"{result.action}: active {result.active_version}"
                 + (f" ({result.reason})" if result.reason else "")
+                + (f" [let through by {result.escalation}]" if result.escalation else "")
             )
         if not result.completed:
             raise SystemExit(1)  # not typer.Exit: survives standalone_mode=False

@@ -24,7 +24,7 @@ import contextlib
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from litefleet.device.conditions import (
 from litefleet.device.config import AgentConfig, load_config
 from litefleet.device.crashpoints import crashpoint
 from litefleet.device.health import gate_limits, isolated_health_check
-from litefleet.device.policy import OUTCOMES, Policy, PolicyState, make_policy
+from litefleet.device.policy import OUTCOMES, Policy, PolicyState, make_policy, next_behind_since
 from litefleet.device.probation import probation_verdict
 from litefleet.device.profile import rank_variants
 from litefleet.device.runtime import read_feedback
@@ -88,6 +88,9 @@ class CheckResult:
     """Why the check ran (`agent run`): schedule, a retry, or the smart alarm (drift ...)."""
     next_check: float | None = None
     """Unix time of the next scheduled check (`agent run`)."""
+    escalation: str = ""
+    """The escalation step that let this download through (`escalation 2/3:
+    metered_patches`); empty when the normal download rules allowed it."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,6 +150,8 @@ class Agent:
         self.conditions = conditions or self._default_conditions()
         self.policy = policy or make_policy(self.config.strategy, **dict(self.config.policy))
         self.rng = rng or random.Random()
+        self._behind_since: float | None = None
+        """`PolicyState.behind_since` during a check: the download rules escalate from it."""
         self.store = ModelStore(self.home, keep=self.config.keep, recover=False)
         self.source = ReleaseSource(
             self.home,
@@ -168,7 +173,7 @@ class Agent:
 
     # ------------------------------------------------------------------ one cycle
 
-    def check(self, flush_telemetry: bool = True) -> CheckResult:
+    def check(self, flush_telemetry: bool = True, state: PolicyState | None = None) -> CheckResult:
         """One update cycle. Never raises for the outside world's faults: they are results.
 
         The store lock is held only for local steps (recovery, the crash-loop counter,
@@ -177,6 +182,9 @@ class Agent:
 
         Args:
             flush_telemetry: post the queued events at the end (the run loop batches them).
+            state: the run loop's policy state. None (a one-shot check): the state stored
+                in `agent.json`, whose `behind_since` this check keeps current, so a device
+                checked by cron still escalates its download rules.
 
         Returns:
             A `CheckResult`; `completed` is False when the cycle could not finish (server
@@ -184,6 +192,8 @@ class Agent:
         """
         t0 = time.perf_counter()
         self._deadline = time.monotonic() + self.config.check_deadline_s
+        stored = self._stored_policy_state() if state is None else None
+        self._behind_since = (state or stored or PolicyState()).behind_since
         try:
             with self.store.lock:
                 self.store.recover()
@@ -203,8 +213,24 @@ class Agent:
             if flush_telemetry:  # within what is left of the check's deadline
                 self.telemetry.flush(deadline_s=min(10.0, max(0.5, self._left())))
                 result.warnings = self.telemetry.warnings()
-            self._remember(result)
+            self._remember(result, self._one_shot_state(state, stored, result))
         return result
+
+    def _one_shot_state(
+        self, state: PolicyState | None, stored: PolicyState | None, result: CheckResult
+    ) -> PolicyState | None:
+        """The stored state with `behind_since` moved on by a one-shot check's outcome
+        (None: nothing to store, or the run loop stores its own state)."""
+        if state is not None:
+            return None
+        outcome = result.action if result.action in OUTCOMES else "error"
+        before = stored.behind_since if stored else None
+        behind = next_behind_since(before, self.clock.now(), outcome)
+        if behind == before:
+            return None
+        # no stored state: record only behind_since (next_check 0: "not scheduled"), so
+        # `status` invents no schedule for a cron-driven device and `run` still starts fresh
+        return replace(stored or PolicyState(), behind_since=behind)
 
     def _left(self) -> float:
         return self._deadline - time.monotonic()
@@ -315,7 +341,13 @@ class Agent:
             plan.active_manifest.variant if plan.active_manifest else None,
             self.store.model_path(active) if active is not None else None,
         )
-        go = self.policy.may_download(self.clock.now(), conditions, p.size)
+        go = self.policy.may_download(
+            self.clock.now(),
+            conditions,
+            p.size,
+            full_bytes=entry.bytes,
+            behind_since=self._behind_since,
+        )
         if not go.go:
             return self._result(
                 "deferred",
@@ -333,9 +365,12 @@ class Agent:
             crashpoint("gate.checked")
             metrics = _metrics(report, nbytes)
             if report.ok:
-                return self._commit(
+                result = self._commit(
                     stage, release, name, entry, report, src, nbytes, note, metrics, index
                 )
+                if go.lifted_by:
+                    result.escalation = self.policy.rules.escalation_text(go.lifted_by)
+                return result
         reason = f"{name}: {report.reason}"
         self.telemetry.record(
             "health_failed", self.config.model, release.version, reason, **metrics
@@ -510,10 +545,17 @@ class Agent:
         return self.home / "agent.json"
 
     def policy_state(self) -> PolicyState:
+        """The stored policy state, or a fresh start (keeping the `behind_since` one-shot
+        checks recorded)."""
+        stored = self._stored_policy_state()
+        if stored is not None and stored.next_check:
+            return stored
+        fresh = self.policy.start(self.clock.now(), self.rng)
+        return replace(fresh, behind_since=stored.behind_since) if stored else fresh
+
+    def _stored_policy_state(self) -> PolicyState | None:
         data = (read_json(self.state_path) or {}).get("policy")
-        if data:
-            return PolicyState(**data)
-        return self.policy.start(self.clock.now(), self.rng)
+        return PolicyState(**data) if data else None  # files from before behind_since load
 
     def _remember(self, result: CheckResult, policy: PolicyState | None = None) -> None:
         data = read_json(self.state_path) or {}
@@ -542,7 +584,7 @@ class Agent:
             return state, None
         if result is None:
             trigger = self.policy.why_due(state, now, feedback)
-            result = self.check(flush_telemetry=False)
+            result = self.check(flush_telemetry=False, state=state)
             result.trigger = trigger
             self.telemetry.record(
                 "heartbeat",

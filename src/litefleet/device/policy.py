@@ -308,7 +308,7 @@ class DownloadRules:
         window = (
             _in_window_many(c.local_hour, self.window)
             if self.window is not None
-            else np.ones(len(size), dtype=bool)
+            else np.ones(size.shape, dtype=bool)
         )
         conditions = [
             c.network == NET_NONE,
@@ -335,9 +335,7 @@ class DownloadRules:
             Rule.BUSY,
             Rule.WINDOW,
         ]
-        shape = np.shape(size)
-        conditions = [np.broadcast_to(x, shape) for x in conditions]
-        return np.select(conditions, [int(r) for r in codes], 0).astype(np.int8)
+        return _first(conditions, codes, np.shape(size))
 
     def check(
         self,
@@ -370,9 +368,11 @@ class DownloadRules:
             lifted_by = self.escalation.step_name(first) if self.escalation else ""
         return DownloadDecision(True, "", Rule.GO, level, lifted_by)
 
-    def escalation_text(self, level: int) -> str:
-        """'escalation 1/3: any_time' for a level > 0."""
+    def escalation_text(self, level: int | str) -> str:
+        """'escalation 1/3: any_time' for a level > 0 (or for a step's name)."""
         steps = self.escalation.steps if self.escalation else ()
+        if isinstance(level, str):
+            level = steps.index(level) + 1  # type: ignore[arg-type]
         return f"escalation {level}/{len(steps)}: {steps[level - 1]}"
 
     def _reason(self, rule: Rule, c: Conditions, size_bytes: int) -> str:
@@ -537,10 +537,7 @@ class Policy:
         defer = np.minimum(self.defer_retry_max, self.defer_retry * _pow2(deferrals - 1))
         wait = np.where(error, retry, np.where(deferrals > 0, defer, interval))
         lo, hi = 1 - self.jitter, 1 + self.jitter
-        behind = states.behind_since
-        behind_since = np.where(
-            deferred, np.where(np.isnan(behind), now, behind), np.where(error, behind, np.nan)
-        )
+        behind_since = behind_since_many(states.behind_since, now, outcome)
         return PolicyStates(
             next_check=now + wait * (lo + (hi - lo) * u),
             interval=interval.astype(np.float64),
@@ -610,6 +607,29 @@ class Policy:
         return self.after_many(PolicyStates.of(state), np.array([now]), code, feedback, u).one()
 
 
+def behind_since_many(behind_since: np.ndarray, now: np.ndarray, outcome: np.ndarray) -> np.ndarray:
+    """`PolicyState.behind_since` after a check ended in `outcome` (codes): set by the first
+    `deferred`, kept through `deferred` and `error`, cleared (nan) by any other outcome."""
+    behind_since, now, outcome = _arr(behind_since), _arr(now), np.asarray(outcome)
+    first = np.where(np.isnan(behind_since), now, behind_since)
+    return np.where(outcome == _DEFERRED, first, np.where(outcome == _ERROR, behind_since, np.nan))
+
+
+def next_behind_since(behind_since: float | None, now: float, outcome: Outcome) -> float | None:
+    """`behind_since_many` for one device: a one-shot `agent check` keeps it current."""
+    code = np.array([OUTCOME_CODES[outcome]])
+    return _none_if_nan(float(behind_since_many([_nan_if_none(behind_since)], [now], code)[0]))
+
+
+def _first(conditions: list, values: list, shape: tuple[int, ...]) -> np.ndarray:
+    """int8 per element: the value of the first true condition, else 0 (`np.select`,
+    cheaper on the length-1 arrays of the scalar wrappers)."""
+    out = np.zeros(shape, dtype=np.int8)
+    for cond, value in zip(reversed(conditions), reversed(values), strict=True):
+        out = np.where(cond, np.int8(value), out)
+    return out
+
+
 def _pow2(exponent: np.ndarray) -> np.ndarray:
     # 2**e without overflow warnings: the waits are capped far below 2**1000 seconds
     return np.exp2(np.clip(exponent, -1, 1000).astype(np.float64))
@@ -666,10 +686,10 @@ class SmartPolicy(Policy):
         error = np.asarray(feedback.error_rate) > self.error_threshold
         drift = np.asarray(feedback.drift) > self.drift_threshold
         confidence = np.asarray(feedback.confidence) < self.confidence_floor
-        codes = np.select(
+        codes = _first(
             [enough & error, enough & drift, enough & confidence],
             [_ALARM_ERROR, _ALARM_DRIFT, _ALARM_CONFIDENCE],
-            0,
+            np.shape(enough),
         )
         return np.atleast_1d(codes).astype(np.int8)
 
@@ -707,11 +727,12 @@ class SmartPolicy(Policy):
         stretched = np.minimum(
             self.max_interval, np.maximum(self.min_interval, current * self.backoff)
         )
-        alarm = np.broadcast_to(self.alarm_many(feedback), np.shape(outcome))
-        return np.select(
-            [alarm, (outcome == _INSTALLED) | (outcome == _ROLLED_BACK), outcome == _DEFERRED],
-            [np.full(len(states), self.min_interval), np.full(len(states), self.interval), current],
-            stretched,
+        alarm = self.alarm_many(feedback)
+        reset = (outcome == _INSTALLED) | (outcome == _ROLLED_BACK)
+        return np.where(
+            alarm,
+            self.min_interval,
+            np.where(reset, self.interval, np.where(outcome == _DEFERRED, current, stretched)),
         )
 
 

@@ -28,6 +28,7 @@ def status_of(home: Path, now: float | None = None) -> dict[str, Any]:
     manifest = store.manifest(active) if active is not None else None
     policy = cfg.make_policy()
     next_check = (agent.get("policy") or {}).get("next_check")
+    behind_since = (agent.get("policy") or {}).get("behind_since")
     telemetry = TelemetryQueue(home, cfg.server, cfg.device_id, cfg.token)
     return {
         "model": cfg.model,
@@ -48,6 +49,8 @@ def status_of(home: Path, now: float | None = None) -> dict[str, Any]:
         "last_check_time": agent.get("last_time"),
         "next_check": next_check,
         "next_check_text": _when(next_check, now) if next_check else "not scheduled (no `run`)",
+        "behind_since": behind_since,
+        "behind_text": _behind_words(policy, behind_since, now),
         "metadata": metadata_age(home, now),
         "telemetry_queued": len(telemetry.pending()),
         "warnings": telemetry.warnings(),
@@ -69,6 +72,20 @@ def _span(seconds: float) -> str:
     if seconds < 48 * 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
+
+
+def _behind_words(policy, behind_since: float | None, now: float) -> str:
+    """'behind since <time>, escalation k/n (<step>)' while a download waits; '' when not."""
+    if behind_since is None:
+        return ""
+    from litefleet.device.policy import PolicyState
+
+    level, steps, step = policy.escalation(PolicyState(behind_since=behind_since), now)
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(behind_since))
+    text = f"behind since {when} ({_span(now - behind_since)} ago)"
+    if not steps:
+        return f"{text}, escalation off"
+    return f"{text}, escalation {level}/{steps} ({step or 'normal rules'})"
 
 
 def _probation_words(p, cfg, home: Path, now: float) -> str:

@@ -49,6 +49,8 @@ _ACTIVE_FILE = Path("active.tflite")
 NONE_, INSTALLED, DEFERRED, REJECTED, ROLLED_BACK, ERROR = (
     OUTCOME_CODES[o] for o in ("none", "installed", "deferred", "rejected", "rolled_back", "error")
 )
+HORIZON = 900.0
+"""How far ahead `_step` lists the devices about to wake."""
 C_NONE, C_INSTALL, C_BACK = 0, 1, 2
 """`Choice.kind` as codes."""
 _KINDS = {"none": C_NONE, "install": C_INSTALL, "back": C_BACK}
@@ -149,6 +151,8 @@ class FleetRun:
         self._choice_epoch = -1
         self.waits = WaitLog(n, self.versions)
         self._reports: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._horizon = -np.inf
+        self._soon = np.empty(0, dtype=np.int64)
 
     # ------------------------------------------------------------------ the loop
 
@@ -177,13 +181,21 @@ class FleetRun:
         return self.m
 
     def _step(self, stop: float, last: bool) -> None:
-        """Every device that wakes before `stop` (or at it, on the last step), at its time."""
+        """Every device that wakes before `stop` (or at it, on the last step), at its time.
+
+        Only the devices that wake within the next `HORIZON` seconds are looked at (`_soon`,
+        refreshed when the horizon is reached): a device's wake-up time moves only when it is
+        decided, so none outside the list can fall due before then."""
+        if stop >= self._horizon:
+            self._horizon = stop + HORIZON
+            self._soon = np.flatnonzero(self.wake < self._horizon)
         while True:
-            due = self.wake <= stop if last else self.wake < stop
-            idx = np.flatnonzero(due)
+            wake = self.wake[self._soon]
+            due = wake <= stop if last else wake < stop
+            idx = self._soon[due]
             if not len(idx):
                 return
-            self._round(idx, self.wake[idx])
+            self._round(idx, wake[due])
             self._flush_reports()
 
     def _schedule(self, idx: np.ndarray, now: np.ndarray) -> None:

@@ -128,9 +128,6 @@ class SimServer:
                     self._mark(v, d[k + 1 :], f[k + 1 :])
                     break
 
-    def tried_count(self, version: int) -> int:
-        return self._counts.get(version, [0, 0])[0]
-
     def _seen(self, version: int) -> tuple[np.ndarray, np.ndarray]:
         if version not in self.tried:
             self.tried[version] = np.zeros(self.cfg.devices, dtype=bool)

@@ -117,13 +117,6 @@ class Traces:
     def cpu(self) -> np.ndarray:
         return np.where((self.state & BUSY_BIT) != 0, BUSY_LOAD, IDLE_LOAD)
 
-    def nbytes(self) -> int:
-        return sum(
-            getattr(self, f.name).nbytes
-            for f in fields(self)
-            if isinstance(getattr(self, f.name), np.ndarray)
-        )
-
 
 _PER_DEVICE = {
     "kind": np.int8,
