@@ -91,9 +91,16 @@ def local_ray():
 def test_one_shard_gives_the_single_process_figures(local_ray):
     from litefleet.sim.shard import simulate_sharded
 
-    cfg = small(devices=600, runs=CONDITIONAL, **{"releases.bad_versions": []})
+    # no escalation: the cellular devices never update, so the never-updated finding
+    # (kinds, reasons, "never saw an unmetered network") has something to say
+    strict = {"name": "strict", "strategy": "conditional"}
+    strict["policy"] = {"rules": {"escalation": None}}
+    over = {"releases.bad_versions": [], "releases.retrain_versions": [2]}  # a large download
+    cfg = small(devices=600, days=10, runs=[strict], **over)
     single = run_one(cfg, cfg.runs[0])
-    sharded = simulate_sharded(cfg, shards=1).runs["conditional"]
+    sharded = simulate_sharded(cfg, shards=1).runs["strict"]
+    never = single.summary["stragglers"]["releases"]["2"]["groups"]
+    assert any(g["never_unmetered"] for g in never)
     assert _figures(sharded.summary) == _figures(single.summary)
     assert np.array_equal(sharded.per_minute, single.per_minute)
     assert np.array_equal(sharded.running, single.running)

@@ -44,6 +44,7 @@ from litefleet.sim.server import DAY, HOUR, Halt, SimServer
 from litefleet.sim.stragglers import WaitLog
 from litefleet.sim.traces import (
     CHUNK,
+    METERED,
     NET_MASK,
     NONE,
     UNMETERED,
@@ -154,14 +155,15 @@ class Shard:
         never_online = (net == NONE).all(axis=1)
         return {
             "kind": np.asarray(tr.kind),
-            "network_summary": np.where(ever_unmetered, UNMETERED, np.where(never_online, NONE, 1))
+            "network_summary": np.where(
+                ever_unmetered, UNMETERED, np.where(never_online, NONE, METERED)
+            )
             .astype(np.uint8)
             .reshape(-1, 1),
             "dark_device": tr.dark_device.astype(np.int64) + self.lo,
             "dark_hour": tr.dark_hour,
             "hours": tr.hours,
             "traces_seconds": self.traces_seconds,
-            "module": __file__,
         }
 
     def begin(self, run_json: str) -> None:
