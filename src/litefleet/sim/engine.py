@@ -232,13 +232,14 @@ class FleetRun:
                 idx, now = idx[keep], now[keep]
             self.probation[p[verdict == PASSED]] = np.nan
         feedback = self._feedback(idx, now)
-        due = policy.due_many(self.states.take(idx), now, feedback)
+        states = self.states.take(idx)
+        due = policy.due_many(states, now, feedback)
         d, td = idx[due], now[due]
         if len(d):
             outcome = self._check(d, td)
             fb = _take(feedback, due)
             self.states.put(
-                d, policy.after_many(self.states.take(d), td, outcome, fb, self._u(len(d)))
+                d, policy.after_many(states.take(due), td, outcome, fb, self._u(len(d)))
             )
         self._schedule(idx, now)
 
@@ -382,16 +383,9 @@ class FleetRun:
             if 1 <= v <= self.versions:
                 inside = self.traces.bucket[d, v - 1] < e.percent
                 cohort |= np.where(inside, np.uint64(1) << np.uint64(v), np.uint64(0))
-        rows = np.stack(
-            [
-                self.active[d].astype(np.uint64),
-                self.highest[d].astype(np.uint64),
-                self.blocked[d],
-                cohort,
-            ],
-            axis=1,
+        first, inverse = _groups(
+            [self.active[d], self.highest[d], self.blocked[d], cohort], self.versions
         )
-        _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
         kinds = np.empty(len(first), dtype=np.int8)
         versions = np.empty(len(first), dtype=np.int16)
         for k, i in enumerate(first):
@@ -414,7 +408,6 @@ class FleetRun:
             )
             kinds[k] = _KINDS[choice.kind]
             versions[k] = choice.version or 0
-        inverse = inverse.reshape(-1)
         self.choice_kind[d] = kinds[inverse]
         self.choice_version[d] = versions[inverse]
         self.choice_ok[d] = True
@@ -552,6 +545,22 @@ class FleetRun:
         self.m.stale_seconds += float(np.sum(now - since[stale]))
         everyone = np.arange(self.n)
         self._leave_bad(everyone, np.full(self.n, now))
+
+
+def _groups(columns: list[np.ndarray], versions: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first row of each group, group of each row) of rows with equal values in `columns`
+    (versions, or masks of versions): packed into one int64 key when they fit, else by row."""
+    bits = (versions + 1).bit_length()
+    widths = [bits, bits, versions + 1, versions + 1]
+    if sum(widths) <= 63:
+        key = np.zeros(len(columns[0]), dtype=np.int64)
+        for col, width in zip(columns, widths, strict=True):
+            key = (key << width) | col.astype(np.int64)
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    else:
+        rows = np.stack([c.astype(np.uint64) for c in columns], axis=1)
+        _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
 
 
 def _take(fb: Feedback, sel: np.ndarray) -> Feedback:
