@@ -5,8 +5,9 @@
     result.runs["conditional"].summary["bytes"]["metered"]
 
 With several workers the traces are drawn once, chunk by chunk by the workers themselves,
-into `.npy` files in a temporary folder that every worker maps read-only (the page cache
-holds them once, however many processes read them); with one worker they stay in memory.
+into `.npy` files in a temporary folder (in /dev/shm when it has room: no disk writes) that
+every worker maps read-only (memory holds them once, however many processes read them);
+with one worker they stay in memory.
 The arrays are the same either way, so a run's result does not depend on the number of
 workers. The parent samples the memory of the whole process tree (`memory.TreeMemory`).
 """
@@ -17,6 +18,7 @@ import itertools
 import multiprocessing
 import os
 import platform
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -192,7 +194,7 @@ def _in_pool(
     """Draw the traces with `workers` processes into a temporary folder, then run there."""
     cfg_json = cfg.model_dump_json()
     with (
-        tempfile.TemporaryDirectory(prefix="litefleet-sim-") as folder,
+        tempfile.TemporaryDirectory(prefix="litefleet-sim-", dir=_scratch(cfg)) as folder,
         ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("fork"),
@@ -220,6 +222,20 @@ def _in_pool(
             if on_done:
                 on_done(name, out)
     return traces_seconds
+
+
+def _scratch(cfg: SimConfig) -> str | None:
+    """Where the traces go: /dev/shm (memory, no disk writes) when it has room for twice
+    their size, else the system's temporary folder."""
+    hours = int(cfg.days * 24) + 1
+    size = cfg.devices * (2 * hours + 32 + 25 * len(releases_of(cfg)))
+    shm = Path("/dev/shm")
+    try:
+        if shm.is_dir() and shutil.disk_usage(shm).free > 2 * size:
+            return str(shm)
+    except OSError:
+        pass
+    return None
 
 
 def _machine(workers: int) -> dict[str, Any]:
