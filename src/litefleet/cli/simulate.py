@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
 
 
 def simulate_command(
-    devices: int | None = typer.Option(None, help="Fleet size (default 10000)."),
+    devices: int | None = typer.Option(None, help="Fleet size (default 10000, at most 1000000)."),
     days: float | None = typer.Option(None, help="Simulated days (default 30)."),
     seed: int | None = typer.Option(None, help="Seed of every draw (default 0)."),
     out: Path = typer.Option(
