@@ -35,6 +35,16 @@ def simulate_command(
     workers: int | None = typer.Option(
         None, help="Processes, one strategy each (default: one per core)."
     ),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        metavar="ADDRESS",
+        help="Shard each run's devices over a Ray cluster: 'auto' (the cluster started on "
+        "this machine with `ray start`, else a local one) or the head's address.",
+    ),
+    shards: int | None = typer.Option(
+        None, "--shards", help="With --ray: device slices (default: the cluster's CPUs)."
+    ),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG figures."),
     as_json: bool = typer.Option(False, "--json", help="Print simulate.json to stdout."),
 ) -> None:
@@ -63,6 +73,12 @@ def simulate_command(
         )
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, not {workers}")
+    if ray is None and shards is not None:
+        raise UserError("--shards needs --ray")
+    if ray is not None:
+        from litefleet.sim.shard import check_ray_options
+
+        check_ray_options(workers, shards)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -70,6 +86,7 @@ def simulate_command(
 
     from litefleet.sim.report import plot, straggler_lines, table, write_json
     from litefleet.sim.runner import simulate
+    from litefleet.sim.shard import shard_lines
 
     console = Console(stderr=as_json)
     if not console.is_terminal:
@@ -96,7 +113,16 @@ def simulate_command(
 
     with console.status("running the fleet…") as status:
         live = status if console.is_terminal else None
-        result = simulate(cfg, workers=workers, on_done=done, progress=lambda p: show(p, live))
+        if ray is None:
+            result = simulate(cfg, workers=workers, on_done=done, progress=lambda p: show(p, live))
+        else:
+            from litefleet.sim.shard import simulate_sharded
+
+            result = simulate_sharded(
+                cfg, ray, shards, on_done=done, progress=lambda p: show(p, live)
+            )
+    for line in shard_lines(result):
+        console.print(line)
     mem = result.memory.get("peak_rss_bytes")
     if mem:
         console.print(

@@ -8,6 +8,7 @@ engine.py     time-stepped and vectorised: the fleet's state in numpy arrays, de
 stragglers.py why devices waited for a release, who never got it
 metrics.py    the figures; runner.py all strategies in parallel processes; memory.py peak
               memory of the process tree; report.py table, JSON, plots
+shard.py      one run's devices sharded over Ray actors (`simulate --ray`), one real server
 
 from litefleet.sim.config import load_config
 from litefleet.sim.runner import simulate

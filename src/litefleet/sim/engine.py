@@ -108,11 +108,17 @@ class FleetRun:
         run: RunConfig,
         policy: Policy | None = None,
         progress: Callable[[float], None] | None = None,
+        server: SimServer | None = None,
+        offset: int = 0,
     ) -> None:
+        """`traces` may hold a slice of the fleet, devices [offset, offset + traces.devices),
+        driven with its own `server` replica (`litefleet.sim.shard`)."""
         self.cfg, self.traces, self.spec = cfg, traces, run
         self.policy = policy or make_policy(run.strategy, **copy.deepcopy(run.policy))
         self.rules = ProbationRules(**cfg.probation)
-        self.server = SimServer(cfg)
+        self.server = server if server is not None else SimServer(cfg)
+        self.offset = offset
+        """Global index of this fleet's first device (a shard of a larger fleet)."""
         self.end = cfg.days * DAY
         self.tick = cfg.tick_minutes * 60.0
         self.step = cfg.step_minutes * 60.0
@@ -142,7 +148,7 @@ class FleetRun:
         self._healthy = (b.healthy_error_rate, b.healthy_drift, b.healthy_confidence)
         self._plans: dict[tuple[int, int, int, int], tuple[int, int, bool, int]] = {}
 
-        n = cfg.devices
+        n = traces.devices
         self.n = n
         self.draws = np.zeros(n, dtype=np.uint64)
         """How many uniform draws each device has made (its next draw's number)."""
@@ -263,7 +269,7 @@ class FleetRun:
     def _u(self, d: np.ndarray) -> np.ndarray:
         """The next uniform draw of each device of `d` (common random numbers, see
         `device_uniform`): a device throws the same dice under every strategy."""
-        u = device_uniform(self.cfg.seed, d, self.draws[d])
+        u = device_uniform(self.cfg.seed, d + self.offset, self.draws[d])
         self.draws[d] += np.uint64(1)
         return u
 
@@ -420,7 +426,7 @@ class FleetRun:
             choice = selection.choose_release(
                 server.index,
                 server.rollout,
-                device_id=device_id(r),
+                device_id=device_id(r + self.offset),
                 channel="stable",
                 active=int(self.active[r]),
                 highest=int(self.highest[r]),

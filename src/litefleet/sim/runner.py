@@ -32,6 +32,7 @@ import numpy as np
 from litefleet.sim.config import RunConfig, SimConfig
 from litefleet.sim.engine import FleetRun
 from litefleet.sim.memory import TreeMemory
+from litefleet.sim.metrics import RunMetrics
 from litefleet.sim.stragglers import summarize_stragglers
 from litefleet.sim.traces import (
     Traces,
@@ -90,7 +91,13 @@ def run_one(
     versions = releases_of(cfg)
     traces = traces if traces is not None else make_traces(cfg, len(versions))
     sim = FleetRun(cfg, traces, run, progress=progress)
-    m = sim.run()
+    return run_output(cfg, sim, sim.run())
+
+
+def run_output(cfg: SimConfig, sim: Any, m: RunMetrics) -> RunOutput:
+    """The figures of a finished run: `sim` is the `FleetRun` (or the merged view of a
+    sharded run, `litefleet.sim.shard`, with the same cfg/traces/waits/server/n/end)."""
+    versions = releases_of(cfg)
     s = sim.server
     halts = [
         {"version": h.version, "hour": h.time / 3600.0, "tried": h.tried, "failed": h.failed}

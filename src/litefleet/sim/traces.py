@@ -196,9 +196,15 @@ def open_for_writing(folder: Path) -> dict[str, np.ndarray]:
 
 
 def fill_traces(
-    cfg: SimConfig, releases: int, arrays: dict[str, np.ndarray], first: int, stop: int
+    cfg: SimConfig,
+    releases: int,
+    arrays: dict[str, np.ndarray],
+    first: int,
+    stop: int,
+    offset: int = 0,
 ) -> dict[str, np.ndarray]:
-    """Draw chunks [first, stop) into `arrays`; returns their sparse dark (device, hour)."""
+    """Draw chunks [first, stop) into `arrays`, whose row 0 is device `offset`; returns
+    their sparse dark (device - offset, hour)."""
     n, hours = cfg.devices, int(np.ceil(cfg.days * 24)) + 1
     r = max(releases, 1)
     dark_d, dark_h = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
@@ -207,11 +213,11 @@ def fill_traces(
         rng = np.random.default_rng([cfg.seed, c])
         chunk = _draw_chunk(cfg, hi - lo, hours, r, rng)
         for name, value in chunk.items():
-            arrays[name][lo:hi] = value
+            arrays[name][lo - offset : hi - offset] = value
         d, h = _dark(chunk["state"])
-        dark_d.append(d + lo)
+        dark_d.append(d + lo - offset)
         dark_h.append(h)
-        arrays["bucket"][lo:hi] = _buckets(cfg.releases.model, lo, hi, r)
+        arrays["bucket"][lo - offset : hi - offset] = _buckets(cfg.releases.model, lo, hi, r)
     for a in arrays.values():
         if isinstance(a, np.memmap):
             a.flush()
