@@ -97,3 +97,13 @@ def test_bad_input_is_a_user_error(app, tmp_path, args, words):
     result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path), *args])
     assert isinstance(result.exception, UserError), result.output
     assert words in str(result.exception)
+
+
+def test_more_devices_than_one_machine_simulates_asks_for_ray(app, tmp_path):
+    """Beyond a million devices the run must be sharded: one line naming --ray, nothing drawn."""
+    result = CliRunner().invoke(
+        app, ["simulate", "--devices", "2000000", "--days", "1", "--out", str(tmp_path / "o")]
+    )
+    assert isinstance(result.exception, UserError)
+    assert "--ray" in str(result.exception) and "2,000,000" in str(result.exception)
+    assert not (tmp_path / "o" / "simulate.json").exists()

@@ -15,7 +15,9 @@ def register(app: typer.Typer) -> None:
 
 
 def simulate_command(
-    devices: int | None = typer.Option(None, help="Fleet size (default 10000, at most 1000000)."),
+    devices: int | None = typer.Option(
+        None, help="Fleet size (default 10000; more than 1000000 needs --ray)."
+    ),
     days: float | None = typer.Option(None, help="Simulated days (default 30)."),
     seed: int | None = typer.Option(None, help="Seed of every draw (default 0)."),
     out: Path = typer.Option(
@@ -85,9 +87,11 @@ def simulate_command(
         raise UserError(f"cannot create {out}: {exc.strerror}") from None
 
     from litefleet.sim.report import plot, straggler_lines, table, write_json
-    from litefleet.sim.runner import simulate
+    from litefleet.sim.runner import check_one_machine, simulate
     from litefleet.sim.shard import shard_lines
 
+    if ray is None:
+        check_one_machine(cfg)
     console = Console(stderr=as_json)
     if not console.is_terminal:
         console.width = max(console.width, 140)

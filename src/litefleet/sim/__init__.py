@@ -1,4 +1,4 @@
-"""A fleet simulation, up to a million devices, that drives the real device policy code.
+"""Fleet simulation on the real device policy code (a million devices per machine; more: Ray).
 
 config.py     settings (pydantic) with every distribution's default
 traces.py     per-device hourly network / battery / load / time zone, compact, drawn in chunks

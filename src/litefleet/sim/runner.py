@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from litefleet.sim.config import RunConfig, SimConfig
+from litefleet.errors import UserError
+from litefleet.sim.config import ONE_MACHINE_DEVICES, RunConfig, SimConfig
 from litefleet.sim.engine import FleetRun
 from litefleet.sim.memory import TreeMemory
 from litefleet.sim.metrics import RunMetrics
@@ -137,6 +138,16 @@ def _worker(cfg_json: str, name: str, folder: str) -> tuple[str, RunOutput]:
     return name, run_one(cfg, run, open_traces(Path(folder)), progress)
 
 
+def check_one_machine(cfg: SimConfig) -> None:
+    """Refuse, before drawing anything, a fleet larger than one machine simulates."""
+    if cfg.devices > ONE_MACHINE_DEVICES:
+        raise UserError(
+            f"{cfg.devices:,} devices is more than one machine simulates"
+            f" ({ONE_MACHINE_DEVICES:,}): shard the run across a Ray cluster with"
+            " --ray ADDRESS (docs/simulate.md, 'Fleets larger than one machine')"
+        )
+
+
 def simulate(
     cfg: SimConfig,
     workers: int | None = None,
@@ -146,6 +157,7 @@ def simulate(
     """Every run of `cfg` on the same traces; `workers` processes (1: in this process).
 
     `progress` is called about every second with each run's share done (0..1)."""
+    check_one_machine(cfg)
     t0 = time.perf_counter()
     workers = workers or min(len(cfg.runs), os.cpu_count() or 1)
     names = [r.name for r in cfg.runs]
