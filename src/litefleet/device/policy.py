@@ -833,26 +833,23 @@ def settings_markdown() -> str:
             where, default = "conditional, smart", "see below"
         text = " ".join(meaning.split())
         rows.append(f"| `{name}` | {_type_name(typ)} | {_default(default)} | {where} | {text} |")
-    rows += [
+    rows += _nested_table("Download rules (`[rules]`", "rule", DownloadRules)
+    rows += _nested_table("Escalation (`[rules.escalation]`", "setting", Escalation)
+    return "\n".join(rows) + "\n"
+
+
+def _nested_table(title: str, column: str, cls: type) -> list[str]:
+    """The settings table of a nested section (`[rules]`, `[rules.escalation]`)."""
+    rows = [
         "",
-        "Download rules (`[rules]`; the conditional and smart strategies):",
+        f"{title}; the conditional and smart strategies):",
         "",
-        "| rule | type | default | meaning |",
+        f"| {column} | type | default | meaning |",
         "|---|---|---|---|",
     ]
-    for name, typ, default, meaning in setting_docs(DownloadRules):
-        text = " ".join(meaning.split())
-        rows.append(f"| `{name}` | {_type_name(typ)} | {_default(default)} | {text} |")
-    rows += [
-        "",
-        "Escalation (`[rules.escalation]`; the conditional and smart strategies):",
-        "",
-        "| setting | type | default | meaning |",
-        "|---|---|---|---|",
-    ]
-    for name, typ, default, meaning in setting_docs(Escalation):
+    for name, typ, default, meaning in setting_docs(cls):
         text = " ".join(meaning.split())
         if isinstance(default, tuple):
             default = "[" + ", ".join(f'"{x}"' for x in default) + "]"
         rows.append(f"| `{name}` | {_type_name(typ)} | {_default(default)} | {text} |")
-    return "\n".join(rows) + "\n"
+    return rows
