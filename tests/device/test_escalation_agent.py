@@ -12,6 +12,8 @@ import json
 import threading
 import time
 
+import pytest
+
 from litefleet.cli.agent import run_line, status_lines
 from litefleet.device.agent import Agent
 from litefleet.device.clock import ManualClock
@@ -106,6 +108,18 @@ def test_agent_json_from_before_behind_since_still_loads(registry, device, tmp_p
     state = Agent(home, clock=ManualClock(), conditions=metered(tmp_path)).policy_state()
     assert (state.deferrals, state.behind_since) == (2, None)
     assert status_of(home, now=10.0)["behind_text"] == ""
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [{"behind_since": "yesterday"}, {"next_check": None}, {"surprise": 1}, {"failures": 1e999}],
+)
+def test_a_hand_edited_agent_json_only_loses_its_schedule(registry, device, tmp_path, policy):
+    home = device("edited", strategy="conditional", policy=POLICY)
+    (home / "agent.json").write_text(json.dumps({"policy": policy}))
+    clock = ManualClock()
+    state = Agent(home, clock=clock, conditions=metered(tmp_path)).policy_state()
+    assert state.behind_since is None and state.next_check >= clock.now()
 
 
 def test_run_starts_fresh_but_keeps_what_one_shot_checks_recorded(registry, device, tmp_path):

@@ -21,6 +21,7 @@ rejected, rolled_back, error; the active model changes only on installed and rol
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import threading
 import time
@@ -555,7 +556,16 @@ class Agent:
 
     def _stored_policy_state(self) -> PolicyState | None:
         data = (read_json(self.state_path) or {}).get("policy")
-        return PolicyState(**data) if data else None  # files from before behind_since load
+        if not data:
+            return None
+        try:  # files from before behind_since load; a hand-edited one only loses its schedule
+            state = PolicyState(**data)
+            for value in asdict(state).values():
+                if value is not None and (isinstance(value, bool) or not math.isfinite(value)):
+                    raise TypeError(value)
+        except (TypeError, ValueError):
+            return None
+        return state
 
     def _remember(self, result: CheckResult, policy: PolicyState | None = None) -> None:
         data = read_json(self.state_path) or {}
