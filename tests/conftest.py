@@ -8,7 +8,8 @@ the registry and device suites publish real `.tflite` files without paying for a
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def build_factory(tmp_path_factory: pytest.TempPathFactory) -> BuildFactory:
     """
     from litefleet.pipeline.build import build
 
-    root = tmp_path_factory.mktemp("builds")
+    root = shared_dir(tmp_path_factory, "builds")
     made: dict[str, tuple[dict, Path]] = {}
 
     def make(name: str = "v1", *, fine_tune_from: str | None = None, **overrides) -> Path:
@@ -60,8 +61,31 @@ def build_factory(tmp_path_factory: pytest.TempPathFactory) -> BuildFactory:
             overrides["train.trainable"] = "last"
             overrides.setdefault("train.epochs", 5)
         out = root / name
-        build(quick_recipe(**overrides), out)
+        with once_across_workers(out):
+            if not (out / "report.json").exists():
+                build(quick_recipe(**overrides), out)
         made[name] = (key, out)
         return out
 
     return make
+
+
+def shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder every pytest-xdist worker of this run sees (each worker has its own basetemp;
+    their parent is the run's), so an expensive artefact is made once per run, not per worker."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    path = base / f"shared-{name}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def once_across_workers(target: Path) -> Iterator[None]:
+    """Hold an inter-process lock named after `target` while it is made or checked, so two
+    workers never build the same folder at once (the second one finds it done)."""
+    from litefleet.lock import FileLock
+
+    with FileLock(target.with_name(target.name + ".lock"), timeout=3600):
+        yield
