@@ -8,16 +8,19 @@ are hang detectors (the old server never exited), not speed checks.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
 
+from litefleet.registry.postgres import prepare_cluster, stop_cluster
 from litefleet.registry.repository import Repository
-from litefleet.testing.services import PostgresServer, free_port, missing
+from litefleet.testing.services import free_port, missing
 
 HANG = 90  # seconds: far above the few seconds these take; only a hang reaches it
 
@@ -60,12 +63,21 @@ def test_bad_database_is_one_line_and_exit_2(repo, db, says):
 
 
 @pytest.mark.skipif(bool(missing()), reason=f"needs {', '.join(missing())} (see .ci/run)")
-def test_refused_login_is_one_line(repo, tmp_path):
-    with PostgresServer(tmp_path / "pg") as pg:
-        result = serve(repo, pg.url.replace("postgres@", "intruder@"))
+def test_refused_login_is_one_line(repo):
+    # the cluster `deploy postgres` makes (password authentication), in a folder the postgres
+    # user can reach (pytest's basetemp is reset to 0700 by any pytest run on the machine)
+    folder = Path(tempfile.mkdtemp(prefix="litefleet-failfast-"))
+    folder.chmod(0o711)
+    try:
+        url = prepare_cluster(folder / "pg").url
+        result = serve(repo, url.replace("@127.0.0.1", "x@127.0.0.1"))  # a wrong password
+    finally:
+        stop_cluster(folder / "pg")
+        shutil.rmtree(folder, ignore_errors=True)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().count("\n") == 0
-    assert 'role "intruder" does not exist' in result.stderr
+    assert 'password authentication failed for user "litefleet"' in result.stderr
+    assert url.split(":")[2].split("@")[0] not in result.stderr  # nor the password
 
 
 # -- workers that keep dying: the supervisor itself, on tiny apps ---------------------------

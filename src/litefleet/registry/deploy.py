@@ -60,6 +60,17 @@ def _listen(listen: str) -> str:
     return listen
 
 
+def default_user(repo: Path) -> str | None:
+    """The `user` nginx's workers need when started as root: the repository's owner (they
+    must read it); None when not root (nginx cannot switch users then)."""
+    import os
+    import pwd
+
+    if os.geteuid() != 0 or not Path(repo).exists():
+        return None
+    return pwd.getpwuid(Path(repo).stat().st_uid).pw_name
+
+
 def nginx_config(site: NginxSite) -> str:
     """The whole nginx.conf for `site`."""
     repo = site.repo.resolve()
