@@ -5,7 +5,7 @@ pipefail`), in a fresh folder holding `out/build` (a real build folder made from
 models), with the machine's `initdb`, `pg_ctl` and `nginx`: `litefleet deploy postgres`
 makes the cluster, `serve --workers` runs on it, nginx in front, and a device installs the
 release through nginx. Only the ports are chosen by the test (free ones, through the
-page's own `WEB_PORT`/`API_PORT` variables). Skipped, naming what is missing, without
+page's own `WEB_PORT`/`OPS_PORT`/`API_PORT` variables). Skipped, naming what is missing, without
 PostgreSQL or nginx (`.ci/run` installs them).
 """
 
@@ -74,6 +74,7 @@ def test_deploy_md_runs_verbatim(tmp_path: Path, work: Path):
         "PYTHONPATH": str(ROOT / "src"),
         "WEB_PORT": str(free_port()),
         "API_PORT": str(free_port()),
+        "OPS_PORT": str(free_port()),
         "COLUMNS": "200",  # the fleet table on one line per release
     }
     env.pop("LITEFLEET_OFFLINE_KEYS_DIR", None)

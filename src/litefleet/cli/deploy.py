@@ -17,6 +17,11 @@ def register(app: typer.Typer) -> None:
     def deploy_nginx(
         repo: Path = typer.Argument(..., help="The repository folder nginx serves."),
         listen: str = typer.Option("127.0.0.1:8080", "--listen", help="HOST:PORT for devices."),
+        operator_listen: str = typer.Option(
+            "127.0.0.1:8081",
+            "--operator-listen",
+            help="HOST:PORT for operators (console, fleet, halts, metrics); keep it private.",
+        ),
         api: str = typer.Option(
             "http://127.0.0.1:8000", "--api", help="URL of `litefleet serve --workers N`."
         ),
@@ -44,6 +49,7 @@ def register(app: typer.Typer) -> None:
             NginxSite(
                 repo=repo,
                 listen=listen,
+                operator_listen=operator_listen,
                 api=api,
                 prefix=out,
                 user=user,
@@ -52,7 +58,16 @@ def register(app: typer.Typer) -> None:
             )
         )
         prefix = conf.parent
+        if not _loopback(operator_listen):
+            typer.secho(
+                f"WARNING: the operator listener {operator_listen} is not on loopback: keep it"
+                " off the devices' network (firewall, VPN)",
+                err=True,
+                fg="red",
+            )
         typer.echo(f"wrote {conf}")
+        typer.echo(f"devices:   http://{listen}  (metadata, targets, events, healthz)")
+        typer.echo(f"operators: http://{operator_listen}  (console, fleet, halts, metrics)")
         errors = prefix / "logs" / "error.log"
         typer.echo(f"start:  nginx -p {prefix} -c {conf} -e {errors}")
         typer.echo(f"reload: nginx -p {prefix} -c {conf} -e {errors} -s reload")
@@ -91,3 +106,15 @@ def register(app: typer.Typer) -> None:
             err=True,
         )
         typer.echo(cluster.url)
+
+
+def _loopback(listen: str) -> bool:
+    import ipaddress
+
+    host = listen.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
