@@ -95,3 +95,23 @@ def test_fleet_status(app, published, serve):
     assert "digits" in table.output and "100% active" in table.output
     down = run(app, "fleet", "status", "--server", "http://127.0.0.1:9")
     assert isinstance(down.exception, UserError)
+
+
+def test_fleet_status_says_where_the_fleet_view_lives(app, tmp_path):
+    import http.server
+    import threading
+
+    from litefleet.testing.services import free_port
+
+    down = run(app, "fleet", "status", "--server", f"http://127.0.0.1:{free_port()}")
+    assert isinstance(down.exception, UserError)
+    assert "connection refused" in str(down.exception) and "--server" in str(down.exception)
+    # a server without the fleet view (as nginx's devices' listener is): 404 says so
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as web:
+        threading.Thread(target=web.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{web.server_address[1]}"
+        wrong = run(app, "fleet", "status", "--server", url)
+        web.shutdown()
+    assert isinstance(wrong.exception, UserError)
+    assert "HTTP 404" in str(wrong.exception) and "operator listener" in str(wrong.exception)
