@@ -93,3 +93,59 @@ def test_sides_and_neutral_modules_keep_to_their_rooms(room):
 
 def test_tools_keep_to_their_rules():
     assert violations() == []
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the litefleet modules it imports (a `from m import name` counts as m)."""
+    modules = {module_name(p): p for p in SRC.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for me, path in modules.items():
+        targets = set()
+        for target in imported_modules(path):
+            while target not in modules and "." in target:
+                target = target.rsplit(".", 1)[0]  # `from litefleet.x import name`
+            if target in modules and target != me:
+                targets.add(target)
+        graph[me] = targets
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every group of modules that import each other, directly or round a loop."""
+    seen: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        seen[v] = low[v] = len(seen)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in seen:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], seen[w])
+        if low[v] == seen[v]:
+            group = []
+            while (w := stack.pop()) != v:
+                group.append(w)
+            if group:
+                found.append(sorted([v, *group]))
+
+    for v in sorted(graph):
+        if v not in seen:
+            visit(v)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_two_modules_import_each_other():
+    """Even inside a function (a deferred import still ties the two modules together):
+    shared code moves to a module both may import (e.g. `pipeline/split.py`, used by
+    `pipeline/data.py` and `pipeline/images.py`)."""
+    assert cycles(import_graph()) == []
