@@ -149,3 +149,46 @@ def test_no_two_modules_import_each_other():
     shared code moves to a module both may import (e.g. `pipeline/split.py`, used by
     `pipeline/data.py` and `pipeline/images.py`)."""
     assert cycles(import_graph()) == []
+
+
+def private_reaches(path: Path) -> list[str]:
+    """`from litefleet.x import _name`, and `obj._name` on anything but self/cls: a module
+    using another module's private parts (they may change without notice)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("litefleet"):
+            found += [
+                f"{path.name}: from {node.module} import {a.name}"
+                for a in node.names
+                if a.name.startswith("_") and not a.name.startswith("__")
+            ]
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            owner = node.value
+            if not node.attr.startswith("__") and not (
+                isinstance(owner, ast.Name) and owner.id in ("self", "cls")
+            ):
+                found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_no_module_imports_another_s_private_names():
+    found = [
+        reach
+        for path in sorted(SRC.rglob("*.py"))
+        for reach in private_reaches(path)
+        if " import " in reach
+    ]
+    assert found == []
+
+
+def test_the_sharded_run_drives_the_engine_through_its_public_methods():
+    """`sim/shard.py` steps `FleetRun` as `FleetRun.run` does (begin, server_changed,
+    step_until, finish), never through its private helpers."""
+    assert private_reaches(SRC / "sim" / "shard.py") == []
+    probe = "from litefleet.sim.engine import _groups\nfleet._step(1, True)\nself._ok()\n"
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "probe.py"
+        path.write_text(probe)
+        assert len(private_reaches(path)) == 2

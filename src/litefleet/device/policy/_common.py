@@ -13,11 +13,11 @@ HOUR = 3600.0
 DAY = 24 * HOUR
 
 
-def _nan_if_none(x: float | None) -> float:
+def nan_if_none(x: float | None) -> float:
     return math.nan if x is None else float(x)
 
 
-def _none_if_nan(x: float) -> float | None:
+def none_if_nan(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
 
 
@@ -28,11 +28,11 @@ Hours = Annotated[float, Field(ge=0, le=24)]
 Seconds = Annotated[float, Field(gt=0)]
 
 
-def _arr(x: object, dtype: type = np.float64) -> np.ndarray:
+def as_array(x: object, dtype: type = np.float64) -> np.ndarray:
     return np.asarray(x, dtype=dtype)
 
 
-def _first(conditions: list, values: list, shape: tuple[int, ...]) -> np.ndarray:
+def first_true(conditions: list, values: list, shape: tuple[int, ...]) -> np.ndarray:
     """int8 per element: the value of the first true condition, else 0 (`np.select`,
     cheaper on the length-1 arrays of the scalar wrappers)."""
     out = np.zeros(shape, dtype=np.int8)
@@ -41,6 +41,6 @@ def _first(conditions: list, values: list, shape: tuple[int, ...]) -> np.ndarray
     return out
 
 
-def _pow2(exponent: np.ndarray) -> np.ndarray:
+def pow2(exponent: np.ndarray) -> np.ndarray:
     # 2**e without overflow warnings: the waits are capped far below 2**1000 seconds
     return np.exp2(np.clip(exponent, -1, 1000).astype(np.float64))

@@ -18,7 +18,7 @@ from litefleet.device.conditions import (
     Conditions,
     ConditionsArray,
 )
-from litefleet.device.policy._common import HOUR, SETTINGS, Hours, Seconds, _first
+from litefleet.device.policy._common import HOUR, SETTINGS, Hours, Seconds, first_true
 
 
 class Rule(IntEnum):
@@ -109,8 +109,9 @@ class DownloadRules:
 
     A download of at most `small_bytes` needs only a network, the free storage and a battery
     above `critical_battery`; a larger one waits for every rule. No rule is hidden: with the
-    defaults a large download needs Wi-Fi/Ethernet and 50 % battery or a charger, at any hour. A device kept waiting too long gets the rules relaxed step by
-    step (`escalation`), so a frugal rule never leaves it behind for good. The CPU rule
+    defaults a large download needs Wi-Fi/Ethernet and 50 % battery or a charger, at any
+    hour. A device kept waiting too long gets the rules relaxed step by step
+    (`escalation`), so a frugal rule never leaves it behind for good. The CPU rule
     (`max_cpu_load`) is off by default: on a camera the load is its own inference, all day.
     """
 
@@ -204,7 +205,7 @@ class DownloadRules:
             Rule.BUSY,
             Rule.WINDOW,
         ]
-        return _first(conditions, codes, np.shape(size))
+        return first_true(conditions, codes, np.shape(size))
 
     def check(
         self,

@@ -8,14 +8,16 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from litefleet.device.policy._common import _arr, _nan_if_none, _none_if_nan
+from litefleet.device.policy._common import as_array, nan_if_none, none_if_nan
 
 Outcome = Literal["none", "installed", "deferred", "rejected", "rolled_back", "error"]
 """What a check cycle did; the same words as `litefleet agent check --json`'s `action`."""
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 OUTCOME_CODES: dict[Outcome, int] = {o: i for i, o in enumerate(OUTCOMES)}
 """Outcome -> int8 code for the array methods (an index into `OUTCOMES`)."""
-_NONE, _INSTALLED, _DEFERRED, _REJECTED, _ROLLED_BACK, _ERROR = range(len(OUTCOMES))
+CODE_NONE, CODE_INSTALLED, CODE_DEFERRED, CODE_REJECTED, CODE_ROLLED_BACK, CODE_ERROR = range(
+    len(OUTCOMES)
+)
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,9 @@ class PolicyStates:
             next_check=np.array([state.next_check], dtype=np.float64),
             interval=np.array([state.interval], dtype=np.float64),
             failures=np.array([state.failures], dtype=np.int32),
-            last_check=np.array([_nan_if_none(state.last_check)]),
+            last_check=np.array([nan_if_none(state.last_check)]),
             deferrals=np.array([state.deferrals], dtype=np.int32),
-            behind_since=np.array([_nan_if_none(state.behind_since)]),
+            behind_since=np.array([nan_if_none(state.behind_since)]),
         )
 
     def one(self, i: int = 0) -> PolicyState:
@@ -80,9 +82,9 @@ class PolicyStates:
             next_check=float(self.next_check[i]),
             interval=float(self.interval[i]),
             failures=int(self.failures[i]),
-            last_check=_none_if_nan(float(self.last_check[i])),
+            last_check=none_if_nan(float(self.last_check[i])),
             deferrals=int(self.deferrals[i]),
-            behind_since=_none_if_nan(float(self.behind_since[i])),
+            behind_since=none_if_nan(float(self.behind_since[i])),
         )
 
     def take(self, idx: np.ndarray) -> PolicyStates:
@@ -101,12 +103,14 @@ class PolicyStates:
 def behind_since_many(behind_since: np.ndarray, now: np.ndarray, outcome: np.ndarray) -> np.ndarray:
     """`PolicyState.behind_since` after a check ended in `outcome` (codes): set by the first
     `deferred`, kept through `deferred` and `error`, cleared (nan) by any other outcome."""
-    behind_since, now, outcome = _arr(behind_since), _arr(now), np.asarray(outcome)
+    behind_since, now, outcome = as_array(behind_since), as_array(now), np.asarray(outcome)
     first = np.where(np.isnan(behind_since), now, behind_since)
-    return np.where(outcome == _DEFERRED, first, np.where(outcome == _ERROR, behind_since, np.nan))
+    return np.where(
+        outcome == CODE_DEFERRED, first, np.where(outcome == CODE_ERROR, behind_since, np.nan)
+    )
 
 
 def next_behind_since(behind_since: float | None, now: float, outcome: Outcome) -> float | None:
     """`behind_since_many` for one device: a one-shot `agent check` keeps it current."""
     code = np.array([OUTCOME_CODES[outcome]])
-    return _none_if_nan(float(behind_since_many([_nan_if_none(behind_since)], [now], code)[0]))
+    return none_if_nan(float(behind_since_many([nan_if_none(behind_since)], [now], code)[0]))

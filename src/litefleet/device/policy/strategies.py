@@ -18,17 +18,17 @@ from litefleet.device.policy._common import (
     HOUR,
     SETTINGS,
     Seconds,
-    _arr,
-    _first,
-    _nan_if_none,
-    _pow2,
+    as_array,
+    first_true,
+    nan_if_none,
+    pow2,
 )
 from litefleet.device.policy.rules import ANY_NETWORK, DownloadDecision, DownloadRules, Escalation
 from litefleet.device.policy.state import (
-    _DEFERRED,
-    _ERROR,
-    _INSTALLED,
-    _ROLLED_BACK,
+    CODE_DEFERRED,
+    CODE_ERROR,
+    CODE_INSTALLED,
+    CODE_ROLLED_BACK,
     OUTCOME_CODES,
     Outcome,
     PolicyState,
@@ -71,7 +71,7 @@ class Policy:
     def start_many(self, now: np.ndarray, u: np.ndarray) -> PolicyStates:
         """First check at a random point of the first interval (`u` uniform in [0, 1)):
         a fleet that boots at once does not hit the server at once."""
-        now, u = _arr(now), _arr(u)
+        now, u = as_array(now), as_array(u)
         states = PolicyStates.empty(len(now))
         states.next_check[:] = now + (self.jitter * u) * self.interval
         states.interval[:] = self.interval
@@ -79,14 +79,14 @@ class Policy:
 
     def due_many(self, states: PolicyStates, now: np.ndarray, feedback: Feedback) -> np.ndarray:
         """bool per device: does a check run now?"""
-        return _arr(now) >= states.next_check
+        return as_array(now) >= states.next_check
 
     def escalation_level(self, now: np.ndarray, behind_since: np.ndarray) -> np.ndarray:
         """int8 escalation level per device (0: the normal rules)."""
         esc = self.rules.escalation
         if esc is None:
             return np.zeros(np.shape(now), dtype=np.int8)
-        return esc.level_many(_arr(now), _arr(behind_since))
+        return esc.level_many(as_array(now), as_array(behind_since))
 
     def may_download_many(
         self,
@@ -109,10 +109,10 @@ class Policy:
     ) -> PolicyStates:
         """The next states after a check ended in `outcome` (`OUTCOME_CODES`); `u` is one
         uniform draw in [0, 1) per device for the jitter."""
-        now, u = _arr(now), _arr(u)
+        now, u = as_array(now), as_array(u)
         outcome = np.asarray(outcome)
-        error = outcome == _ERROR
-        deferred = outcome == _DEFERRED
+        error = outcome == CODE_ERROR
+        deferred = outcome == CODE_DEFERRED
         failures = np.where(error, states.failures + 1, 0).astype(np.int32)
         deferrals = np.where(
             error, states.deferrals, np.where(deferred, states.deferrals + 1, 0)
@@ -120,8 +120,8 @@ class Policy:
         interval = np.where(
             error, states.interval, self._next_interval_many(states, outcome, feedback)
         )
-        retry = np.minimum(self.retry_max, self.retry_base * _pow2(failures - 1))
-        defer = np.minimum(self.defer_retry_max, self.defer_retry * _pow2(deferrals - 1))
+        retry = np.minimum(self.retry_max, self.retry_base * pow2(failures - 1))
+        defer = np.minimum(self.defer_retry_max, self.defer_retry * pow2(deferrals - 1))
         wait = np.where(error, retry, np.where(deferrals > 0, defer, interval))
         lo, hi = 1 - self.jitter, 1 + self.jitter
         behind_since = behind_since_many(states.behind_since, now, outcome)
@@ -167,7 +167,7 @@ class Policy:
         """May this download start now? `full_bytes`: the full file's size (None: this is
         the full file); `behind_since`: `PolicyState.behind_since` (None: not behind)."""
         level = int(
-            self.escalation_level(np.array([now]), np.array([_nan_if_none(behind_since)]))[0]
+            self.escalation_level(np.array([now]), np.array([nan_if_none(behind_since)]))[0]
         )
         return self.rules.check(conditions, size_bytes, full_bytes=full_bytes, level=level)
 
@@ -177,7 +177,7 @@ class Policy:
         esc = self.rules.escalation
         n = len(esc.steps) if esc else 0
         level = int(
-            self.escalation_level(np.array([now]), np.array([_nan_if_none(state.behind_since)]))[0]
+            self.escalation_level(np.array([now]), np.array([nan_if_none(state.behind_since)]))[0]
         )
         return level, n, esc.step_name(level) if esc else ""
 
@@ -245,7 +245,7 @@ class SmartPolicy(Policy):
         error = np.asarray(feedback.error_rate) > self.error_threshold
         drift = np.asarray(feedback.drift) > self.drift_threshold
         confidence = np.asarray(feedback.confidence) < self.confidence_floor
-        codes = _first(
+        codes = first_true(
             [enough & error, enough & drift, enough & confidence],
             [_ALARM_ERROR, _ALARM_DRIFT, _ALARM_CONFIDENCE],
             np.shape(enough),
@@ -275,7 +275,7 @@ class SmartPolicy(Policy):
         return super().why_due(state, now, feedback)
 
     def due_many(self, states: PolicyStates, now: np.ndarray, feedback: Feedback) -> np.ndarray:
-        now = _arr(now)
+        now = as_array(now)
         recent = now - states.last_check < self.min_interval  # False where never checked
         return (now >= states.next_check) | (self.alarm_many(feedback) & ~recent)
 
@@ -287,11 +287,11 @@ class SmartPolicy(Policy):
             self.max_interval, np.maximum(self.min_interval, current * self.backoff)
         )
         alarm = self.alarm_many(feedback)
-        reset = (outcome == _INSTALLED) | (outcome == _ROLLED_BACK)
+        reset = (outcome == CODE_INSTALLED) | (outcome == CODE_ROLLED_BACK)
         return np.where(
             alarm,
             self.min_interval,
-            np.where(reset, self.interval, np.where(outcome == _DEFERRED, current, stretched)),
+            np.where(reset, self.interval, np.where(outcome == CODE_DEFERRED, current, stretched)),
         )
 
 
