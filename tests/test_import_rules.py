@@ -93,3 +93,102 @@ def test_sides_and_neutral_modules_keep_to_their_rooms(room):
 
 def test_tools_keep_to_their_rules():
     assert violations() == []
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the litefleet modules it imports (a `from m import name` counts as m)."""
+    modules = {module_name(p): p for p in SRC.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for me, path in modules.items():
+        targets = set()
+        for target in imported_modules(path):
+            while target not in modules and "." in target:
+                target = target.rsplit(".", 1)[0]  # `from litefleet.x import name`
+            if target in modules and target != me:
+                targets.add(target)
+        graph[me] = targets
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every group of modules that import each other, directly or round a loop."""
+    seen: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        seen[v] = low[v] = len(seen)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in seen:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], seen[w])
+        if low[v] == seen[v]:
+            group = []
+            while (w := stack.pop()) != v:
+                group.append(w)
+            if group:
+                found.append(sorted([v, *group]))
+
+    for v in sorted(graph):
+        if v not in seen:
+            visit(v)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_two_modules_import_each_other():
+    """Even inside a function (a deferred import still ties the two modules together):
+    shared code moves to a module both may import (e.g. `pipeline/split.py`, used by
+    `pipeline/data.py` and `pipeline/images.py`)."""
+    assert cycles(import_graph()) == []
+
+
+def private_reaches(path: Path) -> list[str]:
+    """`from litefleet.x import _name`, and `obj._name` on anything but self/cls: a module
+    using another module's private parts (they may change without notice)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("litefleet"):
+            found += [
+                f"{path.name}: from {node.module} import {a.name}"
+                for a in node.names
+                if a.name.startswith("_") and not a.name.startswith("__")
+            ]
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            owner = node.value
+            if not node.attr.startswith("__") and not (
+                isinstance(owner, ast.Name) and owner.id in ("self", "cls")
+            ):
+                found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_no_module_imports_another_s_private_names():
+    found = [
+        reach
+        for path in sorted(SRC.rglob("*.py"))
+        for reach in private_reaches(path)
+        if " import " in reach
+    ]
+    assert found == []
+
+
+def test_the_sharded_run_drives_the_engine_through_its_public_methods():
+    """`sim/shard.py` steps `FleetRun` as `FleetRun.run` does (begin, server_changed,
+    step_until, finish), never through its private helpers."""
+    assert private_reaches(SRC / "sim" / "shard.py") == []
+    probe = "from litefleet.sim.engine import _groups\nfleet._step(1, True)\nself._ok()\n"
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "probe.py"
+        path.write_text(probe)
+        assert len(private_reaches(path)) == 2

@@ -37,3 +37,27 @@ def test_json_conditions_are_reread_and_partial(tmp_path):
     f.write_text(json.dumps({"wifi": True}))
     with pytest.raises(UserError, match="unknown fields"):
         prov.read()
+
+
+def test_the_conditions_file_keys_are_documented_with_their_defaults(tmp_path):
+    """docs/device.md's table lists exactly the keys a `--conditions` file may hold, with
+    the defaults a missing key takes; the page's example is a valid file."""
+    import re
+    from dataclasses import fields
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "device.md").read_text()
+    section = page.split("### The conditions file", 1)[1].split("\n### ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| ([^|]+) \|", section, flags=re.M)
+    assert [k for k, _ in rows] == [f.name for f in fields(Conditions)]
+    defaults = Conditions()
+    for key, shown in rows:
+        value = getattr(defaults, key)
+        text = shown.strip().strip("`")
+        base, power, exponent = text.partition("^")
+        expected = int(base) ** int(exponent) if power else json.loads(text)
+        assert expected == value, (key, shown, value)
+    example = re.search(r"```json\n(.*?)\n```", section, flags=re.S).group(1)
+    (tmp_path / "c.json").write_text(example)
+    c = JsonConditions(tmp_path / "c.json").read()
+    assert (c.network, c.charging, c.local_hour) == ("metered", False, 14.5)

@@ -77,7 +77,9 @@ def test_periodic_downloads_on_any_network():
 
 
 def test_conditional_rules_each_refuse_a_large_download():
-    rules = DownloadRules(window=(1.0, 5.0), small_bytes=1000, min_free_storage=100)
+    rules = DownloadRules(
+        window=(1.0, 5.0), small_bytes=1000, min_free_storage=100, max_cpu_load=0.5
+    )
     p = ConditionalPolicy(rules=rules)
     good = Conditions(
         network="unmetered",
@@ -257,7 +259,7 @@ def test_require_charging_and_require_idle_each_defer_a_large_download():
 
 
 def test_every_deferral_names_the_rule_that_held_it():
-    rules = DownloadRules(window=(22, 6), small_bytes=0, min_free_storage=10)
+    rules = DownloadRules(window=(22, 6), small_bytes=0, min_free_storage=10, max_cpu_load=0.5)
     p = ConditionalPolicy(rules=rules)
     good = Conditions(local_hour=23.0)
     assert p.may_download(0, good, 100).go
@@ -309,3 +311,14 @@ def test_smart_says_why_a_check_runs():
     drifting = Feedback(drift=0.31, predictions=100)
     assert p.why_due(state, 10_000, drifting) == "drift 0.310 > 0.25"
     assert p.why_due(PolicyState(next_check=0), 10, Feedback()) == "schedule"
+
+
+def test_a_camera_that_infers_all_day_is_not_held_back_by_its_own_load():
+    """The default conditional rules ignore CPU load: a camera's load is its own inference,
+    all day; with the old default (0.5) it waited for the 12 h escalation on every release."""
+    camera = Conditions(network="unmetered", charging=True, cpu_load=0.95, idle=False)
+    assert ConditionalPolicy().may_download(0, camera, 10**7).go
+    assert SmartPolicy().may_download(0, camera, 10**7).go
+    careful = ConditionalPolicy(rules=DownloadRules(max_cpu_load=0.5))
+    held = careful.may_download(0, camera, 10**7)
+    assert not held.go and "max_cpu_load" in held.reason

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from litefleet.errors import UserError
+from litefleet.pipeline.split import split
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 
@@ -26,8 +27,6 @@ def load_image_folder(
     seed: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train, y_train, x_test, y_test) as uint8 images and int labels."""
-    from litefleet.pipeline.data import split
-
     if (root / "train").is_dir() and (root / "test").is_dir():
         classes = _classes(root / "train")
         train_files = _files(root / "train", classes)

@@ -5,14 +5,27 @@ from __future__ import annotations
 import httpx
 
 from litefleet.errors import UserError
+from litefleet.neterrors import cause
 from litefleet.registry.fleet import FleetReport
+
+WHERE = (
+    "give the server's URL with --server: `litefleet serve` (port 8080 by default) or, behind"
+    " nginx, its operator listener (127.0.0.1:8081 by default)"
+)
 
 
 def fetch_fleet(server: str, timeout: float = 10.0) -> FleetReport:
-    """`GET /v1/fleet`; a server that cannot be reached is one clear UserError."""
+    """`GET /v1/fleet`; a server that cannot be reached is one clear UserError that says
+    where the fleet view lives."""
     try:
         resp = httpx.get(f"{server.rstrip('/')}/v1/fleet", timeout=timeout)
-        resp.raise_for_status()
     except httpx.HTTPError as exc:
-        raise UserError(f"cannot read the fleet from {server}: {exc}") from exc
+        raise UserError(f"cannot read the fleet from {server}: {cause(exc)}; {WHERE}") from exc
+    if resp.status_code == 404:
+        raise UserError(
+            f"{server} has no fleet view (HTTP 404): nginx's devices' listener serves no"
+            f" operator path; {WHERE}"
+        )
+    if resp.status_code != 200:
+        raise UserError(f"cannot read the fleet from {server}: HTTP {resp.status_code}")
     return FleetReport.model_validate_json(resp.content)

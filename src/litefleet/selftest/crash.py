@@ -30,7 +30,8 @@ SCENARIO = "crash injection (SIGKILL)"
 PRELOAD = ["litefleet.device.agent", "tuf.ngclient", "numpy", "ai_edge_litert.interpreter"]
 
 
-def _child(home: str, crash_at: str) -> None:
+def check_in_child(home: str, crash_at: str) -> None:
+    """One `agent check` in a child process, set to die at `crash_at` ("": not at all)."""
     if crash_at:
         os.environ[ENV] = crash_at
     Agent(home).check(flush_telemetry=False)
@@ -55,7 +56,7 @@ def run(lab: Lab, tally: Tally | None = None, per_point: int = 2, random_kills: 
 
     home = fresh(0)  # one uninterrupted update: how long it takes, what we will cut
     t0 = time.perf_counter()
-    p = ctx.Process(target=_child, args=(str(home), ""))
+    p = ctx.Process(target=check_in_child, args=(str(home), ""))
     p.start()
     p.join(120)
     full = time.perf_counter() - t0
@@ -67,7 +68,7 @@ def run(lab: Lab, tally: Tally | None = None, per_point: int = 2, random_kills: 
     rng.shuffle(plan)
     for i, (point, delay) in enumerate(plan, start=1):
         home = fresh(i)
-        p = ctx.Process(target=_child, args=(str(home), point))
+        p = ctx.Process(target=check_in_child, args=(str(home), point))
         p.start()
         if delay is not None:
             time.sleep(delay)

@@ -19,7 +19,7 @@ import time
 from litefleet.device.agent import Agent
 from litefleet.device.config import load_config, save_config
 from litefleet.device.store import ModelStore
-from litefleet.selftest.crash import PRELOAD, _child
+from litefleet.selftest.crash import PRELOAD, check_in_child
 from litefleet.selftest.tally import Tally
 from litefleet.testing.drip import DripServer
 from litefleet.testing.lab import Lab, app_traffic
@@ -44,7 +44,7 @@ def crash_loop(lab: Lab, tally: Tally | None = None, rounds: int = 1, attempts: 
             lab.publish("v2", version)
             kills = 0
             for _ in range(attempts):
-                p = ctx.Process(target=_child, args=(str(home), "gate.checked"))
+                p = ctx.Process(target=check_in_child, args=(str(home), "gate.checked"))
                 p.start()
                 p.join(300)
                 kills += p.exitcode == -signal.SIGKILL

@@ -182,27 +182,47 @@ class FleetRun:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> RunMetrics:
+        """The whole run in this process: `begin`, then the server's changes and the
+        devices' steps in time order, then `finish`. A sharded run (`shard.py`) drives the
+        same four methods from its driver, one step at a time."""
         t0 = time.perf_counter()
-        all_devices = np.arange(self.n)
-        self._schedule(all_devices, np.zeros(self.n))
+        self.begin()
         now, server, shown = 0.0, self.server, -1.0
         while now <= self.end:
             if server.next_time() <= now:
                 if server.advance(now):
-                    self._fleet_changed(now)
+                    self.server_changed(now)
                 continue
             stop = min(now + self.step, server.next_time())
             last = stop > self.end
             stop = min(stop, self.end)
-            self._step(stop, last)
+            self.step_until(stop, last)
             if last:
                 break
             now = stop
             if self.progress and now - shown >= self.end / 100:
                 shown = now
                 self.progress(now / self.end)
-        self._close(self.end)
+        self.finish()
         self.m.wall_seconds = time.perf_counter() - t0
+        return self.m
+
+    def begin(self) -> None:
+        """Schedule every device's first check (time 0)."""
+        self._schedule(np.arange(self.n), np.zeros(self.n))
+
+    def server_changed(self, now: float) -> None:
+        """The server's signed state changed at `now` (a publish, a stage, a pause, an
+        abort): account for the devices it leaves stale or on an aborted release."""
+        self._fleet_changed(now)
+
+    def step_until(self, stop: float, last: bool) -> None:
+        """Every device that wakes before `stop` (or at it when `last`), at its own time."""
+        self._step(stop, last)
+
+    def finish(self) -> RunMetrics:
+        """Close the books at the end of the run; the metrics."""
+        self._close(self.end)
         return self.m
 
     def _step(self, stop: float, last: bool) -> None:

@@ -191,7 +191,7 @@ def simulate(
         versions=releases_of(cfg),
         wall_seconds=time.perf_counter() - t0,
         traces_seconds=traces_seconds,
-        machine=_machine(workers),
+        machine=machine_facts(workers),
         memory=memory.figures(),
     )
 
@@ -250,7 +250,8 @@ def _scratch(cfg: SimConfig) -> str | None:
     return None
 
 
-def _machine(workers: int) -> dict[str, Any]:
+def machine_facts(workers: int) -> dict[str, Any]:
+    """The machine a run measured on (CPU, cores, workers): every result records it."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:

@@ -39,7 +39,7 @@ from litefleet.sim.config import RunConfig, SimConfig
 from litefleet.sim.engine import FleetRun
 from litefleet.sim.memory import TreeMemory
 from litefleet.sim.metrics import RunMetrics, Transitions
-from litefleet.sim.runner import RunOutput, SimResult, _machine, releases_of, run_output
+from litefleet.sim.runner import RunOutput, SimResult, machine_facts, releases_of, run_output
 from litefleet.sim.server import DAY, HOUR, Halt, SimServer
 from litefleet.sim.stragglers import WaitLog
 from litefleet.sim.traces import (
@@ -49,7 +49,7 @@ from litefleet.sim.traces import (
     NONE,
     UNMETERED,
     Traces,
-    _allocate,
+    empty_arrays,
     fill_traces,
 )
 
@@ -77,7 +77,7 @@ def shard_bounds(devices: int, shards: int) -> list[tuple[int, int]]:
 def slice_traces(cfg: SimConfig, releases: int, lo: int, hi: int) -> Traces:
     """Rows [lo, hi) of `make_traces(cfg, releases)`, bit for bit, drawing only the chunks
     they fall in."""
-    arrays = _allocate(cfg.model_copy(update={"devices": hi - lo}), releases, None)
+    arrays = empty_arrays(cfg.model_copy(update={"devices": hi - lo}), releases, None)
     dark_d, dark_h = [np.empty(0, dtype=np.int32)], [np.empty(0, dtype=np.int32)]
     for c in range(lo // CHUNK, -(-hi // CHUNK)):
         c_lo, c_hi = c * CHUNK, min(cfg.devices, (c + 1) * CHUNK)
@@ -86,7 +86,7 @@ def slice_traces(cfg: SimConfig, releases: int, lo: int, hi: int) -> Traces:
             dark_d.append(dark["dark_device"])
             dark_h.append(dark["dark_hour"])
             continue
-        part = _allocate(cfg.model_copy(update={"devices": c_hi - c_lo}), releases, None)
+        part = empty_arrays(cfg.model_copy(update={"devices": c_hi - c_lo}), releases, None)
         dark = fill_traces(cfg, releases, part, c, c + 1, offset=c_lo)
         a, b = max(lo, c_lo), min(hi, c_hi)
         for name, value in part.items():
@@ -170,7 +170,7 @@ class Shard:
         run = RunConfig.model_validate_json(run_json)
         self.server = ReplicaServer(self.cfg, self.lo)
         self.fleet = FleetRun(self.cfg, self.traces, run, server=self.server, offset=self.lo)
-        self.fleet._schedule(np.arange(self.fleet.n), np.zeros(self.fleet.n))
+        self.fleet.begin()
 
     def step(self, stop: float, last: bool, halts: list[Halt], advance_at: float | None) -> Report:
         """Pauses the driver decided, the server's schedule up to `advance_at`, then every
@@ -180,17 +180,17 @@ class Shard:
         for halt in halts:
             self.server.apply_halt(halt)
         if advance_at is not None and self.server.advance(advance_at):
-            fleet._fleet_changed(advance_at)
-        fleet._step(stop, last)
+            fleet.server_changed(advance_at)
+        fleet.step_until(stop, last)
         return self.server.take_reports()
 
     def finish(self) -> tuple[RunMetrics, np.ndarray, np.ndarray]:
         """The shard's metrics and wait tallies (counts, reach) at the end of the run."""
         fleet = self.fleet
         assert fleet is not None
-        fleet._close(fleet.end)
+        metrics = fleet.finish()
         self.fleet = None
-        return fleet.m, fleet.waits.counts, fleet.waits.reach
+        return metrics, fleet.waits.counts, fleet.waits.reach
 
     def memory(self) -> tuple[int, int | None]:
         """(peak, current) resident memory of this process, bytes. The peak is usually set
@@ -418,7 +418,7 @@ def simulate_sharded(
         figures["driver_peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         figures["shard_peak_rss_bytes"] = [m[0] for m in shard_memory]
         figures["shard_rss_at_end_bytes"] = [m[1] for m in shard_memory]
-        machine = _machine(len(bounds))
+        machine = machine_facts(len(bounds))
         machine["ray"] = {
             "version": ray.__version__,
             "nodes": len([n for n in ray.nodes() if n.get("Alive")]),

@@ -146,7 +146,7 @@ _PER_RELEASE = {
 def make_traces(cfg: SimConfig, releases: int, folder: Path | None = None) -> Traces:
     """Draw the fleet. Same config and seed: same arrays, bit for bit, in memory or on disk."""
     if folder is None:
-        arrays = _allocate(cfg, releases, None)
+        arrays = empty_arrays(cfg, releases, None)
         dark = fill_traces(cfg, releases, arrays, 0, chunks(cfg))
         return Traces(**arrays, **dark, kind_names=list(cfg.fleet.kinds))
     allocate_traces(cfg, releases, folder)
@@ -170,7 +170,9 @@ def _shapes(cfg: SimConfig, releases: int) -> dict[str, tuple[tuple[int, ...], o
     }
 
 
-def _allocate(cfg: SimConfig, releases: int, folder: Path | None) -> dict[str, np.ndarray]:
+def empty_arrays(cfg: SimConfig, releases: int, folder: Path | None) -> dict[str, np.ndarray]:
+    """Every trace array, uninitialised: in memory (`folder` None) or `.npy` memmaps in
+    `folder`; `fill_traces` writes them (a shard fills the slice it owns)."""
     arrays: dict[str, np.ndarray] = {}
     for name, (shape, dtype) in _shapes(cfg, releases).items():
         if folder is None:
@@ -184,7 +186,7 @@ def _allocate(cfg: SimConfig, releases: int, folder: Path | None) -> dict[str, n
 
 def allocate_traces(cfg: SimConfig, releases: int, folder: Path) -> None:
     """Create the (empty) `.npy` files; `fill_traces` writes chunks of them, in any process."""
-    for a in _allocate(cfg, releases, folder).values():
+    for a in empty_arrays(cfg, releases, folder).values():
         a.flush()  # type: ignore[attr-defined]
 
 
