@@ -44,6 +44,9 @@ PRECISIONS: tuple[Precision, ...] = (
 )
 
 
+Task = Literal["classification", "detection", "segmentation", "regression", "other"]
+"""What a model does: classification is one task among others."""
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 """Model, variant and channel names: one safe path segment (no '/', never '.' or '..')."""
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -147,6 +150,11 @@ class BuildReport(_Strict):
     skipped: list[SkippedCandidate] = Field(default_factory=list)
     model_kind: str = "default"
     """What the build started from: default, tf_keras, keras3, saved_model or tflite."""
+    task: Task = "classification"
+    """What the model does; decides how the gate judges outputs (`GateSpec`)."""
+    class_names: list[str] = Field(default_factory=list)
+    preprocessing: dict = Field(default_factory=dict)
+    """How raw inputs become model inputs (copied to the release's `card.json`)."""
     golden: FileName = GOLDEN_SET
     reference_stats: FeatureStats | LegacyFeatureStats | None = None
     """Drift reference; an old build's per-element `LegacyFeatureStats` is not shipped
@@ -313,9 +321,6 @@ class FileRef(_Strict):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
-Task = Literal["classification", "detection", "segmentation", "regression", "other"]
-
-
 class OutputCheck(_Strict):
     """How the gate judges one output (by tensor name)."""
 
@@ -382,6 +387,14 @@ class Release(_Strict):
         """The release's per-release files, beside its models (what an install fetches)."""
         return [f for f in (self.golden_inputs, self.golden_reference, self.drift, self.card) if f]
 
+    def target_paths(self) -> set[str]:
+        """Every target this release refers to: models, patches, files."""
+        paths = {f.path for f in self.files()}
+        for v in self.variants.values():
+            paths.add(v.path)
+            paths.update(p.path for p in v.patches)
+        return paths
+
 
 _RELEASE_FILES = {
     "golden_inputs": GOLDEN_INPUTS,
@@ -439,13 +452,7 @@ class ReleaseIndex(_Strict):
 
     def target_paths(self) -> set[str]:
         """Every target the index refers to (what compaction must keep signed)."""
-        paths: set[str] = set()
-        for r in self.releases:
-            paths.update(f.path for f in r.files())
-            for v in r.variants.values():
-                paths.add(v.path)
-                paths.update(p.path for p in v.patches)
-        return paths
+        return set().union(*(r.target_paths() for r in self.releases))
 
 
 def _canonical_file(path: str, model: str, version: int, name: str) -> bool:
