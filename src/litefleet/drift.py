@@ -108,13 +108,19 @@ def reference_stats(x: Inputs, bins: int = 10) -> FeatureStats:
     feats = pool(arrays, plan)
     edges, fractions = [], []
     for col in feats.T:
-        e = np.unique(np.quantile(col, np.linspace(0, 1, bins + 1)))
+        # 6 significant digits: drift.json stays a few KB (bins are counted with the
+        # rounded edges, so the reference and the monitor agree exactly)
+        e = np.unique([_short(v) for v in np.quantile(col, np.linspace(0, 1, bins + 1))])
         if len(e) < 2:
-            e = np.array([col.min() - 0.5, col.max() + 0.5])
+            e = np.array([_short(col.min() - 0.5), _short(col.max() + 0.5)])
         counts = _bin_counts(col, e)
         edges.append([float(v) for v in e])
-        fractions.append([float(v) for v in counts / max(1, counts.sum())])
+        fractions.append([_short(v) for v in counts / max(1, counts.sum())])
     return FeatureStats(inputs=plan, edges=edges, fractions=fractions)
+
+
+def _short(value: float) -> float:
+    return float(f"{value:.6g}")
 
 
 def _as_list(x: Inputs) -> list[np.ndarray]:
