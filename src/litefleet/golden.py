@@ -6,7 +6,8 @@ release (see `litefleet.release`):
 - `golden-inputs.npz`: `in0`, `in1`, ... one array per model input (batch first), float32,
   or uint8 plus a scalar `in<i>_divisor` when `float32(q) / float32(divisor)` gives back
   the float32 inputs bit for bit (images scaled the usual way, `pixels / 255`: 4x
-  smaller); `y` (int labels) only when labels exist. Reused across releases while the bytes stay the same.
+  smaller); `y` (int labels) only when labels exist. Reused across releases while the
+  bytes stay the same.
 - `golden-reference.npz`: `out0`, `out1`, ... this release's float reference outputs.
 
 Writes are deterministic (fixed zip timestamps, sorted keys): the same arrays give the same
