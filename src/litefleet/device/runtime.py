@@ -49,13 +49,6 @@ class Generation:
     stamp: tuple[int, int]
 
 
-def drift_features(sample: list[np.ndarray]) -> np.ndarray:
-    """What the drift monitor sees of one sample: every input, flattened, in model order."""
-    if len(sample) == 1:
-        return np.asarray(sample[0]).reshape(-1)
-    return np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1) for a in sample])
-
-
 def feedback_path(home: Path) -> Path:
     return Path(home) / "run" / "feedback.json"
 
@@ -154,7 +147,7 @@ class ModelRuntime:
             rows = []
             for sample in samples:
                 row = model.run_sample(sample)
-                gen.monitor.observe(drift_features(sample), row[0])
+                gen.monitor.observe(list(sample), row[0])  # every input, pooled
                 rows.append(row)
         except Exception:
             gen.monitor.error()
