@@ -14,11 +14,10 @@ PSI = sum((p - q) * ln(p / q)) over bins, averaged over features; < 0.1 is stabl
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from collections.abc import Sequence
 
 from litefleet.release import (
     MAX_DRIFT_FEATURES,
@@ -184,6 +183,23 @@ class DriftMonitor:
             if feats is not None:
                 bins = (self._interior <= feats[:, None]).sum(axis=1)
                 self._counts[self._rows, bins] += 1
+
+    def observe_many(self, x: Inputs, confidences: np.ndarray) -> None:
+        """`observe` for a batch (each input batch first, one top score per sample) in one
+        vectorised pass: a server buffers its samples and pays the binning once per batch."""
+        feats = None
+        if self._plan:
+            try:
+                feats = pool(x, self._plan)
+            except ValueError:  # not the inputs the statistics describe: count, do not bin
+                feats = None
+        with self._lock:
+            self.predictions += len(confidences)
+            self._confidence_sum += float(np.sum(confidences))
+            if feats is not None and len(feats):
+                bins = (self._interior[None, :, :] <= feats[:, :, None]).sum(axis=2)
+                rows = np.broadcast_to(self._rows, bins.shape)
+                np.add.at(self._counts, (rows, bins), 1)
 
     def error(self) -> None:
         with self._lock:

@@ -21,10 +21,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
+import os
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,9 @@ from litefleet.fsutil import atomic_write_json, read_json
 from litefleet.litert import Inputs, LoadedModel
 
 _ids = itertools.count(1)
+DRIFT_BATCH = 64
+"""Samples buffered before the drift monitor bins them in one vectorised pass: binning one
+sample at a time cost ten times a microsecond model's inference."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,22 @@ class Generation:
     manifest: Manifest
     monitor: DriftMonitor
     stamp: tuple[int, int]
+    pending: list = field(default_factory=list)
+    """(inputs, first output) of samples not yet binned by the monitor (see `_note`)."""
+    drain_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _drain(gen: Generation) -> None:
+    """Bin the buffered samples of `gen` in one pass (any thread; one drains at a time)."""
+    with gen.drain_lock:
+        taken = gen.pending[:]
+        del gen.pending[: len(taken)]  # appends made meanwhile stay for the next drain
+    if not taken:
+        return
+    inputs = [np.stack([np.asarray(s[i]) for s, _ in taken]) for i in range(len(taken[0][0]))]
+    firsts = [np.asarray(y, dtype=np.float64).reshape(-1) for _, y in taken]
+    confidences = np.array([y.max() if y.size else 0.0 for y in firsts])
+    gen.monitor.observe_many(inputs, confidences)
 
 
 def feedback_path(home: Path) -> Path:
@@ -74,6 +94,7 @@ class ModelRuntime:
         self.store = ModelStore(self.home, recover=False)
         self.num_threads = num_threads
         self.feedback_every = feedback_every
+        self._pointer = str(self.store.pointer_path)
         self._swap = threading.Lock()
         self._flush = threading.Lock()
         self._local = threading.local()
@@ -147,13 +168,15 @@ class ModelRuntime:
             rows = []
             for sample in samples:
                 row = model.run_sample(sample)
-                gen.monitor.observe(list(sample), row[0])  # every input, pooled
+                gen.pending.append((sample, row[0]))  # every input, binned in batches
                 rows.append(row)
         except Exception:
             gen.monitor.error()
             self._unflushed = True
             raise
         self._unflushed = True
+        if len(gen.pending) >= DRIFT_BATCH:
+            _drain(gen)
         self._maybe_flush(gen)
         names = model.output_names
         if not batched:
@@ -164,7 +187,7 @@ class ModelRuntime:
 
     def _stamp(self) -> tuple[int, int] | None:
         try:
-            st = self.store.pointer_path.stat()
+            st = os.stat(self._pointer)
         except FileNotFoundError:
             return None
         return st.st_ino, st.st_mtime_ns
@@ -241,6 +264,7 @@ class ModelRuntime:
         if gen is None:
             return
         self._unflushed = False
+        _drain(gen)
         fb = gen.monitor.snapshot()
         atomic_write_json(
             feedback_path(self.home),
