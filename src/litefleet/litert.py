@@ -169,7 +169,7 @@ class LoadedModel:
                     f"inputs by name: missing {missing}, unknown {unknown}; the model takes {names}"
                 )
             given = [inputs[n] for n in names]
-        elif isinstance(inputs, np.ndarray) or len(names) == 1:
+        elif isinstance(inputs, np.ndarray) or (len(names) == 1 and not _one_array_list(inputs)):
             if len(names) != 1:
                 raise UserError(
                     f"the model takes {len(names)} inputs {names}: give a list or a dict by name"
@@ -188,6 +188,14 @@ class LoadedModel:
             if out[-1].dtype.kind not in "biuf":
                 raise UserError(f"input {name!r} holds {out[-1].dtype}, not numbers")
         return out
+
+
+def _one_array_list(inputs: object) -> bool:
+    """`[array]` for a one-input model is the list of inputs; a nested list of numbers is
+    the input itself (a JSON sample)."""
+    return (
+        isinstance(inputs, list | tuple) and len(inputs) == 1 and isinstance(inputs[0], np.ndarray)
+    )
 
 
 def _flexible_dims(spec: dict) -> tuple[bool, ...]:

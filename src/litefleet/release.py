@@ -44,6 +44,9 @@ PRECISIONS: tuple[Precision, ...] = (
 )
 
 
+Task = Literal["classification", "detection", "segmentation", "regression", "other"]
+"""What a model does: classification is one task among others."""
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 """Model, variant and channel names: one safe path segment (no '/', never '.' or '..')."""
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -125,6 +128,10 @@ class CandidateReport(_Strict):
     """Share of exactly-zero values among the weights of the float Keras candidate."""
     parameters: int
     sha256: str
+    output_errors: dict[str, float] = Field(default_factory=dict)
+    """Per output (by tensor name): the 99th percentile of |this file's output - the float
+    reference| / the reference's range on the build's samples; the gate's per-output
+    tolerances are derived from it (`litefleet.tolerance`)."""
 
 
 class SkippedCandidate(_Strict):
@@ -147,6 +154,11 @@ class BuildReport(_Strict):
     skipped: list[SkippedCandidate] = Field(default_factory=list)
     model_kind: str = "default"
     """What the build started from: default, tf_keras, keras3, saved_model or tflite."""
+    task: Task = "classification"
+    """What the model does; decides how the gate judges outputs (`GateSpec`)."""
+    class_names: list[str] = Field(default_factory=list)
+    preprocessing: dict = Field(default_factory=dict)
+    """How raw inputs become model inputs (copied to the release's `card.json`)."""
     golden: FileName = GOLDEN_SET
     reference_stats: FeatureStats | LegacyFeatureStats | None = None
     """Drift reference; an old build's per-element `LegacyFeatureStats` is not shipped
@@ -311,9 +323,6 @@ class FileRef(_Strict):
     path: TargetPath
     bytes: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-
-
-Task = Literal["classification", "detection", "segmentation", "regression", "other"]
 
 
 class OutputCheck(_Strict):
