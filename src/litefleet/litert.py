@@ -90,6 +90,7 @@ class LoadedModel:
         self.signature = signature_of(self._interp)
         self.input_names = [t.name for t in self.signature.inputs]
         self.output_names = unique_names([t.name for t in self.signature.outputs], "output")
+        self.input_aliases = input_aliases(self._interp, self._inputs)
         self._sample_shapes = [tuple(int(d) for d in s["shape"][1:]) for s in self._inputs]
         self._flexible = [_flexible_dims(s) for s in self._inputs]
         # an output whose leading dim is 1 carries the batch axis; others are per sample as-is
@@ -162,6 +163,7 @@ class LoadedModel:
     def _in_order(self, inputs: Inputs) -> list[np.ndarray]:
         names = self.input_names
         if isinstance(inputs, Mapping):
+            inputs = {self.input_aliases.get(k, k): v for k, v in inputs.items()}
             missing = [n for n in names if n not in inputs]
             unknown = sorted(set(inputs) - set(names))
             if missing or unknown:
@@ -209,6 +211,27 @@ def _fits(shape: tuple, sample: tuple, flexible: tuple[bool, ...]) -> bool:
     return len(shape) == len(sample) and all(
         f or int(a) == b for a, b, f in zip(shape, sample, flexible, strict=True)
     )
+
+
+def short_name(tensor_name: str) -> str:
+    """`serving_default_image:0` -> `image`: the name a converter gave a Keras input."""
+    name = tensor_name.removeprefix("serving_default_")
+    return re.sub(r":\d+$", "", name)
+
+
+def input_aliases(interpreter: Any, details: list[dict]) -> dict[str, str]:
+    """Other names an input may be given by: its SignatureDef name and its short name."""
+    by_index = {d["index"]: str(d["name"]) for d in details}
+    aliases = {short_name(n): n for n in by_index.values()}
+    try:
+        signatures = interpreter._get_full_signature_list() or {}
+    except Exception:  # no SignatureDefs in the file (many real models)
+        signatures = {}
+    for sig in signatures.values():
+        for alias, index in sig.get("inputs", {}).items():
+            if index in by_index:
+                aliases.setdefault(alias, by_index[index])
+    return {a: n for a, n in aliases.items() if a not in by_index}
 
 
 def unique_names(names: list[str], prefix: str) -> list[str]:

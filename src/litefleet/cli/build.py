@@ -166,7 +166,7 @@ def _build_tflite(chosen, detected, out: Path, task: str | None, as_json: bool) 
         raise UserError(f"unknown --task {task!r}: {', '.join(TASKS)}")
     model = LoadedModel.from_file(chosen.model.path)  # a custom op LiteRT lacks: one line
     if inputs_only_npz(chosen.data.path):
-        samples = load_samples(chosen.data.path, model.input_names)
+        samples = load_samples(chosen.data.path, model.input_names, model.input_aliases)
     elif len(model.input_names) == 1:
         samples = from_dataset(dataset_of(chosen))
     else:

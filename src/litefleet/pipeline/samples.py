@@ -2,8 +2,9 @@
 
 `litefleet build --model M.tflite --data inputs.npz` takes an `.npz` holding
 
-- `x` (a one-input model), or one array per input tensor name, or `in0`, `in1`, ... in the
-  model's input order: every array batch first, one row per sample;
+- `x` (a one-input model), or one array per input name (the tensor name, or the short
+  name a converter derived it from: `image` for `serving_default_image:0`), or `in0`,
+  `in1`, ... in the model's input order: every array batch first, one row per sample;
 - `y` (integer labels), only for a classifier.
 
 Any dataset `litefleet build` reads otherwise (the embedded digits, an npz with
@@ -43,7 +44,9 @@ def inputs_only_npz(path: Path | None) -> bool:
     return not set(TRAIN_TEST_KEYS) <= names
 
 
-def load_samples(path: Path, input_names: list[str]) -> Samples:
+def load_samples(
+    path: Path, input_names: list[str], aliases: dict[str, str] | None = None
+) -> Samples:
     """The samples of an inputs-only npz, in the model's input order (see the module)."""
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -51,6 +54,7 @@ def load_samples(path: Path, input_names: list[str]) -> Samples:
     except ValueError as exc:
         raise UserError(f"data file {path} is not a readable npz of plain arrays: {exc}") from None
     labels = arrays.pop("y", None)
+    arrays = {(aliases or {}).get(k, k): v for k, v in arrays.items()}
     inputs = _in_order(path, arrays, input_names)
     counts = {len(a) for a in inputs}
     if len(counts) != 1 or 0 in counts:

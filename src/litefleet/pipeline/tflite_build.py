@@ -50,6 +50,10 @@ share of elements the gate's default `min_share` requires within tolerance."""
 NEAR = 0.01
 """For tasks without labels, a variant's `accuracy` is the share of output elements within
 1 % of the reference's range of the reference (1.0 for the original file)."""
+MAX_VARIANT_ERROR = 0.05
+"""A quantized variant of a model without labels is kept only while every output stays
+within 5 % of its range of the float reference (99th percentile): the release's gate
+tolerance covers every variant kept, so one far-off variant would loosen it for all."""
 MAX_EVAL = 1000
 """Samples measured at most (the golden set is a prefix of them)."""
 
@@ -131,12 +135,20 @@ def build_tflite(
         for done, (precision, data) in enumerate(files):
             hook("evaluate in LiteRT", done, len(files))
             name = f"baseline-{precision}"
-            (staging / f"{name}.tflite").write_bytes(data)
-            measured.append(
-                _measure(
-                    name, precision, data, inputs, labels, reference, task, latency_runs, zstd_level
-                )
+            cand = _measure(
+                name, precision, data, inputs, labels, reference, task, latency_runs, zstd_level
             )
+            worst = max(cand.output_errors.items(), key=lambda kv: kv[1], default=("", 0.0))
+            if done and task != "classification" and worst[1] > MAX_VARIANT_ERROR:
+                reason = (
+                    f"output {worst[0]!r} moves {worst[1]:.1%} of its range from the float"
+                    f" reference (99th percentile), over the {MAX_VARIANT_ERROR:.0%} a variant"
+                    " may differ"
+                )
+                skipped.append(SkippedCandidate(name=name, reason=reason))
+                continue
+            (staging / f"{name}.tflite").write_bytes(data)
+            measured.append(cand)
         hook("evaluate in LiteRT", len(files), len(files))
         n_golden = min(golden_size, n_eval)
         golden = GoldenSet(
