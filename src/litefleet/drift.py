@@ -108,13 +108,19 @@ def reference_stats(x: Inputs, bins: int = 10) -> FeatureStats:
     feats = pool(arrays, plan)
     edges, fractions = [], []
     for col in feats.T:
-        e = np.unique(np.quantile(col, np.linspace(0, 1, bins + 1)))
+        # 6 significant digits: drift.json stays a few KB (bins are counted with the
+        # rounded edges, so the reference and the monitor agree exactly)
+        e = np.unique([_short(v) for v in np.quantile(col, np.linspace(0, 1, bins + 1))])
         if len(e) < 2:
-            e = np.array([col.min() - 0.5, col.max() + 0.5])
+            e = np.array([_short(col.min() - 0.5), _short(col.max() + 0.5)])
         counts = _bin_counts(col, e)
         edges.append([float(v) for v in e])
-        fractions.append([float(v) for v in counts / max(1, counts.sum())])
+        fractions.append([_short(v) for v in counts / max(1, counts.sum())])
     return FeatureStats(inputs=plan, edges=edges, fractions=fractions)
+
+
+def _short(value: float) -> float:
+    return float(f"{value:.6g}")
 
 
 def _as_list(x: Inputs) -> list[np.ndarray]:
@@ -129,33 +135,46 @@ def _bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.bincount(idx, minlength=len(edges) - 1).astype(np.float64)
 
 
+BATCH = 256
+"""Pooled samples kept before they are binned together (amortises the binning)."""
+
+
 class DriftMonitor:
     """Counts pooled live inputs per reference bin; thread-safe, fixed cost per sample.
 
-    Statistics of the first format (`LegacyFeatureStats`, one feature per element) are
-    not monitored: an old installed version reports no drift rather than paying per element.
+    A sample costs one gather of at most 64 x 64 elements and one sum (its pooled features
+    go to a small buffer); binning runs on a whole buffer at once, when it is full or
+    when the drift is read. Statistics of the first format (`LegacyFeatureStats`, one
+    feature per element) are not monitored: an old installed version reports no drift
+    rather than paying per element.
     """
 
     def __init__(self, stats: FeatureStats | LegacyFeatureStats | None) -> None:
         self._lock = threading.Lock()
         self.stats = stats if isinstance(stats, FeatureStats) else None
         self._plan = list(self.stats.inputs) if self.stats else []
-        self._positions = [positions(spec) for spec in self._plan]
+        self._positions = [
+            positions(spec).reshape(spec.features, spec.per_feature) for spec in self._plan
+        ]
+        self._per_feature = np.concatenate(
+            [np.full(spec.features, float(spec.per_feature)) for spec in self._plan] or [[]]
+        )
+        n = len(self.stats.edges) if self.stats else 0
         width = max((len(e) for e in self.stats.edges), default=2) if self.stats else 2
         # interior edges padded with +inf: a value's bin = how many interior edges are <= it
         # (searchsorted side="right" for every feature in one comparison)
-        self._interior = np.full((len(self.stats.edges) if self.stats else 0, width - 2), np.inf)
-        self._expected = np.zeros((len(self._interior), width - 1))
+        self._interior = np.full((n, width - 2), np.inf)
+        self._expected = np.zeros((n, width - 1))
+        self._valid = np.zeros(self._expected.shape, dtype=bool)
         if self.stats:
             for i, (e, f) in enumerate(zip(self.stats.edges, self.stats.fractions, strict=True)):
                 self._interior[i, : len(e) - 2] = e[1:-1]
                 self._expected[i, : len(f)] = f
-        self._valid = np.zeros(self._expected.shape, dtype=bool)
-        if self.stats:
-            for i, f in enumerate(self.stats.fractions):
                 self._valid[i, : len(f)] = True
-        self._rows = np.arange(len(self._interior))
+        self._offsets = np.arange(n) * (width - 1)
         self._counts = np.zeros_like(self._expected)
+        self._buffer = np.zeros((BATCH, n))
+        self._buffered = 0
         self.predictions = 0
         self.errors = 0
         self._confidence_sum = 0.0
@@ -163,6 +182,15 @@ class DriftMonitor:
     def features(self, x: Inputs) -> np.ndarray | None:
         """Pooled features of ONE sample (with or without a batch axis of 1), or None when
         the input does not have the shape the statistics describe."""
+        sums = self._sums(x)
+        return None if sums is None else sums / self._per_feature
+
+    def _sums(self, x: Inputs) -> np.ndarray | None:
+        if isinstance(x, np.ndarray) and len(self._plan) == 1:  # the common case, fast
+            flat = x.reshape(-1)
+            if flat.size != self._plan[0].elements:
+                return None
+            return flat[self._positions[0]].sum(axis=1, dtype=np.float64)
         arrays = _as_list(x)
         if len(arrays) != len(self._plan):
             return None
@@ -171,18 +199,32 @@ class DriftMonitor:
             flat = a.reshape(-1)
             if flat.size != spec.elements:
                 return None
-            parts.append(flat[pos].reshape(spec.features, spec.per_feature).mean(axis=1))
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+            parts.append(flat[pos].sum(axis=1, dtype=np.float64))
+        return np.concatenate(parts)
 
     def observe(self, x: Inputs, probabilities: np.ndarray | None) -> None:
-        feats = self.features(x) if self._plan else None
+        sums = self._sums(x) if self._plan else None
         with self._lock:
             self.predictions += 1
             if probabilities is not None and probabilities.size:
-                self._confidence_sum += float(np.max(probabilities))
-            if feats is not None:
-                bins = (self._interior <= feats[:, None]).sum(axis=1)
-                self._counts[self._rows, bins] += 1
+                self._confidence_sum += float(probabilities.max())
+            if sums is not None:
+                self._buffer[self._buffered] = sums
+                self._buffered += 1
+                if self._buffered == BATCH:
+                    self._bin_buffer()
+
+    def _bin_buffer(self) -> None:
+        """Bin the buffered samples into the counts (lock held)."""
+        if not self._buffered:
+            return
+        feats = self._buffer[: self._buffered] / self._per_feature
+        bins = (self._interior[None] <= feats[:, :, None]).sum(axis=2)
+        cells = (bins + self._offsets).ravel()
+        self._counts += np.bincount(cells, minlength=self._counts.size).reshape(
+            self._counts.shape
+        )
+        self._buffered = 0
 
     def observe_many(self, x: Inputs, confidences: np.ndarray) -> None:
         """`observe` for a batch (each input batch first, one top score per sample) in one
@@ -208,6 +250,7 @@ class DriftMonitor:
 
     def drift(self) -> float:
         with self._lock:
+            self._bin_buffer()
             if not self._plan or self._counts.sum() == 0:
                 return 0.0
             # Jeffreys smoothing (+0.5 per bin): with few samples most bins are empty, and
