@@ -28,6 +28,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from litefleet.card import ModelCard
+
 Precision = Literal["float32", "float16", "dynamic", "int8", "int4", "weight-int8", "weight-int4"]
 """How a `.tflite` file stores its weights and computes: the four converter recipes, then
 the AI Edge quantizer's: `int4` (int4 weights, dynamic-range int8 compute) and the
@@ -147,6 +149,10 @@ class BuildReport(_Strict):
     """What the build started from: default, tf_keras, keras3, saved_model or tflite."""
     golden: FileName = GOLDEN_SET
     reference_stats: FeatureStats | None = None
+    card: ModelCard | None = None
+    """Class names and the preprocessing the build applied (published as `card.json`)."""
+    test_samples: int | None = None
+    """Samples the candidates' accuracies were measured on (their resolution: 1/n)."""
     environment: dict[str, str] = Field(default_factory=dict)
     recipe: dict = Field(default_factory=dict)
     seconds: float = 0.0
@@ -239,6 +245,9 @@ class Release(_Strict):
     min_agreement: float = 0.9
     """A device refuses the release when fewer golden outputs agree with the reference."""
     reference_stats: FeatureStats | None = None
+    accuracy_samples: int | None = None
+    """Test samples behind the variants' accuracies: a device's variant choice treats
+    differences within their confidence interval as noise (`device/profile.py`)."""
 
 
 class ReleaseIndex(_Strict):
