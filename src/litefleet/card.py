@@ -10,8 +10,10 @@ the build read its image folder (Pillow's `convert` to the colour mode, then a b
 resize when the size differs, then float32 / scale). Pillow is optional on a device: when
 it is missing, `to_input` says so and `preprocess_array` takes pixels the app decoded.
 
-Neutral module (no TensorFlow, no package imports): the pipeline writes it, the registry
-publishes it, the device reads it.
+The card itself is `litefleet.release.ModelCard` (publish writes it from report.json's
+`class_names` and `preprocessing`); this module gives the `preprocessing` record its
+schema. Neutral module (no TensorFlow, no package imports): the pipeline writes it, the
+device reads it.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from litefleet.errors import UserError
+from litefleet.release import ModelCard
 
-if TYPE_CHECKING:  # numpy is imported where used: release.py imports this module
+if TYPE_CHECKING:  # numpy is imported where used: a card is read without it
     import numpy as np
 
 CARD_FILE = "card.json"
@@ -56,24 +59,26 @@ class Preprocessing(_Strict):
         return f"{self.input_shape} features, float32 / {self.scale:g}"
 
 
-class ModelCard(_Strict):
-    """`card.json`: what an app needs to feed the model and read its answer."""
+def preprocessing_of(card: ModelCard) -> Preprocessing | None:
+    """The card's `preprocessing` record, typed; None when the build recorded none."""
+    if not card.preprocessing:
+        return None
+    try:
+        return Preprocessing.model_validate(card.preprocessing)
+    except ValueError as exc:
+        first = str(exc).splitlines()[0]
+        raise UserError(f"the model card's preprocessing is not readable: {first}") from None
 
-    schema_version: Literal[1] = 1
-    task: Literal["classification"] = "classification"
-    classes: list[str] | None = Field(default=None)
-    """Class names in output order (index 0 first); None when the build knew none."""
-    preprocessing: Preprocessing
 
-    def class_name(self, index: int) -> str:
-        """The name of output index `index` (its number as text when no names are known)."""
-        if self.classes and 0 <= index < len(self.classes):
-            return self.classes[index]
-        return str(index)
+def class_name(card: ModelCard | None, index: int) -> str:
+    """The name of output index `index` (its number as text when no names are known)."""
+    if card is not None and 0 <= index < len(card.class_names):
+        return card.class_names[index]
+    return str(index)
 
 
 def read_card(path: Path) -> ModelCard | None:
-    """The card at `path`, None when absent; a corrupt card is a one-line error."""
+    """The `card.json` at `path`, None when absent; a corrupt card is a one-line error."""
     if not path.is_file():
         return None
     try:
@@ -84,11 +89,11 @@ def read_card(path: Path) -> ModelCard | None:
 
 
 def preprocess_array(card: ModelCard, pixels: np.ndarray) -> np.ndarray:
-    """Pixels an app decoded itself (H, W, C uint8, already at the recorded size and colour)
-    as the model's input: float32 / scale, with the model's sample shape."""
+    """Values an app read itself (image pixels H×W×C uint8 at the recorded size and colour,
+    or raw features) as the model's input: float32 / scale, the model's sample shape."""
     import numpy as np
 
-    pre = card.preprocessing
+    pre = _required(card)
     x = np.asarray(pixels, np.float32) / np.float32(pre.scale)
     want = tuple(pre.input_shape)
     if x.size != int(np.prod(want)):
@@ -101,7 +106,7 @@ def preprocess_array(card: ModelCard, pixels: np.ndarray) -> np.ndarray:
 
 def to_input(card: ModelCard, image_path: Path) -> np.ndarray:
     """A raw image file as the model's input, exactly as the build prepared its images."""
-    pre = card.preprocessing
+    pre = _required(card)
     if pre.kind != "image":
         raise UserError(f"this model takes {pre.describe()}, not images")
     try:
@@ -123,3 +128,13 @@ def to_input(card: ModelCard, image_path: Path) -> np.ndarray:
     import numpy as np
 
     return preprocess_array(card, np.asarray(converted))
+
+
+def _required(card: ModelCard) -> Preprocessing:
+    pre = preprocessing_of(card)
+    if pre is None:
+        raise UserError(
+            "this release's card records no preprocessing (built before litefleet recorded "
+            "it): prepare the input yourself and pass the array"
+        )
+    return pre

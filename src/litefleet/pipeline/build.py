@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 
-from litefleet.card import CARD_FILE
 from litefleet.drift import reference_stats
 from litefleet.fsutil import replace_dir
 from litefleet.pipeline import (
@@ -46,7 +45,7 @@ from litefleet.pipeline import (
     train,
 )
 from litefleet.pipeline import keras3 as k3
-from litefleet.pipeline.data import Dataset, card_of, dataset_of
+from litefleet.pipeline.data import Dataset, dataset_of, preprocessing_of
 from litefleet.pipeline.detect import detect_model
 from litefleet.pipeline.recipe import Recipe, recipe_to_toml
 from litefleet.pipeline.savedmodel import SavedModelClassifier
@@ -146,7 +145,6 @@ def build(
         candidates, reference = _models(recipe, kind, data, hook, skipped, keras_to_save)
         files = _convert(recipe, data, candidates, skipped, hook)
 
-    card = card_of(data)
     out_dir = out_dir.resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -161,7 +159,8 @@ def build(
             skipped=skipped,
             model_kind=kind,
             reference_stats=reference_stats(data.x_train, bins=DRIFT_BINS),
-            card=card,
+            class_names=list(data.classes or ()),
+            preprocessing=preprocessing_of(data),
             test_samples=len(data.x_test),
             environment=report.environment(),
             recipe=recipe.model_dump(mode="json"),
@@ -169,7 +168,6 @@ def build(
         )
         _write_golden(staging / GOLDEN_SET, data, reference, recipe.data.golden_size)
         (staging / BUILD_REPORT).write_text(build_report.model_dump_json(indent=2))
-        (staging / CARD_FILE).write_text(card.model_dump_json(indent=2))
         (staging / "recipe.toml").write_text(
             recipe_to_toml(recipe, _not_applied(recipe, kind, data, skipped, keras_to_save))
         )

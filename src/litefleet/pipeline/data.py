@@ -206,9 +206,10 @@ def _normalized(name: str, x_train, y_train, x_test, y_test, scale: float | None
     )
 
 
-def card_of(data: Dataset):
-    """The `ModelCard` of a build on `data`: its class names and the preprocessing applied."""
-    from litefleet.card import ModelCard, Preprocessing
+def preprocessing_of(data: Dataset) -> dict:
+    """What the build did to raw samples (`litefleet.card.Preprocessing`, as a dict for
+    report.json and the release's card.json)."""
+    from litefleet.card import Preprocessing
 
     if data.image_size is not None:
         pre = Preprocessing(
@@ -223,5 +224,4 @@ def card_of(data: Dataset):
         pre = Preprocessing(
             kind="features", input_shape=list(data.input_shape), scale=data.input_scale
         )
-    classes = list(data.classes) if data.classes else None
-    return ModelCard(classes=classes, preprocessing=pre)
+    return pre.model_dump(mode="json", exclude_none=True)
