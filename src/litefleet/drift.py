@@ -14,11 +14,10 @@ PSI = sum((p - q) * ln(p / q)) over bins, averaged over features; < 0.1 is stabl
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from collections.abc import Sequence
 
 from litefleet.release import (
     MAX_DRIFT_FEATURES,

@@ -392,6 +392,14 @@ class Release(_Strict):
         """The release's per-release files, beside its models (what an install fetches)."""
         return [f for f in (self.golden_inputs, self.golden_reference, self.drift, self.card) if f]
 
+    def target_paths(self) -> set[str]:
+        """Every target this release refers to: models, patches, files."""
+        paths = {f.path for f in self.files()}
+        for v in self.variants.values():
+            paths.add(v.path)
+            paths.update(p.path for p in v.patches)
+        return paths
+
 
 _RELEASE_FILES = {
     "golden_inputs": GOLDEN_INPUTS,
@@ -449,13 +457,7 @@ class ReleaseIndex(_Strict):
 
     def target_paths(self) -> set[str]:
         """Every target the index refers to (what compaction must keep signed)."""
-        paths: set[str] = set()
-        for r in self.releases:
-            paths.update(f.path for f in r.files())
-            for v in r.variants.values():
-                paths.add(v.path)
-                paths.update(p.path for p in v.patches)
-        return paths
+        return set().union(*(r.target_paths() for r in self.releases))
 
 
 def _canonical_file(path: str, model: str, version: int, name: str) -> bool:

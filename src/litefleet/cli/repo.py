@@ -131,6 +131,18 @@ def register(app: typer.Typer) -> None:
         keyids = Repository(repo).rotate_key(role)
         typer.echo(f"{role}: new key {', '.join(k[:16] for k in keyids)}")
 
+    @repo_app.command("migrate")
+    def repo_migrate(repo: Path = typer.Argument(...)) -> None:
+        """Convert every model's signed index to release format 2 (needs the targets key)."""
+        from litefleet.registry.migrate import migrate
+        from litefleet.registry.repository import Repository
+
+        done = migrate(Repository(repo))
+        if not done:
+            typer.echo("nothing to migrate: every release index is already format 2")
+        for line in done:
+            typer.echo(line)
+
     @repo_app.command("token")
     def repo_token(
         repo: Path = typer.Argument(...),
@@ -185,6 +197,11 @@ def register(app: typer.Typer) -> None:
         check_timeout: float = typer.Option(
             30.0, "--check-timeout", help="Seconds each model may take to load and run once."
         ),
+        golden_budget: int = typer.Option(
+            1 << 20,
+            "--golden-budget",
+            help="Bytes the golden inputs + reference may take (samples trimmed to fit).",
+        ),
     ) -> None:
         """Sign a build as a new release: models, golden set, delta patches, release index."""
         from litefleet.registry.publish import publish
@@ -200,11 +217,19 @@ def register(app: typer.Typer) -> None:
             min_accuracy,
             force=force,
             check_timeout_s=check_timeout,
+            golden_budget=golden_budget,
         )
         typer.echo(
             f"published {done.model} {done.version}: {len(done.variants)} variants, "
             f"{len(done.patches)} patches, rollout {rollout:g}% on {channel}"
         )
+        if done.golden_dropped:
+            typer.echo(
+                f"golden set: {done.golden_samples} samples kept, {done.golden_dropped} left"
+                f" out to fit {golden_budget} bytes (--golden-budget)"
+            )
+        if done.compacted:
+            typer.echo(f"index compacted: releases {done.compacted} left the signed index")
 
     @app.command("rollout")
     def rollout_cmd(

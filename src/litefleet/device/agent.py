@@ -50,7 +50,14 @@ from litefleet.device.tuf_client import ReleaseSource, UnreachableError, Verific
 from litefleet.drift import Feedback
 from litefleet.errors import UserError
 from litefleet.fsutil import atomic_write_json, read_json
-from litefleet.release import GOLDEN_SET, Release, ReleaseIndex, VariantEntry
+from litefleet.release import (
+    GOLDEN_INPUTS,
+    GOLDEN_REFERENCE,
+    FileRef,
+    Release,
+    ReleaseIndex,
+    VariantEntry,
+)
 from litefleet.sandbox import Limits
 
 
@@ -78,6 +85,9 @@ class CheckResult:
     variant: str | None = None
     source: str | None = None
     bytes_downloaded: int = 0
+    """Every body byte the check received: TUF metadata, index, release files, model."""
+    model_bytes: int = 0
+    """Of which the model transfer (the patch or the full file)."""
     completed: bool = True
     """False when the cycle could not complete (server unreachable, verification failed):
     the CLI exits 1."""
@@ -105,6 +115,12 @@ class _Plan:
     active_manifest: Manifest | None
     why_not: str = ""
     """Why variants were left out (the installed one among them, when it no longer fits)."""
+
+
+def _file_name(ref: FileRef) -> str:
+    """A release file's name in the version folder (`golden-inputs.npz`, `drift.json`):
+    the last segment of its canonical target path, whichever release signed it."""
+    return ref.path.rsplit("/", 1)[1]
 
 
 def _metrics(report, nbytes: int) -> dict[str, float]:
@@ -197,6 +213,7 @@ class Agent:
         self._deadline = time.monotonic() + self.config.check_deadline_s
         stored = self._stored_policy_state() if state is None else None
         self._behind_since = (state or stored or PolicyState()).behind_since
+        self.source.fetcher = None
         try:
             with self.store.lock:
                 self.store.recover()
@@ -211,6 +228,7 @@ class Agent:
         except OSError as exc:  # disk full or failing storage: every write is atomic, so
             # the store is as it was before the check (staging and .tmp files are dropped)
             result = self._result("error", f"storage error: {exc}", completed=False)
+        result.bytes_downloaded = self.source.bytes_moved
         result.seconds = round(time.perf_counter() - t0, 4)
         with contextlib.suppress(OSError):  # a full disk must not turn a result into a crash
             if flush_telemetry:  # within what is left of the check's deadline
@@ -344,11 +362,13 @@ class Agent:
             plan.active_manifest.variant if plan.active_manifest else None,
             self.store.model_path(active) if active is not None else None,
         )
+        local, fetch = self._release_files(release)
+        extra = sum(ref.bytes for ref in fetch)  # golden, drift, card: judged with the model
         go = self.policy.may_download(
             self.clock.now(),
             conditions,
-            p.size,
-            full_bytes=entry.bytes,
+            p.size + extra,
+            full_bytes=entry.bytes + extra,
             behind_since=self._behind_since,
         )
         if not go.go:
@@ -357,7 +377,7 @@ class Agent:
                 go.reason,
                 version=release.version,
                 variant=name,
-                details={"bytes": p.size},
+                details={"bytes": p.size + extra},
             )
         self._check_signed_info(s, release, name, entry)
         with self.store.staging() as stage:
@@ -367,8 +387,11 @@ class Agent:
             profile = self.config.profile()
             swap = swap_reason(release, plan.ranked, name, current, profile, plan.why_not)
             note = "; ".join(part for part in (note, swap) if part)
-            s.download(release.golden, stage / GOLDEN_SET)
-            report = self._gate(model_file, stage / GOLDEN_SET, plan, release, entry)
+            for ref in fetch:
+                s.download(ref.path, stage / _file_name(ref))
+            for ref, path in local:
+                self.store.copy_in(path, stage / _file_name(ref))
+            report = self._gate(model_file, stage, plan, release, entry)
             crashpoint("gate.checked")
             metrics = _metrics(report, nbytes)
             if report.ok:
@@ -411,13 +434,25 @@ class Agent:
         )
         return _Plan(fresh, expected, active_manifest, why_not)
 
+    def _release_files(self, release: Release) -> tuple[list[tuple[FileRef, Path]], list[FileRef]]:
+        """The release's files already on the device (unchanged since an installed
+        version: copied, never downloaded again) and those to fetch."""
+        local, fetch = [], []
+        for ref in release.files():
+            have = self.store.find_file(_file_name(ref), ref.sha256)
+            if have is not None:
+                local.append((ref, have))
+            else:
+                fetch.append(ref)
+        return local, fetch
+
     def _check_signed_info(self, s, release: Release, name: str, entry) -> None:
         info = s.variant_info(entry.path)
         want = (self.config.model, release.version, name, entry.sha256)
         if (info.model, info.version, info.variant, info.sha256) != want:
             raise VerificationError(f"{entry.path}: signed custom data disagrees with index")
 
-    def _gate(self, model_file: Path, golden: Path, plan: _Plan, release: Release, entry):
+    def _gate(self, model_file: Path, stage: Path, plan: _Plan, release: Release, entry):
         """The health gate, in a child process with limits (never in this process)."""
         cfg = self.config
         limits = gate_limits(
@@ -432,10 +467,11 @@ class Agent:
             limits = Limits(wall_s=max(1.0, left), cpu_s=limits.cpu_s, memory_mb=limits.memory_mb)
         return isolated_health_check(
             model_file,
-            golden,
+            stage / GOLDEN_INPUTS,
+            reference_path=stage / GOLDEN_REFERENCE,
             expected=plan.expected,
-            min_accuracy=release.min_accuracy,
-            min_agreement=release.min_agreement,
+            min_accuracy=release.gate.min_accuracy,
+            min_agreement=release.gate.min_agreement,
             latency_budget_ms=cfg.latency_budget_ms,
             limits=limits,
         )
@@ -468,7 +504,6 @@ class Agent:
             latency_ms=report.latency_ms,
             source=src,
             installed=self.clock.now(),
-            reference_stats=release.reference_stats,
         )
         with self.store.lock:
             if version in self.store.state().blocked:  # an operator blocked it meanwhile
@@ -485,7 +520,7 @@ class Agent:
             version=version,
             variant=name,
             source=src,
-            bytes_downloaded=nbytes,
+            model_bytes=nbytes,
             details=metrics,
         )
 
