@@ -128,6 +128,10 @@ class CandidateReport(_Strict):
     """Share of exactly-zero values among the weights of the float Keras candidate."""
     parameters: int
     sha256: str
+    output_errors: dict[str, float] = Field(default_factory=dict)
+    """Per output (by tensor name): the 99th percentile of |this file's output - the float
+    reference| / the reference's range on the build's samples; the gate's per-output
+    tolerances are derived from it (`litefleet.tolerance`)."""
 
 
 class SkippedCandidate(_Strict):

@@ -68,7 +68,14 @@ def test_serve_predicts_over_http_and_follows_activation(registry, device, build
         r = httpx.post(f"{url}/v1/predict", json={"inputs": x[:3].tolist()}, timeout=5)
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["version"] == 1 and len(body["outputs"]) == 3
+        assert body["version"] == 1 and [len(v) for v in body["outputs"].values()] == [3]
+        # TF Serving's row form answers the same batch
+        rows = httpx.post(f"{url}/v1/predict", json={"instances": x[:3].tolist()}, timeout=5)
+        assert rows.json()["outputs"] == body["outputs"]
+        doc = httpx.get(f"{url}/openapi.json", timeout=5).json()
+        response = doc["paths"]["/v1/predict"]["post"]["responses"]["200"]["content"]
+        outputs = response["application/json"]["schema"]["properties"]["outputs"]
+        assert outputs["required"] == list(body["outputs"])
         registry.publish(build("v2"), 2)
         assert Agent(home).check().active_version == 2
         r = httpx.post(f"{url}/v1/predict", json={"inputs": x[0].tolist()}, timeout=5)

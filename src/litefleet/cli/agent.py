@@ -62,6 +62,28 @@ def status_lines(s: dict) -> list[str]:
     return lines
 
 
+def read_inputs(path: Path):
+    """An .npy array, or an .npz of arrays by input name (`in0`, `in1`, ... by position)."""
+    import zipfile
+
+    import numpy as np
+
+    from litefleet.errors import UserError
+
+    if not path.is_file():
+        raise UserError(f"input file not found: {path}")
+    try:
+        if zipfile.is_zipfile(path):
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            positional = [f"in{i}" for i in range(len(arrays))]
+            return [arrays[k] for k in positional] if set(arrays) == set(positional) else arrays
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        first = " ".join(str(exc).split())[:200]
+        raise UserError(f"cannot read {path} as .npy or .npz of numbers: {first}") from None
+
+
 def register(app: typer.Typer) -> None:
     agent_app = typer.Typer(
         help="The device agent: verified updates, health gate, rollback, local inference.",
@@ -255,24 +277,26 @@ def register(app: typer.Typer) -> None:
 
     @agent_app.command("predict")
     def predict(
-        input_npy: Path = typer.Argument(..., help="A .npy array: one sample or a batch."),
+        inputs: Path = typer.Argument(
+            ...,
+            help="A .npy array (one sample or a batch) for a one-input model, or an .npz with"
+            " one array per input name (or in0, in1, ... in input order).",
+        ),
         home: Path = HOME,
-        out: Path | None = typer.Option(None, "--out", help="Write outputs to this .npy."),
+        out: Path | None = typer.Option(
+            None, "--out", help="Also write every output to this .npz (arrays by output name)."
+        ),
     ) -> None:
-        """Run the active model on INPUT.npy; prints JSON {version, outputs}."""
+        """Run the active model on INPUTS; prints JSON {version, outputs: {name: list}}."""
         import numpy as np
 
         from litefleet.device.runtime import ModelRuntime
-        from litefleet.errors import UserError
 
-        try:
-            x = np.load(input_npy, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"cannot read {input_npy}: {exc}") from None
-        y, version = ModelRuntime(home).predict_with_version(x)
+        runtime = ModelRuntime(home)
+        outputs, version = runtime.run_with_version(read_inputs(inputs))
         if out:
-            np.save(out, y)
-        _print_json({"version": version, "outputs": y.tolist()})
+            np.savez(out, **outputs)
+        _print_json({"version": version, "outputs": {k: v.tolist() for k, v in outputs.items()}})
 
     @agent_app.command("serve")
     def serve(

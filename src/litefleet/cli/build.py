@@ -64,6 +64,11 @@ def build_command(
         "names or the CSV's label values); they travel with the release in card.json.",
     ),
     seed: int | None = typer.Option(None, help="Seed for data split, init and training."),
+    task: str | None = typer.Option(
+        None,
+        help="A .tflite model's task: classification, detection, segmentation, regression or"
+        " other (default: read from its outputs).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout."),
     verbose: bool = typer.Option(
         False, "--verbose", help="Show TensorFlow's, absl's and LiteRT's own log lines."
@@ -101,8 +106,13 @@ def build_command(
     from litefleet.pipeline.data import dataset_of
     from litefleet.pipeline.detect import detect_model
 
-    dataset = dataset_of(chosen)  # data errors before the slow TensorFlow import
     detected = detect_model(chosen.model.path) if chosen.model.path else None
+    if detected is not None and detected.kind == "tflite":  # no TensorFlow on this path
+        _build_tflite(chosen, detected, out, task, as_json)
+        return
+    if task is not None:
+        raise UserError("--task is for a .tflite model (a Keras build trains a classifier)")
+    dataset = dataset_of(chosen)  # data errors before the slow TensorFlow import
 
     # With --json, stdout carries only the JSON; the table and progress go to stderr.
     console = Console(stderr=as_json)
@@ -137,6 +147,85 @@ def build_command(
     console.print(table(report))
     for skip in report.skipped:
         console.print(f"skipped {skip.name}: {skip.reason}", highlight=False)
+    console.print(f"build folder: [bold]{out}[/] (report.json, report.png, golden.npz)")
+    if as_json:
+        sys.stdout.write(json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
+
+
+TASKS = ("classification", "detection", "segmentation", "regression", "other")
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _build_tflite(chosen, detected, out: Path, task: str | None, as_json: bool) -> None:
+    """A prebuilt `.tflite`: measured and quantized as it is, without TensorFlow."""
+    from litefleet.errors import UserError
+    from litefleet.litert import LoadedModel
+    from litefleet.pipeline.data import dataset_of
+    from litefleet.pipeline.report import table
+    from litefleet.pipeline.samples import from_dataset, inputs_only_npz, load_samples
+    from litefleet.pipeline.tflite_build import build_tflite
+
+    if task is not None and task not in TASKS:
+        raise UserError(f"unknown --task {task!r}: {', '.join(TASKS)}")
+    model = LoadedModel.from_file(chosen.model.path)  # a custom op LiteRT lacks: one line
+    if inputs_only_npz(chosen.data.path):
+        samples = load_samples(chosen.data.path, model.input_names, model.input_aliases)
+    elif len(model.input_names) == 1:
+        samples = from_dataset(dataset_of(chosen))
+    else:
+        raise UserError(
+            f"the model takes {len(model.input_names)} inputs {model.input_names}: give --data"
+            " an .npz with one array per input name"
+        )
+    console = Console(stderr=as_json)
+    if not console.is_terminal:
+        console.width = max(console.width, 140)
+    shapes = ", ".join(
+        f"{n} {tuple(a.shape[1:])}" for n, a in zip(model.input_names, samples.inputs, strict=True)
+    )
+    labels = "with labels" if samples.labels is not None else "without labels"
+    console.print(
+        f"data: {samples.name}, {len(samples.inputs[0])} samples ({shapes}), {labels}",
+        highlight=False,
+    )
+    console.print(f"model: {detected.describe()}", highlight=False)
+    with _progress(console) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        report = build_tflite(
+            chosen.model.path,
+            samples,
+            out,
+            task=task,  # type: ignore[arg-type]
+            golden_size=chosen.data.golden_size,
+            latency_runs=chosen.evaluate.latency_runs,
+            zstd_level=chosen.evaluate.zstd_level,
+            recipe=chosen.model_dump(mode="json"),
+            progress=on_progress,
+        )
+    console.print(table(report))
+    console.print(f"task: {report.task}", highlight=False)
+    for skip in report.skipped:
+        console.print(f"skipped {skip.name}: {skip.reason}", highlight=False)
+    if "delegate_only_ops" in report.environment:
+        console.print(
+            f"note: custom ops {report.environment['delegate_only_ops']}", highlight=False
+        )
     console.print(f"build folder: [bold]{out}[/] (report.json, report.png, golden.npz)")
     if as_json:
         sys.stdout.write(json.dumps(report.model_dump(mode="json"), indent=2) + "\n")

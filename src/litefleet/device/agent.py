@@ -470,8 +470,7 @@ class Agent:
             stage / GOLDEN_INPUTS,
             reference_path=stage / GOLDEN_REFERENCE,
             expected=plan.expected,
-            min_accuracy=release.gate.min_accuracy,
-            min_agreement=release.gate.min_agreement,
+            gate=release.gate,  # every output judged as the release says
             latency_budget_ms=cfg.latency_budget_ms,
             limits=limits,
         )

@@ -2,10 +2,11 @@
 `litefleet.device.probation`).
 
 Before activation, in this order (cheapest refusal first): the file loads in LiteRT; its
-signature matches what the app expects; the signed golden set (`golden-inputs.npz`,
-`golden-reference.npz`: `litefleet.golden`) runs without NaN, with accuracy >= the
-release's own `min_accuracy` (when it has labels) and agreement with the reference outputs
->= `min_agreement`; the median single-sample latency fits the device's budget.
+signature matches what the app expects; the signed golden set runs without NaN; every output
+passes the release's `GateSpec`: a class output by accuracy >= `min_accuracy` (when the
+golden set has labels) and top-class agreement with the reference >= `min_agreement`, any
+other output by closeness to the release's float reference (`litefleet.tolerance`); the
+median single-sample latency fits the device's budget.
 
 The gate never runs in the agent's own process: `isolated_health_check` runs it in a child
 (`litefleet.sandbox`) under a deadline, a CPU-time and a memory limit, so a model that
@@ -25,8 +26,9 @@ import numpy as np
 from litefleet.errors import UserError
 from litefleet.golden import load_golden_files
 from litefleet.litert import LoadedModel, app_view
-from litefleet.release import Signature
+from litefleet.release import GateSpec, OutputCheck, Signature
 from litefleet.sandbox import MEMORY_ENV, Limits, run_isolated
+from litefleet.tolerance import DEFAULT_ATOL, close_share
 
 GATE_STARTUP_S = 10.0
 """Wall-clock allowance of a gate run beyond its invocations: interpreter start, imports,
@@ -45,29 +47,39 @@ class HealthReport:
     latency_ms: float = 0.0
     signature: Signature | None = None
     checks: dict[str, bool] = field(default_factory=dict)
+    closeness: dict[str, float] = field(default_factory=dict)
+    """Per non-class output: the share of elements within tolerance of the reference."""
 
 
-def load_golden(
-    path: Path, reference_path: Path | None = None
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """First input, labels (None without), first reference output (None without)."""
-    inputs, labels, reference = load_golden_files(path, reference_path)
-    return inputs[0], labels, reference[0] if reference else None
+def default_checks(gate: GateSpec, names: list[str]) -> list[OutputCheck]:
+    """The gate's per-output checks; without any, the class output (a classification
+    release of the first format) or closeness of every output at a default tolerance."""
+    if gate.outputs:
+        return list(gate.outputs)
+    if gate.class_output is not None:
+        return [OutputCheck(name=names[gate.class_output], kind="class")]
+    return [OutputCheck(name=n, kind="close", atol=DEFAULT_ATOL) for n in names]
 
 
 def health_check(
     model_path: Path,
     golden_path: Path,
     *,
-    reference_path: Path | None = None,
     expected: Signature | None,
-    min_accuracy: float | None,
+    min_accuracy: float | None = None,
     min_agreement: float = 0.0,
+    gate: GateSpec | None = None,
+    reference_path: Path | None = None,
     latency_budget_ms: float | None = None,
     latency_runs: int = 30,
     max_samples: int = 500,
 ) -> HealthReport:
-    """Run every pre-activation check; the first failure names the reason."""
+    """Run every pre-activation check; the first failure names the reason.
+
+    `golden_path` is `golden-inputs.npz` (with `reference_path` = `golden-reference.npz`)
+    or a one-file golden set; `gate` says how each output is judged (default: the class
+    output with `min_accuracy` and `min_agreement`)."""
+    gate = gate or GateSpec(min_accuracy=min_accuracy, min_agreement=min_agreement)
     checks: dict[str, bool] = {}
     try:
         model = LoadedModel.from_file(model_path)
@@ -84,41 +96,66 @@ def health_check(
             checks=checks,
         )
     checks["signature"] = True
-    x, y, ref = load_golden(golden_path, reference_path)
-    x = x[:max_samples]
-    y = y[:max_samples] if y is not None else None
+    inputs, labels, reference = load_golden_files(golden_path, reference_path)
+    inputs = [a[:max_samples] for a in inputs]
+    labels = labels[:max_samples] if labels is not None else None
+    reference = [r[: len(inputs[0])] for r in reference]
     try:
-        out = model.predict(x.astype(np.float32))
+        named = model.run(inputs)
     except (UserError, ValueError, RuntimeError) as exc:
         return HealthReport(False, f"golden set does not run: {exc}", signature=sig, checks=checks)
-    checks["finite"] = bool(np.isfinite(out).all())
+    outputs = list(named.values())
+    checks["finite"] = all(
+        np.isfinite(o).all() for o in outputs if np.issubdtype(o.dtype, np.floating)
+    )
     if not checks["finite"]:
         return HealthReport(False, "NaN or Inf in outputs", signature=sig, checks=checks)
-    pred = out.reshape(len(out), -1).argmax(axis=1)
-    accuracy = float((pred == y.reshape(-1)).mean()) if y is not None and len(y) else 0.0
-    agreement = (
-        float((pred == ref[: len(pred)].reshape(len(pred), -1).argmax(axis=1)).mean())
-        if ref is not None and len(pred)
-        else 1.0
+    accuracy, agreement, closeness = 0.0, 1.0, {}
+    failure = ""
+    for k, check in enumerate(default_checks(gate, model.output_names)):
+        if k >= len(outputs):
+            failure = failure or f"output {check.name!r}: the model has {len(outputs)} outputs"
+            continue
+        ref = reference[k] if k < len(reference) else None
+        if check.kind == "class":
+            pred = outputs[k].reshape(len(outputs[k]), -1).argmax(axis=1)
+            if labels is not None and len(labels):
+                accuracy = float((pred == labels).mean())
+            if ref is not None and len(pred):
+                agreement = float((pred == ref.reshape(len(pred), -1).argmax(axis=1)).mean())
+            if gate.min_accuracy is not None and labels is not None:
+                checks["accuracy"] = accuracy >= gate.min_accuracy
+                if not checks["accuracy"]:
+                    failure = failure or (
+                        f"golden accuracy {accuracy:.4f} < required {gate.min_accuracy:.4f}"
+                    )
+            checks["agreement"] = agreement >= gate.min_agreement
+            if not checks["agreement"]:
+                failure = failure or (
+                    f"agreement with reference {agreement:.4f} < required {gate.min_agreement:.4f}"
+                )
+            continue
+        if ref is None:
+            failure = failure or f"output {check.name!r}: the golden reference lacks out{k}"
+            continue
+        share = close_share(outputs[k], ref, check)
+        closeness[check.name] = share
+        checks[f"close:{check.name}"] = share >= check.min_share
+        if share < check.min_share:
+            failure = failure or (
+                f"output {check.name!r}: {share:.4f} of its elements within {check.atol:g} x"
+                f" range of the reference < required {check.min_share:.4f}"
+            )
+    latency = _median_latency_ms(model, inputs, latency_runs)
+    base = dict(
+        accuracy=accuracy,
+        agreement=agreement,
+        latency_ms=latency,
+        signature=sig,
+        closeness=closeness,
     )
-    latency = _median_latency_ms(model, x, latency_runs)
-    base = dict(accuracy=accuracy, agreement=agreement, latency_ms=latency, signature=sig)
-    checks["accuracy"] = min_accuracy is None or accuracy >= min_accuracy
-    if not checks["accuracy"]:
-        return HealthReport(
-            False,
-            f"golden accuracy {accuracy:.4f} < required {min_accuracy:.4f}",
-            checks=checks,
-            **base,
-        )
-    checks["agreement"] = agreement >= min_agreement
-    if not checks["agreement"]:
-        return HealthReport(
-            False,
-            f"agreement with reference {agreement:.4f} < required {min_agreement:.4f}",
-            checks=checks,
-            **base,
-        )
+    if failure:
+        return HealthReport(False, failure, checks=checks, **base)
     checks["latency"] = latency_budget_ms is None or latency <= latency_budget_ms
     if not checks["latency"]:
         return HealthReport(
@@ -152,10 +189,11 @@ def isolated_health_check(
     model_path: Path,
     golden_path: Path,
     *,
-    reference_path: Path | None = None,
     expected: Signature | None,
-    min_accuracy: float | None,
+    min_accuracy: float | None = None,
     min_agreement: float = 0.0,
+    gate: GateSpec | None = None,
+    reference_path: Path | None = None,
     latency_budget_ms: float | None = None,
     limits: Limits | None = None,
 ) -> HealthReport:
@@ -166,10 +204,11 @@ def isolated_health_check(
         {
             "model_path": str(model_path),
             "golden_path": str(golden_path),
-            "reference_path": str(reference_path) if reference_path else None,
             "expected": expected.model_dump(mode="json") if expected else None,
             "min_accuracy": min_accuracy,
             "min_agreement": min_agreement,
+            "gate": gate.model_dump(mode="json") if gate else None,
+            "reference_path": str(reference_path) if reference_path else None,
             "latency_budget_ms": latency_budget_ms,
         },
         limits,
@@ -187,6 +226,7 @@ def isolated_health_check(
         latency_ms=v["latency_ms"],
         signature=Signature.model_validate(v["signature"]) if v["signature"] else None,
         checks=v["checks"],
+        closeness=v.get("closeness", {}),
     )
 
 
@@ -194,6 +234,7 @@ def health_check_task(
     model_path: str,
     golden_path: str,
     expected: dict | None,
+    gate: dict | None = None,
     reference_path: str | None = None,
     **kw: float | None,
 ) -> dict:
@@ -201,8 +242,9 @@ def health_check_task(
     report = health_check(
         Path(model_path),
         Path(golden_path),
-        reference_path=Path(reference_path) if reference_path else None,
         expected=Signature.model_validate(expected) if expected else None,
+        gate=GateSpec.model_validate(gate) if gate else None,
+        reference_path=Path(reference_path) if reference_path else None,
         **kw,  # type: ignore[arg-type]
     )
     reason = report.reason
@@ -217,18 +259,19 @@ def health_check_task(
         "latency_ms": report.latency_ms,
         "signature": report.signature.model_dump(mode="json") if report.signature else None,
         "checks": report.checks,
+        "closeness": report.closeness,
     }
 
 
-def _median_latency_ms(model: LoadedModel, x: np.ndarray, runs: int) -> float:
-    if not len(x):
+def _median_latency_ms(model: LoadedModel, inputs: list[np.ndarray], runs: int) -> float:
+    if not len(inputs[0]):
         return 0.0
-    sample = x[0].astype(np.float32)
-    model.predict(sample)  # warm-up: first invoke allocates
+    sample = [a[0] for a in inputs]
+    model.run_sample(sample)  # warm-up: first invoke allocates
     times = []
     for _ in range(max(1, runs)):
         t = time.perf_counter()
-        model.predict(sample)
+        model.run_sample(sample)
         times.append(time.perf_counter() - t)
     return float(np.median(times) * 1000)
 

@@ -1,35 +1,43 @@
 """`litefleet agent serve`: the runtime over HTTP on 127.0.0.1, for apps in other processes.
 
-    POST /v1/predict   {"inputs": [[...], ...]}  ->  {"outputs": [[...]], "version": v}
+    POST /v1/predict   {"inputs": x}                 ->  {"version": v, "outputs": {name: y}}
+                       {"inputs": {name: x, ...}}    (several inputs, by tensor name)
+                       {"instances": [sample, ...]}  (TF Serving's row form; a sample is an
+                                                      array, or {name: array} per input)
     GET  /v1/status    the version loaded now, its variant, swaps;   GET /healthz
-    GET  /openapi.json an OpenAPI 3.1 document of the above (input shape of the active model)
+    GET  /openapi.json an OpenAPI 3.1 document of the above (the active model's tensors)
 
-`inputs` is one sample (a nested list with the model's input shape, batch axis dropped) or a
-batch of them; outputs come back with the same batch layout, dequantized floats.
+Every output comes back by tensor name, with the batch layout of the request (`instances`
+is always a batch; an `inputs` array with or without the batch axis), dequantized floats.
 Errors: 400 when the body is not JSON, 422 (with a message saying what was expected) when it
-is JSON of the wrong form or shape, 405 for a method the path does not take, 413 when too big.
+is JSON of the wrong form or shape, 404/405 for a path or method it does not take, 413 when
+too big.
 
-The standard library's threading HTTP server is enough: each request runs in its own
-thread with its own interpreter (see `runtime`), and a device needs no web framework.
-A background thread judges probation, so a bad model is rolled back while it serves.
+Transport: `litefleet.device.httpd`, a lean asyncio HTTP/1.1 server (keep-alive, one write
+per answer) that runs a fast model inline in its event loop and moves a slow one to a thread
+pool, each thread with its own interpreter (see `runtime`). A background thread judges
+probation, so a bad model is rolled back while it serves.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from litefleet.device.httpd import LeanHTTPServer, Reply
 from litefleet.device.runtime import ModelRuntime
 from litefleet.errors import UserError
 
 MAX_BODY = 8 << 20
 ROUTES = {"/v1/predict": "POST", "/v1/status": "GET", "/healthz": "GET", "/openapi.json": "GET"}
-EXPECTED = 'expected a JSON object {"inputs": [...]}: one sample or a list of samples'
+EXPECTED = (
+    'expected a JSON object {"inputs": ...} (one array, or {name: array} per input) or '
+    '{"instances": [...]} (a list of samples)'
+)
 
 
 class BadBody(Exception):
@@ -38,34 +46,59 @@ class BadBody(Exception):
         self.status = status
 
 
-def parse_predict_body(raw: bytes) -> np.ndarray:
-    """The `inputs` of a predict request as float32, or `BadBody` saying what is wrong."""
+def parse_predict_body(raw: bytes) -> object:
+    """The inputs of a predict request (an array, a dict of arrays by name, or for
+    `instances` a list of per-input batches), or `BadBody` saying what is wrong."""
     try:
         body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadBody(400, f"body is not JSON ({exc}); {EXPECTED}") from None
-    if not isinstance(body, dict) or "inputs" not in body:
+    if not isinstance(body, dict) or len(body.keys() & {"inputs", "instances"}) != 1:
         got = f"keys {sorted(body)}" if isinstance(body, dict) else type(body).__name__
         raise BadBody(422, f'missing "inputs" (got {got}); {EXPECTED}')
-    extra = sorted(set(body) - {"inputs"})
+    extra = sorted(set(body) - {"inputs", "instances", "signature_name"})
     if extra:
         raise BadBody(422, f"unknown keys {extra}; {EXPECTED}")
+    if "instances" in body:
+        return _instances(body["instances"])
+    given = body["inputs"]
+    if isinstance(given, dict):
+        return {str(k): _numbers(v, f'"inputs"[{k!r}]') for k, v in given.items()}
+    return _numbers(given, '"inputs"')
+
+
+def _instances(rows: object) -> object:
+    if not isinstance(rows, list) or not rows:
+        raise BadBody(422, f'"instances" must be a non-empty list of samples; {EXPECTED}')
+    if all(isinstance(r, dict) for r in rows):
+        names = set(rows[0])
+        if any(set(r) != names for r in rows):
+            raise BadBody(422, '"instances": every sample must name the same inputs')
+        return {n: _numbers([r[n] for r in rows], f'"instances"[*][{n!r}]') for n in names}
+    return _numbers(rows, '"instances"')
+
+
+def _numbers(value: object, where: str) -> np.ndarray:
     try:
-        x = np.asarray(body["inputs"], dtype=np.float32)
+        x = np.asarray(value, dtype=np.float32)
     except (ValueError, TypeError):
         raise BadBody(
-            422, '"inputs" must be numbers in a regular nested list (same length per row)'
+            422, f"{where} must be numbers in a regular nested list (same length per row)"
         ) from None
     if x.ndim == 0:
-        raise BadBody(422, f'"inputs" is a single number; {EXPECTED}')
+        raise BadBody(422, f"{where} is a single number; {EXPECTED}")
     return x
 
 
 def openapi(runtime: ModelRuntime) -> dict[str, Any]:
-    """The HTTP interface as an OpenAPI 3.1 document; the sample shape is the active model's."""
-    sig = runtime.manifest.signature if runtime.manifest else None
-    shape = sig.inputs[0].shape[1:] if sig and sig.inputs else []
-    out_shape = sig.outputs[0].shape[1:] if sig and sig.outputs else []
+    """The HTTP interface as an OpenAPI 3.1 document, with the active model's tensors: every
+    input by name (request) and every output by name (response)."""
+    from litefleet.litert import app_view, unique_names
+
+    sig = app_view(runtime.manifest.signature) if runtime.manifest else None
+    inputs = [(t.name, t.shape[1:]) for t in sig.inputs] if sig else []
+    out_names = unique_names([t.name for t in sig.outputs], "output") if sig else []
+    outputs = list(zip(out_names, [t.shape[1:] for t in sig.outputs], strict=True)) if sig else []
 
     def nested(dims: list[int]) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "number"}
@@ -73,6 +106,21 @@ def openapi(runtime: ModelRuntime) -> dict[str, Any]:
             schema = {"type": "array", "items": schema, "minItems": d, "maxItems": d}
         return schema
 
+    def sample_or_batch(dims: list[int]) -> dict[str, Any]:
+        return {"oneOf": [nested(dims), {"type": "array", "items": nested(dims)}]}
+
+    def by_name(tensors: list[tuple[str, list[int]]], make) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": [n for n, _ in tensors],
+            "additionalProperties": False,
+            "properties": {n: make(d) for n, d in tensors},
+        }
+
+    inputs_schema = by_name(inputs, sample_or_batch)
+    if len(inputs) == 1:  # one input: the bare array as well
+        inputs_schema = {"oneOf": [sample_or_batch(inputs[0][1]), inputs_schema]}
+    instance = nested(inputs[0][1]) if len(inputs) == 1 else by_name(inputs, nested)
     error = {
         "content": {
             "application/json": {
@@ -82,45 +130,48 @@ def openapi(runtime: ModelRuntime) -> dict[str, Any]:
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "litefleet device runtime", "version": "1"},
+        "info": {"title": "litefleet device runtime", "version": "2"},
         "paths": {
             "/v1/predict": {
                 "post": {
-                    "summary": "Predict with the active model (one sample or a batch)",
+                    "summary": "Predict with the active model (one sample or a batch); "
+                    "every output by tensor name",
                     "requestBody": {
                         "required": True,
                         "content": {
                             "application/json": {
                                 "schema": {
-                                    "type": "object",
-                                    "required": ["inputs"],
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "inputs": {
-                                            "oneOf": [
-                                                nested(shape),
-                                                {"type": "array", "items": nested(shape)},
-                                            ]
-                                        }
-                                    },
+                                    "oneOf": [
+                                        {
+                                            "type": "object",
+                                            "required": ["inputs"],
+                                            "additionalProperties": False,
+                                            "properties": {"inputs": inputs_schema},
+                                        },
+                                        {
+                                            "type": "object",
+                                            "required": ["instances"],
+                                            "additionalProperties": False,
+                                            "properties": {
+                                                "instances": {"type": "array", "items": instance}
+                                            },
+                                        },
+                                    ]
                                 }
                             }
                         },
                     },
                     "responses": {
                         "200": {
-                            "description": "outputs and the version that answered",
+                            "description": "every output by tensor name (the batch layout of "
+                            "the request), and the version that answered",
                             "content": {
                                 "application/json": {
                                     "schema": {
                                         "type": "object",
+                                        "required": ["version", "outputs"],
                                         "properties": {
-                                            "outputs": {
-                                                "oneOf": [
-                                                    nested(out_shape),
-                                                    {"type": "array", "items": nested(out_shape)},
-                                                ]
-                                            },
+                                            "outputs": by_name(outputs, sample_or_batch),
                                             "version": {"type": "integer"},
                                         },
                                     }
@@ -144,81 +195,62 @@ def openapi(runtime: ModelRuntime) -> dict[str, Any]:
     }
 
 
-def make_server(home: Path, host: str = "127.0.0.1", port: int = 8500) -> ThreadingHTTPServer:
+class PredictService:
+    """The routes of `agent serve` over a `ModelRuntime`, transport-free:
+    `handle(method, path, body) -> Reply`."""
+
+    def __init__(self, runtime: ModelRuntime) -> None:
+        self.runtime = runtime
+
+    def handle(self, method: str, path: str, body: bytes) -> Reply:
+        allowed = ROUTES.get(path)
+        if allowed is None:
+            return _json(404, {"error": f"no such path {path}; see /openapi.json"})
+        if allowed != method:
+            return _json(
+                405, {"error": f"{method} not allowed on {path}; use {allowed}"}, {"Allow": allowed}
+            )
+        if method == "POST":
+            return self.predict(body)
+        runtime = self.runtime
+        runtime.refresh()  # report the version active now, not the one of the last predict
+        if path == "/healthz":
+            return _json(200, {"ok": True, "version": runtime.version})
+        if path == "/openapi.json":
+            return _json(200, openapi(runtime))
+        m = runtime.manifest
+        return _json(
+            200,
+            {
+                "version": runtime.version,
+                "swaps": runtime.swaps,
+                "variant": m.variant if m else None,
+            },
+        )
+
+    def predict(self, body: bytes) -> Reply:
+        if not body:
+            return _json(400, {"error": f"empty body; {EXPECTED}"})
+        try:
+            inputs = parse_predict_body(body)
+            outputs, version = self.runtime.run_with_version(inputs)  # type: ignore[arg-type]
+        except BadBody as exc:
+            return _json(exc.status, {"error": str(exc)})
+        except (ValueError, UserError) as exc:  # shape mismatch and the like
+            return _json(422, {"error": str(exc)})
+        return _json(
+            200, {"version": version, "outputs": {k: v.tolist() for k, v in outputs.items()}}
+        )
+
+
+def _json(status: int, obj: object, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, json.dumps(obj).encode(), headers or {})
+
+
+def make_server(home: Path, host: str = "127.0.0.1", port: int = 8500) -> LeanHTTPServer:
+    """The server of `agent serve` (not started: `serve_forever()` or `start()`)."""
     runtime = ModelRuntime(home)
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:  # quiet: a device has no one to read it
-            pass
-
-        def _send(self, code: int, obj: object, headers: dict[str, str] | None = None) -> None:
-            body = json.dumps(obj).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _wrong_method(self) -> bool:
-            allowed = ROUTES.get(self.path)
-            if allowed is None:
-                self._send(404, {"error": f"no such path {self.path}; see /openapi.json"})
-                return True
-            if allowed != self.command:
-                self._send(
-                    405,
-                    {"error": f"{self.command} not allowed on {self.path}; use {allowed}"},
-                    {"Allow": allowed},
-                )
-                return True
-            return False
-
-        def do_GET(self) -> None:
-            if self._wrong_method():
-                return
-            runtime.refresh()  # report the version active now, not the one of the last predict
-            if self.path == "/healthz":
-                self._send(200, {"ok": True, "version": runtime.version})
-            elif self.path == "/openapi.json":
-                self._send(200, openapi(runtime))
-            else:
-                m = runtime.manifest
-                self._send(
-                    200,
-                    {
-                        "version": runtime.version,
-                        "swaps": runtime.swaps,
-                        "variant": m.variant if m else None,
-                    },
-                )
-
-        def do_POST(self) -> None:
-            if self._wrong_method():
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length <= 0 or length > MAX_BODY:
-                if length:
-                    self._send(413, {"error": f"body of {length} B is over {MAX_BODY} B"})
-                else:
-                    self._send(400, {"error": f"empty body; {EXPECTED}"})
-                return
-            try:
-                x = parse_predict_body(self.rfile.read(length))
-                y, version = runtime.predict_with_version(x)
-            except BadBody as exc:
-                self._send(exc.status, {"error": str(exc)})
-                return
-            except (ValueError, UserError) as exc:  # shape mismatch and the like
-                self._send(422, {"error": str(exc)})
-                return
-            self._send(200, {"outputs": y.tolist(), "version": version})
-
-        do_PUT = do_DELETE = do_PATCH = do_POST  # answered 405 by _wrong_method
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = LeanHTTPServer(PredictService(runtime).handle, host, port, max_body=MAX_BODY)
     server.runtime = runtime  # type: ignore[attr-defined]
     return server
 

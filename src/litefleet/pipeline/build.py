@@ -77,9 +77,6 @@ quantized (the combinations); a QAT model is meant only for int8. `dynamic`, `in
 (the converter's dynamic-range mode leaves tensors under 1024 values in float32 — the last
 layer of a small model — so a fine-tune of that layer changed 10 % of the file)."""
 
-TFLITE_DERIVED: tuple[Precision, ...] = ("dynamic", "int4", "weight-int8", "weight-int4")
-"""Variants the AI Edge quantizer makes of a user's float `.tflite` file."""
-
 DRIFT_BINS = 10
 
 NO_KERAS = {
@@ -135,15 +132,26 @@ def build(
     data = data if data is not None else dataset_of(recipe)
     detected = detect_model(recipe.model.path) if recipe.model.path else None
     kind = detected.kind if detected else "default"
+    if kind == "tflite":  # measured and quantized as it is (`tflite_build`, no TensorFlow)
+        from litefleet.pipeline.samples import from_dataset
+        from litefleet.pipeline.tflite_build import build_tflite
+
+        return build_tflite(
+            recipe.model.path,
+            from_dataset(data),
+            out_dir,
+            golden_size=recipe.data.golden_size,
+            latency_runs=recipe.evaluate.latency_runs,
+            zstd_level=recipe.evaluate.zstd_level,
+            recipe=recipe.model_dump(mode="json"),
+            progress=hook,
+        )
     train.seed_everything(recipe.seed)
 
     skipped: list[SkippedCandidate] = []
     keras_to_save: dict[str, object] = {}
-    if kind == "tflite":
-        files, reference = _from_tflite(recipe.model.path, data, skipped)
-    else:
-        candidates, reference = _models(recipe, kind, data, hook, skipped, keras_to_save)
-        files = _convert(recipe, data, candidates, skipped, hook)
+    candidates, reference = _models(recipe, kind, data, hook, skipped, keras_to_save)
+    files = _convert(recipe, data, candidates, skipped, hook)
 
     out_dir = out_dir.resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -434,30 +442,6 @@ def _convert(
         files.append(_File(source, precision, data_bytes, sparsity, parameters))
     hook("convert", len(plan), len(plan))
     return files
-
-
-def _from_tflite(
-    path: Path, data: Dataset, skipped: list[SkippedCandidate]
-) -> tuple[list[_File], np.ndarray]:
-    """The user's file as it is, its quantized variants, and its outputs as the reference."""
-    original = Path(path).read_bytes()
-    precision, reference = evaluate.inspect_tflite(original, data)
-    for step in ("training", "pruned", "qat", "distilled"):
-        skipped.append(SkippedCandidate(name=step, reason=NO_KERAS["tflite"].format(step=step)))
-    files = [_File("baseline", precision, original, 0.0, 0)]
-    for derived in TFLITE_DERIVED:
-        name = f"baseline-{derived}"
-        if precision != "float32":
-            reason = f"the file is already quantized ({precision}); the quantizer needs float32"
-            skipped.append(SkippedCandidate(name=name, reason=reason))
-            continue
-        try:
-            files.append(
-                _File("baseline", derived, quantize.quantize_tflite(original, derived), 0.0, 0)
-            )
-        except quantize.QuantizerCannot as exc:
-            skipped.append(SkippedCandidate(name=name, reason=str(exc)))
-    return files, reference
 
 
 def _measure(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from litefleet.errors import UserError
 from litefleet.golden import GoldenSet
 from litefleet.release import BuildReport, GateSpec
+from litefleet.tolerance import output_checks
 
 DEFAULT_ACCURACY_MARGIN = 0.1
 """Default `min_accuracy` = the least accurate variant's test accuracy minus this margin
@@ -36,6 +37,7 @@ def gate_spec(
         class_output=0 if classifies else None,
         min_accuracy=default_min_accuracy(report, min_accuracy) if labelled else None,
         min_agreement=min_agreement,
+        outputs=output_checks(report),  # each output judged; tolerances from measured errors
     )
 
 
