@@ -125,13 +125,16 @@ def wilson_interval(p: float, n: int, z: float = Z_95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def newcombe_interval(p1: float, p2: float, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Newcombe's hybrid score interval of p1 − p2, both measured on `n` samples.
+def newcombe_interval(
+    p1: float, p2: float, n1: int, n2: int | None = None, z: float = Z_95
+) -> tuple[float, float]:
+    """Newcombe's hybrid score interval (1998, method 10) of p1 − p2, measured on `n1` and
+    `n2` samples (`n2` = `n1` when omitted).
 
     The variants share one test set (paired samples) and the index carries no per-sample
     agreement, so the unpaired interval is used: wider, i.e. more reluctant to swap."""
-    l1, u1 = wilson_interval(p1, n, z)
-    l2, u2 = wilson_interval(p2, n, z)
+    l1, u1 = wilson_interval(p1, n1, z)
+    l2, u2 = wilson_interval(p2, n2 or n1, z)
     d = p1 - p2
     return (
         d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
