@@ -5,8 +5,10 @@ so the student follows the teacher:
 - an image model (samples H×W×C) whose teacher has convolutions gets a convolutional
   student: the teacher's convolution widths halved (at least 4 filters), each followed by
   2×2 max pooling while the feature map is larger than 2×2, then the logits;
-- a teacher on flat features (or an MLP on images) gets an MLP of the recipe's
-  `distill.student_hidden` widths;
+- an MLP teacher gets an MLP of its own depth, each hidden layer at most half the
+  teacher's width and at most the recipe's `distill.student_hidden` width (the default
+  MLP [128, 64] gets [32, 16]); a teacher on flat features whose layers are unknown gets
+  `student_hidden` as it is;
 - anything else (sequences, a teacher whose layers are unknown on non-image data, a student
   that would not be smaller than its teacher) gets none, and the build lists the reason.
 """
@@ -51,7 +53,17 @@ def plan_student(
     if is_image and (filters or teacher is None or not kinds):
         widths = tuple(max(MIN_FILTERS, f // 2) for f in filters) or DEFAULT_FILTERS
         plan = StudentPlan("conv", widths)
-    elif len(input_shape) == 1 or (kinds and not filters and _all_dense(kinds)):
+    elif kinds and not filters and _all_dense(kinds):
+        hidden = [units for kind, units in kinds if kind == "Dense" and units][:-1]
+        if not hidden:
+            return StudentPlan("", reason="the teacher has no hidden layer to make narrower")
+        caps = list(student_hidden) + [student_hidden[-1]] * len(hidden) if student_hidden else []
+        widths = tuple(
+            max(MIN_FILTERS, min(units // 2, caps[i]) if caps else units // 2)
+            for i, units in enumerate(hidden)
+        )
+        plan = StudentPlan("mlp", widths)
+    elif len(input_shape) == 1:
         plan = StudentPlan("mlp", tuple(student_hidden))
     else:
         return StudentPlan(
