@@ -33,6 +33,9 @@ CARD_FILE = "card.json"
 
 Color = Literal["grayscale", "rgb"]
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+"""Files `agent predict` treats as raw images (the suffixes a build's image folder reads)."""
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
