@@ -47,7 +47,9 @@ def build_command(
     epochs: int | None = typer.Option(None, help="Maximum training epochs (early stopping)."),
     sparsity: float | None = typer.Option(None, help="Final sparsity of magnitude pruning."),
     student_width: int | None = typer.Option(
-        None, help="Width of the student's first hidden layer (the second is half)."
+        None,
+        help="MLP students: the most width of the first hidden layer (the second is half); "
+        "a convolutional student follows the teacher's widths.",
     ),
     fine_tune_last_layer: bool = typer.Option(
         False, "--fine-tune-last-layer", help="Train only the last layer of --model."
