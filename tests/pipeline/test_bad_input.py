@@ -130,3 +130,17 @@ def test_failed_rebuild_keeps_the_previous_build(tmp_path, build_factory):
     result = run_build("--data", "missing.npz", "--out", "out", cwd=tmp_path)
     assert result.returncode == 2
     assert sorted(p.name for p in good.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--as-is",), "model.as_is needs model.path"),
+        (("--epochs", "0"), "train.epochs 0 means no training"),
+        (("--classes", "a,b"), "2 class names given"),
+    ],
+)
+def test_as_is_and_classes_options_refuse_nonsense(tmp_path, args, needle):
+    result = run_build(*args, "--out", "out", cwd=tmp_path)
+    assert_clean_failure(result, needle)
+    assert_nothing_written(tmp_path)
