@@ -4,9 +4,10 @@ Read by the device (gate), written by publish and the build; numpy only. Two fil
 release (see `litefleet.release`):
 
 - `golden-inputs.npz`: `in0`, `in1`, ... one array per model input (batch first), float32,
-  or uint8 plus a scalar `in<i>_scale` when `q * scale` gives back the float32 inputs
-  bit for bit (images as most datasets store them: 4x smaller); `y` (int labels) only
-  when labels exist. Reused across releases while the bytes stay the same.
+  or uint8 plus a scalar `in<i>_divisor` when `float32(q) / float32(divisor)` gives back
+  the float32 inputs bit for bit (images scaled the usual way, `pixels / 255`: 4x
+  smaller); `y` (int labels) only when labels exist. Reused across releases while the
+  bytes stay the same.
 - `golden-reference.npz`: `out0`, `out1`, ... this release's float reference outputs.
 
 Writes are deterministic (fixed zip timestamps, sorted keys): the same arrays give the same
@@ -27,8 +28,8 @@ import numpy as np
 
 from litefleet.errors import UserError
 
-UINT8_SCALES = (1 / 255, 1 / 256, 1 / 16, 1 / 128, 1 / 127.5, 1.0)
-"""Scales tried for storing float inputs as uint8 (kept only when the round trip is exact)."""
+UINT8_DIVISORS = (255.0, 256.0, 16.0, 128.0, 127.5, 1.0)
+"""Divisors tried for storing float inputs as uint8 (kept only when the round trip is exact)."""
 
 
 @dataclass(frozen=True)
@@ -113,9 +114,9 @@ def _count(arrays: Mapping[str, np.ndarray], prefix: str) -> int:
 
 def _input(arrays: Mapping[str, np.ndarray], i: int) -> np.ndarray:
     a = arrays[f"in{i}"]
-    scale = arrays.get(f"in{i}_scale")
-    if scale is not None:
-        return a.astype(np.float32) * np.float32(scale)
+    divisor = arrays.get(f"in{i}_divisor")
+    if divisor is not None:
+        return a.astype(np.float32) / np.float32(divisor)
     return a.astype(np.float32, copy=False)
 
 
@@ -130,10 +131,10 @@ def inputs_bytes(golden: GoldenSet) -> bytes:
     """`golden-inputs.npz` of `golden` (uint8 where exact), deterministic."""
     arrays: dict[str, np.ndarray] = {}
     for i, a in enumerate(golden.inputs):
-        q, scale = _as_uint8(a)
+        q, divisor = _as_uint8(a)
         if q is not None:
             arrays[f"in{i}"] = q
-            arrays[f"in{i}_scale"] = np.float32(scale)
+            arrays[f"in{i}_divisor"] = np.float32(divisor)
         else:
             arrays[f"in{i}"] = np.ascontiguousarray(a, dtype=np.float32)
     if golden.labels is not None:
@@ -156,15 +157,17 @@ def golden_file_bytes(golden: GoldenSet) -> bytes:
 
 
 def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
-    """An `.npz` (deflate) whose bytes depend only on the arrays: fixed timestamps, sorted
+    """An `.npz` (deflate, level 1) whose bytes depend only on the arrays: fixed timestamps, sorted
     names (`np.savez_compressed` stamps the current time into the zip)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(arrays):
             info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
-            with zf.open(info, "w", force_zip64=True) as f:
-                np.lib.format.write_array(f, np.asanyarray(arrays[name]), allow_pickle=False)
+            one = io.BytesIO()
+            np.lib.format.write_array(one, np.asanyarray(arrays[name]), allow_pickle=False)
+            # level 1: image bytes barely compress further, and publish may try 3 sizes
+            zf.writestr(info, one.getvalue(), compresslevel=1)
     return buf.getvalue()
 
 
@@ -172,15 +175,12 @@ def _as_uint8(a: np.ndarray) -> tuple[np.ndarray | None, float]:
     if a.dtype != np.float32 or not a.size or not np.isfinite(a).all():
         return None, 0.0
     lo, hi = float(a.min()), float(a.max())
-    for scale in UINT8_SCALES:
-        if lo < 0 or hi / scale > 255.5:
+    for divisor in UINT8_DIVISORS:
+        if lo < 0 or hi * divisor > 255.5:
             continue
-        q = np.rint(a / np.float32(scale))
-        if q.max() > 255:
-            continue
-        q8 = q.astype(np.uint8)
-        if np.array_equal(q8.astype(np.float32) * np.float32(scale), a):
-            return q8, scale
+        q8 = np.rint(a * np.float32(divisor)).astype(np.uint8)
+        if np.array_equal(q8.astype(np.float32) / np.float32(divisor), a):
+            return q8, divisor
     return None, 0.0
 
 
@@ -212,8 +212,8 @@ class Trimmed:
 
 
 def fit_budget(golden: GoldenSet, budget: int) -> Trimmed:
-    """The largest stratified prefix of `golden` whose two files fit `budget` bytes
-    together. Raises `UserError` when not even one sample fits."""
+    """A stratified prefix of `golden` (the largest, give or take a sample) whose two files
+    fit `budget` bytes together. Raises `UserError` when not even one sample fits."""
     n = len(golden)
     order = stratified_order(golden.labels, n)
 
@@ -221,29 +221,17 @@ def fit_budget(golden: GoldenSet, budget: int) -> Trimmed:
         g = golden.take(np.sort(order[:k]))
         return g, inputs_bytes(g), reference_bytes(g)
 
-    g, ib, rb = files(n)
-    if len(ib) + len(rb) <= budget:
-        return Trimmed(g, ib, rb, 0)
-    per_sample = (len(ib) + len(rb)) / max(1, n)
-    lo, hi = 0, n  # lo fits (0 trivially), hi does not
-    guess = int(budget / per_sample)
-    best: tuple[GoldenSet, bytes, bytes] | None = None
-    if 0 < guess < n:  # start next to the answer: compression ratios vary little
-        g, ib, rb = files(guess)
-        if len(ib) + len(rb) <= budget:
-            lo, best = guess, (g, ib, rb)
-        else:
-            hi = guess
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        g, ib, rb = files(mid)
-        if len(ib) + len(rb) <= budget:
-            lo, best = mid, (g, ib, rb)
-        else:
-            hi = mid
-    if best is None:
-        raise UserError(
-            f"golden budget of {budget} bytes holds not even one sample"
-            f" (~{int(per_sample)} bytes each): raise --golden-budget"
-        )
-    return Trimmed(best[0], best[1], best[2], n - lo)
+    k, per_sample = n, 0
+    while k > 0:
+        g, ib, rb = files(k)
+        size = len(ib) + len(rb)
+        per_sample = size // k
+        if size <= budget:
+            return Trimmed(g, ib, rb, n - k)
+        # bytes grow about linearly with samples: jump near the answer (2-3 rounds), each
+        # round strictly smaller so it ends; deflate makes a full search expensive
+        k = min(k - 1, int(k * budget / size))
+    raise UserError(
+        f"golden budget of {budget} bytes holds not even one sample"
+        f" (~{per_sample} bytes each): raise --golden-budget"
+    )
