@@ -22,6 +22,7 @@ Goals (issue 21): p99 <= 2 ms at one client, >= 3,000 req/s at eight.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import socket
@@ -119,6 +120,7 @@ def make_home(root: Path) -> Path:
     from litefleet.device.store import Manifest, ModelStore
     from litefleet.drift import reference_stats
     from litefleet.litert import LoadedModel
+    from litefleet.release import DRIFT_FILE
     from litefleet.testing import tiny_models
     from litefleet.testing.tiny_data import dataset
 
@@ -129,8 +131,7 @@ def make_home(root: Path) -> Path:
         data = tiny_models.model(name)
         with store.staging() as stage:
             (stage / "float32.tflite").write_bytes(data)
-            import hashlib
-
+            (stage / DRIFT_FILE).write_text(reference_stats(x[:400]).model_dump_json())
             store.commit(
                 stage,
                 Manifest(
@@ -143,7 +144,6 @@ def make_home(root: Path) -> Path:
                     bytes=len(data),
                     signature=LoadedModel(data).signature,
                     source="local",
-                    reference_stats=reference_stats(x[:400]),
                 ),
             )
     store.activate(1)

@@ -229,23 +229,6 @@ class DriftMonitor:
         self._counts += np.bincount(cells, minlength=self._counts.size).reshape(self._counts.shape)
         self._buffered = 0
 
-    def observe_many(self, x: Inputs, confidences: np.ndarray) -> None:
-        """`observe` for a batch (each input batch first, one top score per sample) in one
-        vectorised pass: a server buffers its samples and pays the binning once per batch."""
-        feats = None
-        if self._plan:
-            try:
-                feats = pool(x, self._plan)
-            except ValueError:  # not the inputs the statistics describe: count, do not bin
-                feats = None
-        with self._lock:
-            self.predictions += len(confidences)
-            self._confidence_sum += float(np.sum(confidences))
-            if feats is not None and len(feats):
-                bins = (self._interior[None, :, :] <= feats[:, :, None]).sum(axis=2)
-                rows = np.broadcast_to(self._rows, bins.shape)
-                np.add.at(self._counts, (rows, bins), 1)
-
     def error(self) -> None:
         with self._lock:
             self.predictions += 1

@@ -25,7 +25,7 @@ import os
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,9 +39,6 @@ from litefleet.litert import Inputs, LoadedModel
 from litefleet.release import CARD_FILE, ModelCard
 
 _ids = itertools.count(1)
-DRIFT_BATCH = 64
-"""Samples buffered before the drift monitor bins them in one vectorised pass: binning one
-sample at a time cost ten times a microsecond model's inference."""
 
 
 @dataclass(frozen=True)
@@ -53,24 +50,8 @@ class Generation:
     manifest: Manifest
     monitor: DriftMonitor
     stamp: tuple[int, int]
-    pending: list = field(default_factory=list)
-    """(inputs, first output) of samples not yet binned by the monitor (see `_note`)."""
     card: ModelCard | None = None
     """The version's `card.json` (class names, preprocessing), None when it has none."""
-    drain_lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _drain(gen: Generation) -> None:
-    """Bin the buffered samples of `gen` in one pass (any thread; one drains at a time)."""
-    with gen.drain_lock:
-        taken = gen.pending[:]
-        del gen.pending[: len(taken)]  # appends made meanwhile stay for the next drain
-    if not taken:
-        return
-    inputs = [np.stack([np.asarray(s[i]) for s, _ in taken]) for i in range(len(taken[0][0]))]
-    firsts = [np.asarray(y, dtype=np.float64).reshape(-1) for _, y in taken]
-    confidences = np.array([y.max() if y.size else 0.0 for y in firsts])
-    gen.monitor.observe_many(inputs, confidences)
 
 
 @dataclass(frozen=True)
@@ -218,15 +199,14 @@ class ModelRuntime:
             rows = []
             for sample in samples:
                 row = model.run_sample(sample)
-                gen.pending.append((sample, row[0]))  # every input, binned in batches
+                # every input, pooled (the monitor bins its buffer of samples at once)
+                gen.monitor.observe(sample[0] if len(sample) == 1 else list(sample), row[0])
                 rows.append(row)
         except Exception:
             gen.monitor.error()
             self._unflushed = True
             raise
         self._unflushed = True
-        if len(gen.pending) >= DRIFT_BATCH:
-            _drain(gen)
         self._maybe_flush(gen)
         names = model.output_names
         if not batched:
@@ -319,7 +299,6 @@ class ModelRuntime:
         if gen is None:
             return
         self._unflushed = False
-        _drain(gen)
         fb = gen.monitor.snapshot()
         atomic_write_json(
             feedback_path(self.home),
