@@ -4,8 +4,17 @@ with stickiness (the installed variant stays while within `sticky_tolerance` of 
 Same fleet, same releases, same seed; JSON on stdout.
 
     python benchmarks/bench_sticky.py [--devices 2000] [--days 30] [--tolerance 0.01] [--seeds 5]
+        [--samples 80,150,300]
 
 Each seed draws another fleet and other accuracies; the figures are summed over the seeds.
+
+Second part (issue 19, `--samples`): small test sets. The variants of the as-is shapes CNN
+build (`tests/pipeline/shapes.py`, 72 test samples: baseline-float32 89,956 B down to
+pruned-int4 15,504 B) get accuracies measured on n samples (multiples of 1/n, moved by one
+sample's std-dev between releases). "fixed" is the agent before issue 19 (a 0.01 tolerance
+whatever n: one sample of 80 is 1.25 pp, enough to swap); "interval" keeps the installed
+variant unless the 95 % Newcombe interval on the gain clears the tolerance. Per device and
+release: full downloads, patches applied, bytes.
 
 The variant families and their sizes are those of the default digits build in the README
 (baseline-int8 24.5 KB, qat-int8 20.1 KB, pruned-int8 24.5 KB, distilled-int8 6.6 KB,
@@ -32,6 +41,93 @@ FAMILIES = {
 }
 
 
+SHAPES_FAMILIES = {
+    # measured: `build --as-is` of the shapes CNN (sizes in bytes, accuracy on 72 samples)
+    "baseline-float32": {"accuracy": 0.9306, "bytes": 89_956, "precision": "float32"},
+    "baseline-float16": {"accuracy": 0.9306, "bytes": 48_028, "precision": "float16"},
+    "baseline-int8": {"accuracy": 0.9306, "bytes": 27_872},
+    "pruned-int8": {"accuracy": 0.9306, "bytes": 27_760},
+    "qat-int8": {"accuracy": 0.9028, "bytes": 27_560},
+}
+
+
+def _families(measured: dict) -> dict:
+    biggest = max(f["bytes"] for f in measured.values())
+    return {
+        name: {
+            "accuracy": f["accuracy"],
+            "bytes_factor": f["bytes"] / biggest,
+            **({"precision": f["precision"]} if "precision" in f else {}),
+        }
+        for name, f in measured.items()
+    }
+
+
+def resolution(args: argparse.Namespace, samples: list[int]) -> dict:
+    """Fixed tolerance vs the confidence interval, for each test set size."""
+    out: dict[str, dict] = {}
+    wall = 0.0
+    for n in samples:
+        totals: dict[str, dict[str, int]] = {}
+        for seed in range(args.seeds):
+            cfg = load_config(None, devices=args.devices, days=args.days, seed=seed)
+            cfg = cfg.model_validate(
+                {
+                    **cfg.model_dump(),
+                    "releases": {
+                        **cfg.releases.model_dump(),
+                        "variants": _families(SHAPES_FAMILIES),
+                        "accuracy_jitter": 1.0 / n,
+                        "accuracy_samples": n,
+                    },
+                    "runs": [
+                        {
+                            "name": "fixed",
+                            "strategy": "periodic",
+                            "sticky_tolerance": args.tolerance,
+                            "sample_aware": False,
+                        },
+                        {
+                            "name": "interval",
+                            "strategy": "periodic",
+                            "sticky_tolerance": args.tolerance,
+                        },
+                    ],
+                }
+            )
+            result = simulate(cfg, args.workers)
+            wall += result.wall_seconds
+            for name, run in result.runs.items():
+                t = totals.setdefault(name, {"bytes": 0, "full": 0, "patch": 0})
+                t["bytes"] += run.summary["bytes"]["total"]
+                t["full"] += run.summary["downloads"]["full"]
+                t["patch"] += run.summary["downloads"]["patch"]
+        per = args.devices * len(cfg.releases.publish_days) * args.seeds
+        runs = {
+            name: {
+                "full_downloads_per_device_per_release": round(t["full"] / per, 3),
+                "patches_per_device_per_release": round(t["patch"] / per, 3),
+                "bytes_per_device_per_release": round(t["bytes"] / per),
+            }
+            for name, t in totals.items()
+        }
+        before, after = runs["fixed"], runs["interval"]
+        out[str(n)] = {
+            "runs": runs,
+            "bytes_interval_vs_fixed_ratio": round(
+                after["bytes_per_device_per_release"] / before["bytes_per_device_per_release"], 4
+            )
+            if before["bytes_per_device_per_release"]
+            else None,
+        }
+    return {
+        "test_samples": out,
+        "families": SHAPES_FAMILIES,
+        "baseline": "fixed (sticky_tolerance alone, sample count ignored)",
+        "wall_seconds": round(wall, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--devices", type=int, default=2000)
@@ -40,7 +136,11 @@ def main() -> None:
     parser.add_argument("--jitter", type=float, default=0.003)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--samples", default="80,150,300", help="Test set sizes of the resolution part ('' = none)."
+    )
     args = parser.parse_args()
+    samples = [int(n) for n in args.samples.split(",") if n.strip()]
     totals: dict[str, dict[str, int]] = {}
     wall = 0.0
     for seed in range(args.seeds):
@@ -91,6 +191,7 @@ def main() -> None:
             "runs": runs,
             "bytes_sticky_vs_today_ratio": round(sticky / today, 4) if today else None,
             "wall_seconds": round(wall, 2),
+            "small_test_sets": resolution(args, samples) if samples else None,
         },
         sys.stdout,
         indent=1,

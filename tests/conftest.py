@@ -89,3 +89,35 @@ def once_across_workers(target: Path) -> Iterator[None]:
 
     with FileLock(target.with_name(target.name + ".lock"), timeout=3600):
         yield
+
+
+@pytest.fixture(scope="session")
+def shapes_as_is(tmp_path_factory: pytest.TempPathFactory):
+    """A user's finished Keras 3 CNN (16x16 RGB shapes, trained here by its own loop) built
+    with `model.as_is` on its image folder: shared by the pipeline and device tests."""
+    from types import SimpleNamespace
+
+    from litefleet.pipeline.build import build
+    from litefleet.pipeline.data import load_dataset
+    from tests.pipeline.shapes import shapes_folder, train_keras3_cnn
+
+    root = tmp_path_factory.mktemp("shapes")
+    folder = shapes_folder(root / "shapes", per_class=120)
+    data = load_dataset(folder, seed=0)
+    model = train_keras3_cnn(data, root / "shapes_cnn.keras")
+    recipe = quick_recipe(
+        **{
+            "data.path": str(folder),
+            "model.path": str(model),
+            "model.as_is": True,
+            "train.epochs": 0,
+            "prune.epochs": 3,
+            "prune.frequency": 2,  # ~9 steps an epoch here: the default 10 would never prune
+            "distill.epochs": 60,
+            "distill.patience": 10,
+            "evaluate.latency_runs": 10,
+        }
+    )
+    out = root / "build"
+    report = build(recipe, out)
+    return SimpleNamespace(folder=folder, data=data, model=model, out=out, report=report)

@@ -166,6 +166,8 @@ class BuildReport(_Strict):
     environment: dict[str, str] = Field(default_factory=dict)
     recipe: dict = Field(default_factory=dict)
     seconds: float = 0.0
+    test_samples: int | None = None
+    """Samples the candidates' accuracies were measured on (their resolution is 1/n)."""
 
 
 MAX_DRIFT_FEATURES = 64
@@ -386,6 +388,9 @@ class Release(_Strict):
     card: FileRef | None = None
     """`<model>/<v>/card.json` (`ModelCard`)."""
     gate: GateSpec
+    accuracy_samples: int | None = None
+    """Test samples behind the variants' accuracies: a device's variant choice treats
+    differences within their confidence interval as noise (`device/profile.py`)."""
 
     def files(self) -> list[FileRef]:
         """The release's per-release files, beside its models (what an install fetches)."""

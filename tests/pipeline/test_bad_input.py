@@ -142,3 +142,17 @@ def test_out_onto_an_existing_folder_is_refused_unless_forced(tmp_path):
     forced = run_build("--data", "nope.npz", "--out", "out", "--force", cwd=tmp_path)
     assert_clean_failure(forced, "data file not found")  # past the guard, to the next check
     assert (earlier / "report.json").read_text() == "{}"  # a failed build replaces nothing
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--as-is",), "model.as_is needs model.path"),
+        (("--epochs", "0"), "train.epochs 0 means no training"),
+        (("--classes", "a,b"), "2 class names given"),
+    ],
+)
+def test_as_is_and_classes_options_refuse_nonsense(tmp_path, args, needle):
+    result = run_build(*args, "--out", "out", cwd=tmp_path)
+    assert_clean_failure(result, needle)
+    assert_nothing_written(tmp_path)

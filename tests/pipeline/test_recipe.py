@@ -28,7 +28,9 @@ def test_relative_paths_are_relative_to_the_recipe(tmp_path):
     [
         ({"trian": {}}, "trian: unknown key"),
         ({"prune": {"initial_sparsity": 0.6, "final_sparsity": 0.5}}, "below"),
-        ({"train": {"epochs": 0}}, "train.epochs"),
+        ({"train": {"epochs": 0}}, "train.epochs 0 means no training"),
+        ({"model": {"as_is": True}}, "model.as_is needs model.path"),
+        ({"model": {"as_is": True, "path": "m.keras"}, "train": {"trainable": "last"}}, "as_is"),
         ({"train": {"trainable": "some"}}, "train.trainable"),
     ],
 )

@@ -49,7 +49,9 @@ def test_build_a_users_conv_model_on_npz_images(tmp_path, image_npz, form):
     assert report.input_shape == [8, 8, 1] and report.num_classes == 10
     assert report.dataset == "images"
     names = {c.name for c in report.candidates}
-    assert {"baseline-int8", "pruned-int8", "qat-int8", "distilled-int8"} <= names
+    assert {"baseline-int8", "pruned-int8", "qat-int8"} <= names
+    skipped = {s.name: s.reason for s in report.skipped}
+    assert "distilled-int8" in names or skipped["distilled"]  # a student that fits, or why not
     best = max(report.candidates, key=lambda c: c.accuracy)
     assert best.accuracy > 0.8
     assert report.candidates[0].signature.inputs[0].shape == [1, 8, 8, 1]

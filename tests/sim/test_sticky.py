@@ -49,3 +49,26 @@ def test_one_variant_config_is_unchanged_by_the_tolerance():
     cfg2 = small(runs=[{"name": "r", "strategy": "periodic", "sticky_tolerance": 0.5}])
     b = FleetRun(cfg2, traces, cfg2.runs[0]).run().bytes
     assert a == b
+
+
+def run_on_samples(n: int, sample_aware: bool):
+    """Accuracies measured on n test samples (one sample's std-dev between releases)."""
+    run_cfg = {"name": "r", "strategy": "periodic", "sticky_tolerance": 0.01}
+    cfg = small(
+        **{
+            "releases.variants": FAMILIES,
+            "releases.accuracy_jitter": 1.0 / n,
+            "releases.accuracy_samples": n,
+            "releases.bad_versions": [],
+            "runs": [{**run_cfg, "sample_aware": sample_aware}],
+        }
+    )
+    traces = make_traces(cfg, len(cfg.releases.publish_days) + 1)
+    return moved(FleetRun(cfg, traces, cfg.runs[0]).run().bytes)
+
+
+def test_a_small_test_set_cannot_make_devices_hop():
+    """80 samples: one sample is 1.25 pp, over the fixed 0.01 tolerance (issue 19)."""
+    fixed, interval = run_on_samples(80, False), run_on_samples(80, True)
+    assert fixed["full"] > 0, "the fixed tolerance follows one-sample differences"
+    assert interval["full"] == 0 and interval["total"] < fixed["total"]

@@ -290,24 +290,36 @@ def register(app: typer.Typer) -> None:
     def predict(
         inputs: Path = typer.Argument(
             ...,
-            help="A .npy array (one sample or a batch) for a one-input model, or an .npz with"
-            " one array per input name (or in0, in1, ... in input order).",
+            help="A .npy array (one sample or a batch) for a one-input model, an .npz with"
+            " one array per input name (or in0, in1, ... in input order), or an image file"
+            " (.png/.jpg/...: prepared as the build did, per the release's card.json).",
         ),
         home: Path = HOME,
         out: Path | None = typer.Option(
             None, "--out", help="Also write every output to this .npz (arrays by output name)."
         ),
     ) -> None:
-        """Run the active model on INPUTS; prints JSON {version, outputs: {name: list}}."""
+        """Run the active model on INPUTS; prints JSON {version, outputs: {name: list}} (an
+        image also gets {label, index, score}: the class name from the release's card)."""
         import numpy as np
 
+        from litefleet.card import IMAGE_SUFFIXES, class_name
         from litefleet.device.runtime import ModelRuntime
 
         runtime = ModelRuntime(home)
-        outputs, version = runtime.run_with_version(read_inputs(inputs))
+        image = inputs.suffix.lower() in IMAGE_SUFFIXES
+        x = runtime.preprocess_image(inputs) if image else read_inputs(inputs)
+        outputs, version = runtime.run_with_version(x)
         if out:
             np.savez(out, **outputs)
-        _print_json({"version": version, "outputs": {k: v.tolist() for k, v in outputs.items()}})
+        answer: dict = {"version": version}
+        if image:
+            scores = np.asarray(next(iter(outputs.values()))).reshape(-1)
+            index = int(scores.argmax())
+            label = class_name(runtime.card, index)
+            answer |= {"label": label, "index": index, "score": float(scores[index])}
+        answer["outputs"] = {k: v.tolist() for k, v in outputs.items()}
+        _print_json(answer)
 
     @agent_app.command("serve")
     def serve(

@@ -47,10 +47,23 @@ def build_command(
     epochs: int | None = typer.Option(None, help="Maximum training epochs (early stopping)."),
     sparsity: float | None = typer.Option(None, help="Final sparsity of magnitude pruning."),
     student_width: int | None = typer.Option(
-        None, help="Width of the student's first hidden layer (the second is half)."
+        None,
+        help="MLP students: the most width of the first hidden layer (the second is half); "
+        "a convolutional student follows the teacher's widths.",
     ),
     fine_tune_last_layer: bool = typer.Option(
         False, "--fine-tune-last-layer", help="Train only the last layer of --model."
+    ),
+    as_is: bool = typer.Option(
+        False,
+        "--as-is",
+        help="Compress --model as it is: the baseline keeps its weights (no training); "
+        "pruning, QAT and distillation start from it on your data.",
+    ),
+    classes: str | None = typer.Option(
+        None,
+        help="Class names in label order, comma-separated (default: the image folders' "
+        "names or the CSV's label values); they travel with the release in card.json.",
     ),
     seed: int | None = typer.Option(None, help="Seed for data split, init and training."),
     task: str | None = typer.Option(
@@ -84,6 +97,8 @@ def build_command(
             if student_width
             else None,
             "train.trainable": "last" if fine_tune_last_layer else None,
+            "model.as_is": True if as_is else None,
+            "data.classes": [c.strip() for c in classes.split(",")] if classes else None,
             "seed": seed,
             "data.image_size": _image_size(image_size) if image_size else None,
             "data.color": color,

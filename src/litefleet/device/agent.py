@@ -41,7 +41,7 @@ from litefleet.device.crashpoints import crashpoint
 from litefleet.device.health import gate_limits, isolated_health_check
 from litefleet.device.policy import OUTCOMES, Policy, PolicyState, make_policy, next_behind_since
 from litefleet.device.probation import probation_verdict
-from litefleet.device.profile import rank_variants
+from litefleet.device.profile import rank_variants, swap_reason
 from litefleet.device.runtime import read_feedback
 from litefleet.device.selection import choose_release
 from litefleet.device.store import Manifest, ModelStore
@@ -113,6 +113,8 @@ class _Plan:
     expected: Any
     """The signature the app expects (pinned, the active model's, or the index's)."""
     active_manifest: Manifest | None
+    why_not: str = ""
+    """Why variants were left out (the installed one among them, when it no longer fits)."""
 
 
 def _file_name(ref: FileRef) -> str:
@@ -381,6 +383,10 @@ class Agent:
         with self.store.staging() as stage:
             model_file = stage / f"{name}.tflite"
             src, nbytes, note = patch_or_full.fetch(s, p, model_file)
+            current = plan.active_manifest.variant if plan.active_manifest else None
+            profile = self.config.profile()
+            swap = swap_reason(release, plan.ranked, name, current, profile, plan.why_not)
+            note = "; ".join(part for part in (note, swap) if part)
             for ref in fetch:
                 s.download(ref.path, stage / _file_name(ref))
             for ref, path in local:
@@ -426,7 +432,7 @@ class Agent:
         expected = self.config.pinned_signature or (
             active_manifest.signature if active_manifest else index.signature
         )
-        return _Plan(fresh, expected, active_manifest)
+        return _Plan(fresh, expected, active_manifest, why_not)
 
     def _release_files(self, release: Release) -> tuple[list[tuple[FileRef, Path]], list[FileRef]]:
         """The release's files already on the device (unchanged since an installed

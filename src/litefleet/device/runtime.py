@@ -30,11 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from litefleet.card import class_name, read_card, to_input
 from litefleet.device.store import Manifest, ModelStore
 from litefleet.drift import DriftMonitor
 from litefleet.errors import UserError
 from litefleet.fsutil import atomic_write_json, read_json
 from litefleet.litert import Inputs, LoadedModel
+from litefleet.release import CARD_FILE, ModelCard
 
 _ids = itertools.count(1)
 
@@ -48,6 +50,19 @@ class Generation:
     manifest: Manifest
     monitor: DriftMonitor
     stamp: tuple[int, int]
+    card: ModelCard | None = None
+    """The version's `card.json` (class names, preprocessing), None when it has none."""
+
+
+@dataclass(frozen=True)
+class Classified:
+    """One sample's answer in the app's terms: the class name, not an index."""
+
+    label: str
+    index: int
+    score: float
+    version: int
+    """The model version that answered."""
 
 
 def feedback_path(home: Path) -> Path:
@@ -117,6 +132,41 @@ class ModelRuntime:
     @property
     def manifest(self) -> Manifest | None:
         return self._gen.manifest if self._gen else None
+
+    @property
+    def card(self) -> ModelCard | None:
+        """The active version's card (class names, the build's preprocessing), if any."""
+        return self._gen.card if self._gen else None
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names in output order (empty when the release recorded none)."""
+        card = self.card
+        return list(card.class_names) if card else []
+
+    def preprocess_image(self, image: Path) -> np.ndarray:
+        """A raw image file as the model's input, as the build prepared its images (size,
+        colour, scale from the card); needs Pillow, else the error says what to pass."""
+        self._refresh()
+        card = self.card
+        if card is None:
+            raise UserError(
+                f"version {self.version} has no card.json: decode the image yourself and call "
+                "predict with the array"
+            )
+        return to_input(card, Path(image))
+
+    def classify(self, x: Inputs) -> Classified:
+        """One sample (an array the model takes) -> the top class of the class output."""
+        outputs, version = self.run_with_version(x)
+        card = self._gen.card if self._gen else None
+        scores = np.asarray(next(iter(outputs.values()))).reshape(-1)
+        index = int(scores.argmax())
+        return Classified(class_name(card, index), index, float(scores[index]), version)
+
+    def classify_image(self, image: Path) -> Classified:
+        """A raw image file -> its class name, applying the recorded preprocessing."""
+        return self.classify(self.preprocess_image(image))
 
     def predict(self, x: Inputs) -> np.ndarray:
         """The first output only (the single-output convenience); see `run`."""
@@ -201,6 +251,10 @@ class ModelRuntime:
         except (OSError, UserError):
             # never fail a request over a bad switch: keep serving the current model
             return None
+        try:
+            card = read_card(path.parent / CARD_FILE)
+        except (OSError, UserError):
+            card = None  # an unreadable card costs the names, never the model
         gen = Generation(
             id=next(_ids),
             version=version,
@@ -209,6 +263,7 @@ class ModelRuntime:
             manifest=manifest,
             monitor=DriftMonitor(self.store.drift_stats(version)),
             stamp=stamp,
+            card=card,
         )
         self._local_models()[gen.id] = model
         return gen

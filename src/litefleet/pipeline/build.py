@@ -34,9 +34,18 @@ import numpy as np
 
 from litefleet.drift import reference_stats
 from litefleet.fsutil import replace_dir
-from litefleet.pipeline import compress, convert, evaluate, models, quantize, report, train
+from litefleet.pipeline import (
+    compress,
+    convert,
+    evaluate,
+    models,
+    quantize,
+    report,
+    students,
+    train,
+)
 from litefleet.pipeline import keras3 as k3
-from litefleet.pipeline.data import Dataset, dataset_of
+from litefleet.pipeline.data import Dataset, dataset_of, preprocessing_of
 from litefleet.pipeline.detect import detect_model
 from litefleet.pipeline.recipe import Recipe, recipe_to_toml
 from litefleet.pipeline.savedmodel import SavedModelClassifier
@@ -158,13 +167,18 @@ def build(
             skipped=skipped,
             model_kind=kind,
             reference_stats=reference_stats(data.x_train, bins=DRIFT_BINS),
+            class_names=list(data.classes or ()),
+            preprocessing=preprocessing_of(data),
+            test_samples=len(data.x_test),
             environment=report.environment(),
             recipe=recipe.model_dump(mode="json"),
             seconds=round(time.perf_counter() - started, 1),
         )
         _write_golden(staging / GOLDEN_SET, data, reference, recipe.data.golden_size)
         (staging / BUILD_REPORT).write_text(build_report.model_dump_json(indent=2))
-        (staging / "recipe.toml").write_text(recipe_to_toml(recipe))
+        (staging / "recipe.toml").write_text(
+            recipe_to_toml(recipe, _not_applied(recipe, kind, data, skipped, keras_to_save))
+        )
         _save_models(keras_to_save, staging)
         report.plot(build_report, staging / "report.png")
         replace_dir(staging, out_dir)
@@ -172,6 +186,43 @@ def build(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return build_report
+
+
+def _not_applied(
+    recipe: Recipe,
+    kind: str,
+    data: Dataset,
+    skipped: list[SkippedCandidate],
+    made: dict[str, object],
+) -> set[str]:
+    """Recipe keys and sections that did not shape this build (left out of recipe.toml)."""
+    omit: set[str] = set()
+    if kind != "default":
+        omit.add("model.hidden")  # the default MLP's widths: the user brought a model
+    if data.image_size is None:
+        omit |= {"data.image_size", "data.color"}
+    if recipe.data.path is None or Path(recipe.data.path).is_dir():
+        omit.add("data.label_column")
+    if recipe.model.as_is or kind in ("tflite", "saved_model"):
+        omit |= {"train.epochs", "train.patience", "train.trainable"}
+    if kind == "tflite":
+        omit |= {"train", "prune", "qat", "distill"}
+    reasons = {s.name: s.reason for s in skipped}
+    for section, step in (("prune", "pruned"), ("qat", "qat")):
+        if step in reasons:
+            omit.add(section)
+    for section in ("prune", "qat", "distill"):
+        options = getattr(recipe, section)
+        if not options.enabled:  # the user's choice stays visible, its settings do not
+            omit |= {f"{section}.{key}" for key in type(options).model_fields if key != "enabled"}
+    why_no_student = reasons.get("distilled", "")
+    if why_no_student and not why_no_student.startswith("rejected"):
+        omit.add("distill")  # no student was trained
+    student = made.get("distilled")
+    conv = student is not None and students.describe(student).startswith("conv")
+    if conv or why_no_student.startswith("rejected: the conv"):
+        omit.add("distill.student_hidden")  # the widths of an MLP student
+    return omit
 
 
 def _epochs(hook: ProgressHook, stage: str) -> train.EpochHook:
@@ -198,11 +249,12 @@ def _models(
     if kind == "saved_model":
         baseline: object = SavedModelClassifier(recipe.model.path)
         baseline.check_fits(data.input_shape, data.num_classes)
-        for step in ("training", "pruned", "qat"):
+        for step in ("pruned", "qat") if recipe.model.as_is else ("training", "pruned", "qat"):
             skipped.append(SkippedCandidate(name=step, reason=NO_KERAS[kind].format(step=step)))
         reference = baseline.predict(data.x_test)
         out = {"baseline": baseline}
-        _distilled(recipe, data, baseline.predict(data.x_train), hook, out, None, keras_to_save)
+        teacher = baseline.predict(data.x_train)
+        _distilled(recipe, data, teacher, hook, out, None, keras_to_save, None, reference, skipped)
         return out, reference
 
     tfmot_ready = True
@@ -216,7 +268,9 @@ def _models(
     else:
         baseline = models.load_model(recipe.model.path)
         models.check_fits(baseline, data.input_shape, data.num_classes)
-    if tfmot_ready:
+    if recipe.model.as_is:
+        hook("baseline as it is", 1, 1)  # the user's weights, untouched
+    elif tfmot_ready:
         train.train_baseline(baseline, data, recipe.train, _epochs(hook, "train baseline"))
     else:
         hook("train baseline", 0, 1)
@@ -239,7 +293,9 @@ def _models(
             reason = f"quantization-aware training cannot handle this model: {message}"
             skipped.append(SkippedCandidate(name="qat", reason=reason))
     teacher = np.asarray(baseline.predict(data.x_train, verbose=0, batch_size=256))
-    _distilled(recipe, data, teacher, hook, out, previous, keras_to_save)
+    _distilled(
+        recipe, data, teacher, hook, out, previous, keras_to_save, baseline, reference, skipped
+    )
     return out, reference
 
 
@@ -288,16 +344,44 @@ def _distilled(
     out: dict[str, object],
     previous: Path | None,
     keras_to_save: dict[str, object],
+    teacher_model,
+    reference: np.ndarray,
+    skipped: list[SkippedCandidate],
 ) -> None:
-    """The student and, pruned, the student's smaller sparse self (distilled → pruned)."""
+    """The student suited to the teacher (`students.plan_student`) and, pruned, its smaller
+    sparse self; a student that loses more than `distill.max_loss` is rejected, with both
+    accuracies in `report.skipped`, and no candidate is made of it."""
     if not recipe.distill.enabled:
         return
     if previous is not None and (previous / "distilled.keras").is_file():
         student = _fine_tuned_sibling(recipe, data, previous / "distilled.keras", hook, "distill")
     else:
-        student = compress.distill(
-            teacher, data, recipe.distill, recipe.train, _epochs(hook, "distill")
+        plan = students.plan_student(
+            teacher_model, data.input_shape, data.num_classes, recipe.distill.student_hidden
         )
+        if not plan.family:
+            skipped.append(SkippedCandidate(name="distilled", reason=plan.reason))
+            return
+        student = compress.distill(
+            teacher,
+            data,
+            recipe.distill,
+            recipe.train,
+            _epochs(hook, "distill"),
+            student=plan.build(data.input_shape, data.num_classes),
+        )
+    teacher_accuracy = float((reference.argmax(axis=1) == data.y_test).mean())
+    student_accuracy = train.keras_accuracy(student, data.x_test, data.y_test)
+    loss = teacher_accuracy - student_accuracy
+    if loss > recipe.distill.max_loss:
+        reason = (
+            f"rejected: the {students.describe(student)} student scored {student_accuracy:.2%} "
+            f"against the teacher's {teacher_accuracy:.2%} ({-loss * 100:+.2f} pp, more than "
+            f"the {recipe.distill.max_loss * 100:g} pp distill.max_loss) on "
+            f"{len(data.y_test)} test samples"
+        )
+        skipped.append(SkippedCandidate(name="distilled", reason=reason))
+        return
     out["distilled"] = keras_to_save["distilled"] = student
     if not recipe.prune.enabled:
         return

@@ -171,10 +171,13 @@ def distill(
     options: DistillOptions,
     train: TrainOptions,
     hook: EpochHook | None = None,
+    student: keras.Model | None = None,
 ) -> keras.Model:
-    """A student MLP of `student_hidden` widths, trained to imitate the teacher, whose
-    outputs on `data.x_train` are `teacher_probabilities`."""
-    student = mlp(data.input_shape, data.num_classes, options.student_hidden, name="student")
+    """`student` (default: an MLP of `student_hidden` widths; it must name its logits layer
+    `logits`) trained to imitate the teacher, whose outputs on `data.x_train` are
+    `teacher_probabilities`."""
+    if student is None:
+        student = mlp(data.input_shape, data.num_classes, options.student_hidden, name="student")
     distiller = Distiller(student, options.temperature, options.alpha)
     distiller.compile(optimizer=keras.optimizers.Adam(train.learning_rate))
     packed = np.concatenate(

@@ -12,7 +12,7 @@ error reaches the user before the slow import starts.
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -35,6 +35,12 @@ class Dataset:
     y_test: np.ndarray
     input_scale: float
     """The inputs were divided by this; the app must do the same before `predict`."""
+    classes: tuple[str, ...] | None = None
+    """Class names in label order (image folder names, CSV label values), when known."""
+    image_size: tuple[int, int] | None = None
+    """Image folders: (height, width) every image was resized to."""
+    color: str | None = None
+    """Image folders: "grayscale" or "rgb"."""
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -48,7 +54,7 @@ class Dataset:
 def dataset_of(recipe) -> Dataset:
     """The dataset a `Recipe` names (imports no TensorFlow: data errors come first, fast)."""
     options = recipe.data
-    return load_dataset(
+    data = load_dataset(
         options.path,
         test_size=options.test_size,
         seed=recipe.seed,
@@ -56,6 +62,14 @@ def dataset_of(recipe) -> Dataset:
         color=options.color,
         label_column=options.label_column,
     )
+    if options.classes is None:
+        return data
+    if len(options.classes) != data.num_classes:
+        raise UserError(
+            f"{len(options.classes)} class names given ({', '.join(options.classes)}) but the "
+            f"data has {data.num_classes} classes"
+        )
+    return replace(data, classes=tuple(options.classes))
 
 
 def load_dataset(
@@ -72,12 +86,14 @@ def load_dataset(
         return _digits(test_size, seed)
     path = Path(path)
     if path.is_dir():
-        from litefleet.pipeline.images import load_image_folder
+        from litefleet.pipeline.images import folder_format, load_image_folder
 
         x_train, y_train, x_test, y_test = load_image_folder(
             path, image_size=image_size, color=color, test_size=test_size, seed=seed
         )
-        return _normalized(path.name, x_train, y_train, x_test, y_test, scale=255.0)
+        classes, size, mode = folder_format(path, image_size=image_size, color=color)
+        data = _normalized(path.name, x_train, y_train, x_test, y_test, scale=255.0)
+        return replace(data, classes=tuple(classes), image_size=size, color=mode)
     if not path.is_file():
         raise UserError(f"data file not found: {path}")
     if zipfile.is_zipfile(path):
@@ -86,9 +102,10 @@ def load_dataset(
         raise UserError(f"data file {path} is not an npz archive (not a zip file)")
     from litefleet.pipeline.tabular import load_csv
 
-    x, y = load_csv(path, label_column)
+    x, y, names = load_csv(path, label_column)
     x_train, y_train, x_test, y_test = split(x, y, test_size, seed)
-    return _normalized(path.stem, x_train, y_train, x_test, y_test)
+    data = _normalized(path.stem, x_train, y_train, x_test, y_test)
+    return replace(data, classes=tuple(names))
 
 
 def _digits(test_size: float, seed: int) -> Dataset:
@@ -101,7 +118,8 @@ def _digits(test_size: float, seed: int) -> Dataset:
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=test_size, random_state=seed, stratify=y
     )
-    return _normalized("digits", x_train, y_train, x_test, y_test)
+    data = _normalized("digits", x_train, y_train, x_test, y_test)
+    return replace(data, classes=tuple(str(name) for name in bunch.target_names))
 
 
 def _npz(path: Path) -> Dataset:
@@ -170,3 +188,24 @@ def _normalized(name: str, x_train, y_train, x_test, y_test, scale: float | None
         y_test=y_test.astype(np.int64),
         input_scale=scale,
     )
+
+
+def preprocessing_of(data: Dataset) -> dict:
+    """What the build did to raw samples (`litefleet.card.Preprocessing`, as a dict for
+    report.json and the release's card.json)."""
+    from litefleet.card import Preprocessing
+
+    if data.image_size is not None:
+        pre = Preprocessing(
+            kind="image",
+            input_shape=list(data.input_shape),
+            size=list(data.image_size),
+            color=data.color,
+            resample="bilinear",
+            scale=data.input_scale,
+        )
+    else:
+        pre = Preprocessing(
+            kind="features", input_shape=list(data.input_shape), scale=data.input_scale
+        )
+    return pre.model_dump(mode="json", exclude_none=True)

@@ -42,6 +42,17 @@ def load_image_folder(
     return split(x, y, test_size, seed)
 
 
+def folder_format(
+    root: Path, *, image_size: tuple[int, int] | None, color: str
+) -> tuple[list[str], tuple[int, int], str]:
+    """(class names in label order, (height, width), "grayscale" or "rgb") of the folder,
+    as `load_image_folder` reads it: what the model card records."""
+    top = root / "train" if (root / "train").is_dir() and (root / "test").is_dir() else root
+    classes = _classes(top)
+    (width, height), mode = _format(_files(top, classes)[0][0], image_size, color)
+    return classes, (height, width), "grayscale" if mode == "L" else "rgb"
+
+
 def _classes(folder: Path) -> list[str]:
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:

@@ -31,6 +31,9 @@ class DataOptions(_Section):
     color: Literal["auto", "grayscale", "rgb"] = "auto"
     label_column: str | None = None
     """CSV column holding the class; None = `label`, else the last column."""
+    classes: list[str] | None = None
+    """Class names in label order (label 0 first); None = the image folders' names or the
+    CSV's label values. Recorded in report.json and the release's `card.json`."""
 
 
 class ModelOptions(_Section):
@@ -40,10 +43,20 @@ class ModelOptions(_Section):
     hidden: list[int] = Field(default_factory=lambda: [128, 64])
     custom_objects: Path | None = None
     """A Python file defining the custom layers/objects a Keras 3 model needs to load."""
+    as_is: bool = False
+    """Compress the model as it is: the baseline is the user's model unchanged (no training,
+    its weights bit-identical); pruning, QAT and the student start from it."""
+
+    @model_validator(mode="after")
+    def _as_is_needs_a_model(self) -> ModelOptions:
+        if self.as_is and self.path is None:
+            raise ValueError("model.as_is needs model.path (the model to keep as it is)")
+        return self
 
 
 class TrainOptions(_Section):
-    epochs: int = Field(200, ge=1)
+    epochs: int = Field(200, ge=0)
+    """Training epochs of the baseline (early stopping); 0 only with `model.as_is`."""
     batch_size: int = Field(32, ge=1)
     learning_rate: float = Field(1e-3, gt=0)
     validation_split: float = Field(0.1, gt=0, lt=1)
@@ -86,6 +99,9 @@ class DistillOptions(_Section):
     """Weight of the hard-label loss; 1 - alpha goes to the teacher's soft targets."""
     epochs: int = Field(200, ge=1)
     patience: int = Field(15, ge=1)
+    max_loss: float = Field(0.02, ge=0, le=1)
+    """A student whose accuracy is more than this below the teacher's is rejected (listed in
+    report.json `skipped` with both figures), not offered as a candidate."""
 
 
 class ConvertOptions(_Section):
@@ -122,6 +138,14 @@ class Recipe(_Section):
     distill: DistillOptions = Field(default_factory=DistillOptions)
     convert: ConvertOptions = Field(default_factory=ConvertOptions)
     evaluate: EvaluateOptions = Field(default_factory=EvaluateOptions)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Recipe:
+        if self.train.epochs == 0 and not self.model.as_is:
+            raise ValueError("train.epochs 0 means no training: only with model.as_is")
+        if self.model.as_is and self.train.trainable == "last":
+            raise ValueError("model.as_is keeps the model unchanged: no last-layer fine-tune")
+        return self
 
     def with_overrides(self, overrides: dict[str, object]) -> Recipe:
         """A copy with dotted keys (`prune.final_sparsity`) replaced; None values are skipped."""
@@ -167,17 +191,21 @@ def load_recipe(path: Path) -> Recipe:
     return recipe.with_overrides(updates) if updates else recipe
 
 
-def recipe_to_toml(recipe: Recipe) -> str:
-    """The recipe as TOML (tomllib reads but cannot write; the format here is flat enough)."""
+def recipe_to_toml(recipe: Recipe, omit: set[str] | frozenset[str] = frozenset()) -> str:
+    """The recipe as TOML (tomllib reads but cannot write; the format here is flat enough).
+
+    `omit` names keys (`model.hidden`) or whole sections (`qat`) that did not apply to
+    this build: the written recipe shows only what shaped the model (read back, an omitted
+    key takes its default, which did not apply either)."""
     lines: list[str] = [f"seed = {recipe.seed}", ""]
     for section, values in recipe.model_dump(mode="json").items():
-        if not isinstance(values, dict):
+        if not isinstance(values, dict) or section in omit:
+            continue
+        kept = {k: v for k, v in values.items() if v is not None and f"{section}.{k}" not in omit}
+        if not kept:
             continue
         lines.append(f"[{section}]")
-        for key, value in values.items():
-            if value is None:
-                continue
-            lines.append(f"{key} = {_toml_value(value)}")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in kept.items()]
         lines.append("")
     return "\n".join(lines)
 

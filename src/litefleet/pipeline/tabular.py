@@ -16,8 +16,8 @@ import numpy as np
 from litefleet.errors import UserError
 
 
-def load_csv(path: Path, label_column: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """(features float32 (N, F), labels int64 (N,))."""
+def load_csv(path: Path, label_column: str | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(features float32 (N, F), labels int64 (N,), class names in label order)."""
     try:
         with path.open(newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
@@ -53,15 +53,16 @@ def load_csv(path: Path, label_column: str | None) -> tuple[np.ndarray, np.ndarr
     x = np.asarray(features, np.float32)
     if not np.isfinite(x).all():
         raise UserError(f"data file {path}: features contain NaN or infinite values")
-    return x, _label_numbers(labels)
+    return (x, *_label_numbers(labels))
 
 
-def _label_numbers(labels: list[str]) -> np.ndarray:
+def _label_numbers(labels: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Integer labels stay (their names are the numbers); names are numbered sorted."""
     try:
         numbers = np.array([int(v) for v in labels], np.int64)
         if numbers.min() >= 0:
-            return numbers
+            return numbers, [str(i) for i in range(int(numbers.max()) + 1)]
     except ValueError:
         pass
     names = sorted(set(labels))
-    return np.array([names.index(v) for v in labels], np.int64)
+    return np.array([names.index(v) for v in labels], np.int64), names

@@ -186,7 +186,13 @@ def publish(
                 )
             refs = add_release_files(tx, model, version, files, index)
             release = Release(
-                version=version, channel=channel, created=now, variants=entries, gate=gate, **refs
+                version=version,
+                channel=channel,
+                created=now,
+                variants=entries,
+                gate=gate,
+                accuracy_samples=build.report.test_samples,
+                **refs,
             )
             state = read_rollout(repo, model) or RolloutState(model=model)
             rollouts = {

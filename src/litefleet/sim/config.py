@@ -154,6 +154,9 @@ class ReleaseConfig(_Section):
     accuracy_jitter: float = Field(0.0, ge=0)
     """Std-dev of each variant's accuracy from one release to the next: a retrain moves
     each variant by a test sample or two, so which one is best changes between releases."""
+    accuracy_samples: int | None = Field(None, ge=1)
+    """Test samples each accuracy is measured on: accuracies become multiples of 1/n and the
+    release carries n (`Release.accuracy_samples`); None = exact accuracies, no count."""
 
     @model_validator(mode="after")
     def _check(self) -> ReleaseConfig:
@@ -200,6 +203,9 @@ class RunConfig(_Section):
     policy: dict[str, Any] = Field(default_factory=dict)
     sticky_tolerance: float = Field(0.01, ge=0, le=1)
     """The agent's `--sticky-tolerance`: 0 always takes the most accurate variant."""
+    sample_aware: bool = True
+    """False: devices ignore the release's test sample count (the fixed tolerance alone,
+    as before issue 19), for comparisons."""
 
 
 def _default_runs() -> list[RunConfig]:

@@ -134,6 +134,7 @@ class FleetRun:
         self.is_bad[[v for v in rc.bad_versions if 0 < v <= self.versions]] = True
         self.aborted_at = np.full(self.versions + 1, np.inf)
         self.profile = DeviceProfile(sticky_tolerance=run.sticky_tolerance)
+        self.sample_aware = run.sample_aware
         self.families = sorted(rc.variants) if rc.variants else [rc.variant]
         self.multi = len(self.families) > 1
         first = self.server.index.release(1)
@@ -402,6 +403,8 @@ class FleetRun:
             conditions = Conditions(
                 free_disk_bytes=int(self.traces.free_disk[i]), free_ram_bytes=RAM_BYTES
             )
+            if not self.sample_aware:
+                release = release.model_copy(update={"accuracy_samples": None})
             ranked, _ = rank_variants(release, self.profile, conditions, current=current_name)
             name, entry = ranked[0]
         else:

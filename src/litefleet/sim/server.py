@@ -218,6 +218,7 @@ class SimServer:
                 path=f"{rc.model}/{version}/{GOLDEN_REFERENCE}", bytes=0, sha256=digest
             ),
             gate=GateSpec(min_accuracy=0.9),
+            accuracy_samples=rc.accuracy_samples,
         )
 
     def _variant(self, version: int, name: str, vc: VariantConfig) -> VariantEntry:
@@ -232,11 +233,14 @@ class SimServer:
                 patches.append(PatchEntry(from_version=old, path=path, bytes=size))
         # the same draw in every run and every process: seeded by (seed, version, name)
         noise = random.Random(f"{self.cfg.seed}/{version}/{name}").gauss(0, rc.accuracy_jitter)
+        accuracy = min(1.0, max(0.0, vc.accuracy + noise))
+        if rc.accuracy_samples:  # measured on n samples: a multiple of 1/n
+            accuracy = round(accuracy * rc.accuracy_samples) / rc.accuracy_samples
         return VariantEntry(
             path=variant_path(rc.model, version, name),
             precision=vc.precision,
             bytes=full,
-            accuracy=min(1.0, max(0.0, vc.accuracy + noise)),
+            accuracy=accuracy,
             latency_ms_p50=1.0,
             sha256=f"{version:064x}",
             patches=patches,
