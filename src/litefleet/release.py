@@ -310,12 +310,25 @@ def rollout_bucket(device_id: str, model: str, version: int) -> float:
 # --------------------------------------------------------------------------- telemetry
 
 EventType = Literal[
-    "installed", "activated", "health_failed", "rolled_back", "rejected", "heartbeat"
+    "installed",
+    "activated",
+    "health_failed",
+    "rolled_back",
+    "rejected",
+    "heartbeat",
+    "canary",
+    "operator_rollback",
 ]
+"""`rolled_back`: the device left a release it judged bad (probation, crash loop);
+`operator_rollback`: an operator moved the device (`agent rollback`, an aborted release):
+never a failure of the release; `canary`: a live agreement summary (metrics `agreement`,
+`samples`, `confidence_delta`)."""
 
 
 MAX_EVENT_VERSION = 2**31 - 1
 """Release counters fit a 32-bit signed integer (a PostgreSQL `integer` column)."""
+MAX_EVENT_SEQ = 2**62
+"""Sequence numbers fit a signed 64-bit integer (a PostgreSQL `bigint` column)."""
 MetricName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 FiniteNumber = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
 
@@ -336,6 +349,12 @@ class TelemetryEvent(BaseModel):
     time: float = Field(ge=0, le=1e11, allow_inf_nan=False, description="Unix time on the device.")
     reason: str = Field(default="", max_length=1000)
     metrics: dict[MetricName, FiniteNumber] = Field(default_factory=dict, max_length=32)
+    id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+    """A uuid4 hex made on the device: the server stores each id once per device (an event
+    without one, from an older agent, is identified by the hash of its content)."""
+    seq: int | None = Field(default=None, ge=0, le=MAX_EVENT_SEQ)
+    """Per-device monotonic counter (`device/telemetry.py`): an event with a lower `seq`
+    than one already applied never changes the device's state on the server."""
 
 
 class EventBatch(BaseModel):

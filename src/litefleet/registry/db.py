@@ -51,6 +51,9 @@ events = Table(
     Column("offered", Boolean, nullable=False, default=False, server_default=text("false")),
     # True when the device was in the release's rollout cohort when it reported: only
     # those reports count for the automatic halt
+    Column("event_id", String(64), nullable=True),
+    # the device's uuid4 hex (or the sha256 of an older agent's event): stored once per device
+    Column("seq", BigInteger, nullable=True),
 )
 devices = Table(
     "devices",
@@ -60,6 +63,8 @@ devices = Table(
     Column("version", Integer, nullable=True),
     Column("last_event", String(32), nullable=False),
     Column("last_seen", Float, nullable=False),
+    Column("seq", BigInteger, nullable=True),
+    # the newest event `seq` applied: an older or replayed report never moves the state back
 )
 halts = Table(
     "halts",
@@ -80,6 +85,7 @@ halts = Table(
 # the fleet and halt queries: distinct devices per release and event type, and who runs what
 Index("ix_events_release", events.c.model, events.c.version, events.c.type, events.c.offered)
 Index("ix_events_device", events.c.device_id)
+Index("ux_events_event", events.c.device_id, events.c.event_id, unique=True)
 Index("ix_devices_release", devices.c.model, devices.c.version)
 
 
@@ -107,9 +113,23 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def _upgrade(engine: Engine) -> None:
     """Columns added since the first schema (a database made by an older version)."""
-    columns = {c["name"] for c in inspect(engine).get_columns("events")}
-    if "offered" not in columns:
-        with engine.begin() as conn:
-            conn.execute(
-                text("ALTER TABLE events ADD COLUMN offered BOOLEAN NOT NULL DEFAULT false")
+    added = {
+        "events": {
+            "offered": "BOOLEAN NOT NULL DEFAULT false",
+            "event_id": "VARCHAR(64)",
+            "seq": "BIGINT",
+        },
+        "devices": {"seq": "BIGINT"},
+    }
+    for table, wanted in added.items():
+        columns = {c["name"] for c in inspect(engine).get_columns(table)}
+        for name, ddl in wanted.items():
+            if name not in columns:
+                with engine.begin() as conn:
+                    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+    with engine.begin() as conn:  # create_all ran before the column existed on old databases
+        conn.execute(
+            text(
+                "CREATE UNIQUE INDEX IF NOT EXISTS ux_events_event ON events (device_id, event_id)"
             )
+        )
