@@ -227,6 +227,26 @@ class VariantEntry(_Strict):
     patches: list[PatchEntry] = Field(default_factory=list)
 
 
+class QualityRecord(_Strict):
+    """What publish measured against the truth and the previous good release
+    (`registry/quality.py`); signed with the release so devices and operators see it."""
+
+    golden_accuracy: dict[Name, float] = Field(default_factory=dict, max_length=64)
+    floor: float | None = None
+    tolerance: float = 0.0
+    chance_bound: float = 0.0
+    previous: Version | None = None
+    """The previous good release compared against (newest earlier active rollout)."""
+    previous_accuracy: float | None = None
+    accuracy_on_previous: dict[Name, float] = Field(default_factory=dict, max_length=64)
+    agreement_with_previous: dict[Name, float] = Field(default_factory=dict, max_length=64)
+    """Share of the previous release's golden inputs where the variant's top class equals
+    the previous release's: the band the device gate and the live canary compare with."""
+    allowed_regression: bool = False
+    """True when a refusal was overridden (`publish --allow-regression`)."""
+    refusals: list[str] = Field(default_factory=list, max_length=8)
+
+
 class Release(_Strict):
     version: Version
     channel: Name = "stable"
@@ -239,6 +259,7 @@ class Release(_Strict):
     min_agreement: float = 0.9
     """A device refuses the release when fewer golden outputs agree with the reference."""
     reference_stats: FeatureStats | None = None
+    quality: QualityRecord | None = None
 
 
 class ReleaseIndex(_Strict):

@@ -131,6 +131,30 @@ def register(app: typer.Typer) -> None:
         keyids = Repository(repo).rotate_key(role)
         typer.echo(f"{role}: new key {', '.join(k[:16] for k in keyids)}")
 
+    @repo_app.command("floor")
+    def repo_floor(
+        repo: Path = typer.Argument(...),
+        model: str = typer.Argument(..., help="Model name in the repository."),
+        floor: float | None = typer.Argument(
+            None, help="Golden accuracy every new release must reach (omit: show it)."
+        ),
+        tolerance: float | None = typer.Option(
+            None, help="Accuracy a release may lose vs the previous good one."
+        ),
+    ) -> None:
+        """Show or set a model's quality floor (kept in the repository, used by publish)."""
+        from litefleet.registry.quality import read_policy, set_floor
+        from litefleet.registry.repository import Repository
+
+        r = Repository(repo)
+        if floor is None and tolerance is None:
+            p = read_policy(r, model)
+        else:
+            p = set_floor(r, model, floor, tolerance)
+        shown = "not set (the first publish sets it)" if p.floor is None else f"{p.floor:.3f}"
+        by = f" (set by {p.set_by}, {p.updated})" if p.set_by else ""
+        typer.echo(f"{model}: floor {shown}{by}, tolerance {p.tolerance:.3f}")
+
     @repo_app.command("token")
     def repo_token(
         repo: Path = typer.Argument(...),
@@ -177,10 +201,20 @@ def register(app: typer.Typer) -> None:
         channel: str = typer.Option("stable", help="Channel: stable, beta, …"),
         rollout: float = typer.Option(100.0, "--rollout", help="Percent of devices that get it."),
         min_accuracy: float | None = typer.Option(
-            None, help="Golden-set accuracy a device requires (default: lowest variant - 0.1)."
+            None,
+            help="Golden-set accuracy a device requires (default: the quality rules: floor,"
+            " above chance, worst variant - tolerance).",
         ),
         force: bool = typer.Option(
             False, "--force", help="Publish even bytes identical to a paused/aborted release."
+        ),
+        allow_regression: bool = typer.Option(
+            False,
+            "--allow-regression",
+            help="Publish a release the quality rules refuse (recorded in the release).",
+        ),
+        tolerance: float | None = typer.Option(
+            None, help="Accuracy a release may lose vs the previous good one (default 0.03)."
         ),
         check_timeout: float = typer.Option(
             30.0, "--check-timeout", help="Seconds each model may take to load and run once."
@@ -200,7 +234,11 @@ def register(app: typer.Typer) -> None:
             min_accuracy,
             force=force,
             check_timeout_s=check_timeout,
+            allow_regression=allow_regression,
+            tolerance=tolerance,
         )
+        for note in done.notes:
+            typer.echo(note)
         typer.echo(
             f"published {done.model} {done.version}: {len(done.variants)} variants, "
             f"{len(done.patches)} patches, rollout {rollout:g}% on {channel}"
@@ -307,7 +345,15 @@ def _print_fleet(report) -> None:
     from rich.table import Table
 
     table = Table(
-        "model", "version", "channel", "running", "tried", "failed", "rolled back", "rollout"
+        "model",
+        "version",
+        "channel",
+        "running",
+        "tried",
+        "failed",
+        "rolled back",
+        "rollout",
+        "floor",
     )
     for r in report.releases:
         rollout = "-" if r.rollout_status is None else f"{r.rollout_percent:g}% {r.rollout_status}"
@@ -320,5 +366,6 @@ def _print_fleet(report) -> None:
             f"{r.failed} ({r.failure_rate:.0%})",
             str(r.rolled_back),
             rollout,
+            "-" if r.quality_floor is None else f"{r.quality_floor:.3f}",
         )
     Console().print(table)

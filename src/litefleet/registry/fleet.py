@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from litefleet.registry.halt import HaltRecord
+from litefleet.registry.quality import read_policy
 from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import read_rollout
 from litefleet.registry.telemetry import TelemetryStore
@@ -32,6 +33,8 @@ class FleetRow(BaseModel):
     halt_state: str | None = None
     """The server's decision: pausing, paused, resumed (by an operator), armed; None: none."""
     auto_pauses: int = 0
+    quality_floor: float | None = None
+    """The model's quality floor (`litefleet repo floor`; set at the first publish)."""
 
 
 class FleetReport(BaseModel):
@@ -49,6 +52,7 @@ def fleet_report(
             continue
         index = ReleaseIndex.model_validate_json(data)
         state = read_rollout(repo, model)
+        floor = read_policy(repo, model).floor
         for release in index.releases:
             entry = state.rollouts.get(release.version) if state else None
             rows[(model, release.version)] = FleetRow(
@@ -58,6 +62,7 @@ def fleet_report(
                 rollout_percent=entry.percent if entry else None,
                 rollout_status=entry.status if entry else None,
                 rollout_reason=entry.reason if entry else "",
+                quality_floor=floor,
             )
     for model, version in store.releases():
         rows.setdefault((model, version), FleetRow(model=model, version=version))

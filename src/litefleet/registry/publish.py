@@ -9,13 +9,14 @@ versions), so publish refuses any version that is not above every published one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from litefleet.delta import worthwhile_patch
 from litefleet.errors import UserError
 from litefleet.registry.buildfolder import Build, check_name, load_build
+from litefleet.registry.quality import Assessment, assess, remember_first_floor
 from litefleet.registry.repository import Repository, Transaction
 from litefleet.registry.rollout import read_rollout
 from litefleet.release import (
@@ -50,6 +51,8 @@ class Published:
     variants: list[str]
     patches: list[str]
     """Target paths of the patches kept (smaller than the full file)."""
+    notes: list[str] = field(default_factory=list)
+    """Quality lines for the publisher (a floor set, an override used)."""
 
 
 def read_index(repo: Repository, model: str) -> ReleaseIndex | None:
@@ -78,6 +81,8 @@ def publish(
     force: bool = False,
     check_models: bool = True,
     check_timeout_s: float | None = None,
+    allow_regression: bool = False,
+    tolerance: float | None = None,
 ) -> Published:
     """Validate `build_dir`, then sign it as release `version` of `model` (default: next).
 
@@ -94,12 +99,17 @@ def publish(
         check_models: False only for tests that play an attacker who holds the targets
             key and signs with their own tools (no isolated load of each model).
         check_timeout_s: seconds each model may take to load and run once (isolated).
+        allow_regression: publish even a release the quality rules refuse (chance-level,
+            below the floor, worse than the previous good release); recorded in the release.
+        tolerance: how far below the previous good release a release may fall (default:
+            the model's quality policy, `registry/quality.py`).
 
     Returns:
         What was published (version, variants, patches).
 
     Raises:
-        UserError: a corrupt build, a non-TFLite file, a version that does not go up.
+        UserError: a corrupt build, a non-TFLite file, a version that does not go up,
+            a quality regression (one line naming the figure).
 
     Example:
         >>> from litefleet import Repository, publish
@@ -119,6 +129,19 @@ def publish(
         signature = _check_signature(build, index)
         if not force:
             _refuse_known_bad(build, index, read_rollout(repo, model))
+        quality = (
+            assess(
+                repo,
+                model,
+                build,
+                index,
+                read_rollout(repo, model),
+                allow_regression=allow_regression,
+                tolerance=tolerance,
+            )
+            if check_models
+            else None  # an attacker's models are never run here
+        )
         now = datetime.now(UTC).replace(microsecond=0).isoformat()
         with repo.transaction(roles=("targets", ROLLOUT_ROLE)) as tx:
             entries: dict[str, VariantEntry] = {}
@@ -157,9 +180,10 @@ def publish(
                 created=now,
                 variants=entries,
                 golden=golden_path(model, version),
-                min_accuracy=_min_accuracy(build, min_accuracy),
+                min_accuracy=_min_accuracy(build, min_accuracy, quality),
                 min_agreement=min_agreement,
                 reference_stats=build.report.reference_stats,
+                quality=quality.record if quality else None,
             )
             old = index.releases if index else []
             new_index = ReleaseIndex(model=model, signature=signature, releases=[*old, release])
@@ -171,7 +195,15 @@ def publish(
             }
             new_state = RolloutState(model=model, rollouts=rollouts)
             tx.add_target(rollout_path(model), new_state.model_dump_json(indent=1).encode())
-    return Published(model, version, [c.name for c in build.report.candidates], patches)
+        if quality is not None:
+            remember_first_floor(repo, model, quality, version)
+    return Published(
+        model,
+        version,
+        [c.name for c in build.report.candidates],
+        patches,
+        notes=quality.notes if quality else [],
+    )
 
 
 def _refuse_known_bad(build: Build, index: ReleaseIndex | None, state: RolloutState | None) -> None:
@@ -232,10 +264,14 @@ def _patches(
     return kept
 
 
-def _min_accuracy(build: Build, given: float | None) -> float:
+def _min_accuracy(build: Build, given: float | None, quality: Assessment | None) -> float:
+    """The given value, else what the quality rules set (never below chance or the floor),
+    else (no labels, or models not run) the least accurate variant's test accuracy - 0.1."""
     if given is not None:
         if not 0 <= given <= 1:
             raise UserError(f"min accuracy must be within 0..1, not {given}")
         return given
+    if quality is not None and quality.min_accuracy is not None:
+        return quality.min_accuracy
     lowest = min(c.accuracy for c in build.report.candidates)
     return round(max(0.0, lowest - DEFAULT_ACCURACY_MARGIN), 4)
