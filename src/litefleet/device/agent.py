@@ -53,6 +53,9 @@ from litefleet.fsutil import atomic_write_json, read_json
 from litefleet.release import GOLDEN_SET, Release, ReleaseIndex, VariantEntry
 from litefleet.sandbox import Limits
 
+MAX_FALLBACKS = 3
+"""Refused releases a device with no model skips in one cycle before it waits for the next."""
+
 
 @dataclass
 class CheckResult:
@@ -257,11 +260,31 @@ class Agent:
         return self._result("rejected", reason, version=version)
 
     def _cycle(self) -> CheckResult:
+        """Choose and install; a device left with no model after a refusal tries the next
+        newest offered release in the same cycle (the refused one is blocked by then), so a
+        device that joins during a bad release runs the newest good one at once."""
+        result = self._cycle_once()
+        refused: list[str] = []
+        while (
+            result.action == "rejected"
+            and result.completed
+            and self.store.active_version() is None
+            and len(refused) < MAX_FALLBACKS
+            and self._left() > 0
+        ):
+            refused.append(f"release {result.version} refused: {result.reason}")
+            result = self._cycle_once()
+        if refused and result.action == "installed":
+            result.reason = "; ".join([*refused, result.reason]).strip("; ")
+        return result
+
+    def _cycle_once(self) -> CheckResult:
         cfg = self.config
         st = self.store.state()
         conditions = self.conditions.read()
         with self.source.session(deadline=self._deadline) as s:
             index = s.index()
+            installed = self.store.installed()
             choice = choose_release(
                 index,
                 s.rollout(),
@@ -270,6 +293,10 @@ class Agent:
                 active=st.active,
                 highest=st.highest_activated,
                 blocked=st.blocked,
+                # versions ran before and unblocked by an operator: eligible again
+                allowed_again={
+                    v for v in installed if v <= st.highest_activated and v not in st.blocked
+                },
             )
             if choice.kind == "none":
                 return self._result("none", choice.reason)
@@ -277,24 +304,25 @@ class Agent:
             assert version is not None
             release = index.release(version)
             assert release is not None
-            if version in self.store.installed() and version not in st.blocked:
+            if version in installed and version not in st.blocked:
                 # installed and gated before a crash or an earlier switch: just activate
                 return self._activate_installed(version, choice)
-            if choice.kind == "back" and version in self.store.installed():
+            if choice.kind == "back" and version in installed:
                 self.store.rollback(to=version, reason=choice.reason)
-                self._report_rollback(st.active, version, choice.reason)
+                self._report_rollback(st.active, version, choice.reason, by_operator=True)
                 return self._result("rolled_back", choice.reason, version=version)
             try:
                 return self._install(s, index, release, conditions, st.active)
             except VerificationError as exc:  # a target failed its signed hashes: refuse it
-                self.telemetry.record("rejected", cfg.model, version, str(exc))
-                return self._result("rejected", str(exc), version=version, completed=False)
+                reason = f"release {version} refused: {exc}"
+                self.telemetry.record("rejected", cfg.model, version, reason)
+                return self._result("rejected", reason, version=version, completed=False)
 
     def _activate_installed(self, version: int, choice) -> CheckResult:
         st = self.store.state()
-        if choice.kind == "back":
+        if choice.kind == "back":  # the operator aborted the active release
             self.store.rollback(to=version, reason=choice.reason)
-            self._report_rollback(st.active, version, choice.reason)
+            self._report_rollback(st.active, version, choice.reason, by_operator=True)
             return self._result("rolled_back", choice.reason, version=version)
         now = self.clock.now()
         self.store.activate(
@@ -516,12 +544,14 @@ class Agent:
             self.store.end_probation(p.version)
         return None
 
-    def _report_rollback(self, left: int | None, to: int, reason: str, **metrics: float) -> None:
-        """`rolled_back` names the version left (the server counts it as failed), then
-        `activated` names the one running now."""
-        self.telemetry.record(
-            "rolled_back", self.config.model, left, f"to {to}: {reason}", **metrics
-        )
+    def _report_rollback(
+        self, left: int | None, to: int, reason: str, by_operator: bool = False, **metrics: float
+    ) -> None:
+        """`rolled_back` names the version left (the server counts it as failed) or, for an
+        operator's move (`agent rollback`, an aborted release), `operator_rollback` (never a
+        failure); then `activated` names the one running now."""
+        kind = "operator_rollback" if by_operator else "rolled_back"
+        self.telemetry.record(kind, self.config.model, left, f"to {to}: {reason}", **metrics)
         self.telemetry.record("activated", self.config.model, to, reason)
 
     def watch_probation(self) -> CheckResult | None:
@@ -535,7 +565,7 @@ class Agent:
             before = self.store.active_version()
             version = self.store.rollback(to=to)
         reason = f"rollback on command from {before}"
-        self._report_rollback(before, version, reason)
+        self._report_rollback(before, version, reason, by_operator=True)
         self.telemetry.flush(deadline_s=0.5)  # a local command: a slow server waits its turn
         return self._result("rolled_back", reason, version=version)
 
