@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from litefleet.device import patch_or_full
+from litefleet.device.canary import read_canary
 from litefleet.device.clock import Clock, SystemClock
 from litefleet.device.conditions import (
     ConditionsProvider,
@@ -106,6 +107,15 @@ class _Plan:
     expected: Any
     """The signature the app expects (pinned, the active model's, or the index's)."""
     active_manifest: Manifest | None
+
+
+def _expected_agreement(release: Release, variant: str, previous: int | None) -> float | None:
+    """The agreement with `previous` the publisher measured for this variant on the golden
+    inputs, when it measured against that very version (else None: the canary's default)."""
+    q = release.quality
+    if q is None or previous is None or q.previous != previous:
+        return None
+    return q.agreement_with_previous.get(variant)
 
 
 def _metrics(report, nbytes: int) -> dict[str, float]:
@@ -273,7 +283,10 @@ class Agent:
             and self._left() > 0
         ):
             refused.append(f"release {result.version} refused: {result.reason}")
-            result = self._cycle_once()
+            after = self._cycle_once()
+            if after.action == "none":  # nothing else offered: the refusal is the news
+                break
+            result = after
         if refused and result.action == "installed":
             result.reason = "; ".join([*refused, result.reason]).strip("; ")
         return result
@@ -326,7 +339,9 @@ class Agent:
             return self._result("rolled_back", choice.reason, version=version)
         now = self.clock.now()
         self.store.activate(
-            version, self.config.probation.start(version, now), reason="installed earlier"
+            version,
+            self.config.probation.start(version, now, previous=st.active),
+            reason="installed earlier",
         )
         self.telemetry.record("activated", self.config.model, version, "installed earlier")
         m = self.store.manifest(version)
@@ -497,7 +512,13 @@ class Agent:
                 reason = f"blocked while installing: {self.store.state().blocked[version]}"
                 return self._result("rejected", reason, version=version)
             self.store.commit(stage, manifest)
-            probation = cfg.probation.start(version, self.clock.now())
+            before = self.store.active_version()
+            probation = cfg.probation.start(
+                version,
+                self.clock.now(),
+                previous=before,
+                expected_agreement=_expected_agreement(release, name, before),
+            )
             self.store.activate(version, probation, reason=f"{src} {name}")
         self.telemetry.record("installed", cfg.model, version, f"{src} {name}", **metrics)
         self.telemetry.record("activated", cfg.model, version, "", **metrics)
@@ -524,7 +545,15 @@ class Agent:
         if p is None or p.version != st.active:
             return None
         feedback = read_feedback(self.home, p.version)
-        verdict, reason = probation_verdict(p, feedback, self.clock.now(), self.config.probation)
+        canary = read_canary(self.home, p.version)
+        verdict, reason = probation_verdict(
+            p, feedback, self.clock.now(), self.config.probation, canary
+        )
+        if canary is not None and verdict != "pending" and canary.samples:
+            # what the server's judge weighs: one summary per device and release
+            self.telemetry.record(
+                "canary", self.config.model, p.version, verdict, **canary.metrics()
+            )
         if verdict == "failed":
             try:
                 to = self.store.rollback(reason=reason)
@@ -536,8 +565,14 @@ class Agent:
                     "health_failed", self.config.model, p.version, f"{reason}; kept: no other"
                 )
                 return None
+            live = canary.metrics() if canary is not None else {}
             self._report_rollback(
-                p.version, to, reason, drift=feedback.drift, error_rate=feedback.error_rate
+                p.version,
+                to,
+                reason,
+                drift=feedback.drift,
+                error_rate=feedback.error_rate,
+                **{f"canary_{k}": v for k, v in live.items()},
             )
             return self._result("rolled_back", reason, version=to)
         if verdict == "passed":
