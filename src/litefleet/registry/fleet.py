@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from litefleet.registry.halt import HaltRecord
+from litefleet.registry.halt import HaltRecord, expected_agreement
+from litefleet.registry.judge import CanaryJudge
 from litefleet.registry.quality import read_policy
 from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import read_rollout
@@ -33,6 +34,13 @@ class FleetRow(BaseModel):
     halt_state: str | None = None
     """The server's decision: pausing, paused, resumed (by an operator), armed; None: none."""
     auto_pauses: int = 0
+    canary_devices: int = 0
+    """Distinct devices that sent a live canary summary of this release."""
+    canary_failed: int = 0
+    live_agreement: float | None = None
+    """Pooled live agreement with the previous version over those devices."""
+    judge: str | None = None
+    """The canary judge's verdict: good, bad or unsure (None: no summary yet)."""
     quality_floor: float | None = None
     """The model's quality floor (`litefleet repo floor`; set at the first publish)."""
 
@@ -70,6 +78,12 @@ def fleet_report(
     for (model, version), row in rows.items():
         h = store.health(model, version)
         decision = halts.get((model, version))
+        summaries = store.canary_summaries(model, version)
+        judged = (
+            CanaryJudge().judge(summaries, expected_agreement(repo, model, version))
+            if summaries
+            else None
+        )
         rows[(model, version)] = row.model_copy(
             update={
                 "running": h.running,
@@ -80,6 +94,10 @@ def fleet_report(
                 "failure_rate": round(h.failure_rate, 4),
                 "halt_state": decision.state if decision else None,
                 "auto_pauses": decision.pauses if decision else 0,
+                "canary_devices": len(summaries),
+                "canary_failed": judged.failed if judged else 0,
+                "live_agreement": round(judged.agreement, 4) if judged else None,
+                "judge": judged.verdict if judged else None,
             }
         )
     return FleetReport(releases=[rows[k] for k in sorted(rows)])

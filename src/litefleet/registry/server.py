@@ -178,9 +178,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
         failing = {
             (e.model, e.version)
             for e in batch.events
-            if e.type in FAILURE_TYPES and e.version is not None
+            if e.type in (*FAILURE_TYPES, "canary") and e.version is not None
         }
-        # only a failure can make a release cross the rule: healthy reports never pause
+        # only a failure or a canary summary can make a release cross a rule
         if can_halt and failing:
             await run_in_threadpool(_consider, keeper, failing)
         return {"stored": len(batch.events)}

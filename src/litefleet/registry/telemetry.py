@@ -38,6 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 
 from litefleet.registry.db import devices, events, open_database
+from litefleet.registry.judge import DeviceSummary
 from litefleet.release import EventBatch, TelemetryEvent
 
 FAILURE_TYPES = ("health_failed", "rolled_back")
@@ -258,6 +259,42 @@ class TelemetryStore:
             tried = conn.execute(select(distinct).where(rel)).scalar_one()
             failed = conn.execute(select(distinct).where(counted)).scalar_one()
         return tried, failed
+
+    def canary_summaries(
+        self, model: str, version: int, since: float | None = None
+    ) -> list[DeviceSummary]:
+        """The newest `canary` summary (by `seq`) of each distinct device offered the
+        release; after an operator's resume (`since`), only summaries sent after it."""
+        where = (
+            (events.c.model == model)
+            & (events.c.version == version)
+            & (events.c.type == "canary")
+            & events.c.offered
+        )
+        if since is not None:
+            where = where & (events.c.received > since)
+        newest: dict[str, tuple] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(
+                select(
+                    events.c.device_id, events.c.seq, events.c.id, events.c.reason, events.c.metrics
+                ).where(where)
+            ):
+                key = (r.seq or 0, r.id)
+                if r.device_id not in newest or key > newest[r.device_id][0]:
+                    newest[r.device_id] = (key, r.reason, r.metrics)
+        out = []
+        for device_id, (_, reason, metrics) in sorted(newest.items()):
+            m = json.loads(metrics)
+            out.append(
+                DeviceSummary(
+                    device_id=device_id,
+                    agreement=float(m.get("agreement", 1.0)),
+                    samples=int(m.get("samples", 0)),
+                    failed=reason == "failed",
+                )
+            )
+        return out
 
     def releases(self) -> list[tuple[str, int]]:
         """Every (model, version) any device reported, sorted."""

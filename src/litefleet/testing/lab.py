@@ -52,8 +52,16 @@ _force_lock = threading.Lock()
 
 
 class Lab:
-    def __init__(self, root: Path, model: str = MODEL, server: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        model: str = MODEL,
+        server: str | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
         self.root = Path(root)
+        self.settings = settings or {}
+        """Extra `ServerSettings` of the registry server (a halt rule, a judge)."""
         self.model = model
         self.server_kind = server or os.environ.get(SERVER_ENV) or "auto"
         if self.server_kind not in ("auto", "registry", "static"):
@@ -86,7 +94,8 @@ class Lab:
             if self.server_kind == "registry" or EXTRA_OF.get(missing) != "server":
                 raise
             return StaticRepoServer(self.repo.path, self.repo.keys)
-        app = create_app(ServerSettings(repo=self.repo.path, refresh_interval=None))
+        settings = {"refresh_interval": None, **self.settings}
+        app = create_app(ServerSettings(repo=self.repo.path, **settings))
         return ServerThread(app)
 
     def __exit__(self, *exc: object) -> None:
