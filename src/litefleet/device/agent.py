@@ -51,7 +51,14 @@ from litefleet.device.tuf_client import ReleaseSource, UnreachableError, Verific
 from litefleet.drift import Feedback
 from litefleet.errors import UserError
 from litefleet.fsutil import atomic_write_json, read_json
-from litefleet.release import GOLDEN_SET, Release, ReleaseIndex, VariantEntry
+from litefleet.release import (
+    GOLDEN_INPUTS,
+    GOLDEN_REFERENCE,
+    FileRef,
+    Release,
+    ReleaseIndex,
+    VariantEntry,
+)
 from litefleet.sandbox import Limits
 
 MAX_FALLBACKS = 3
@@ -82,6 +89,9 @@ class CheckResult:
     variant: str | None = None
     source: str | None = None
     bytes_downloaded: int = 0
+    """Every body byte the check received: TUF metadata, index, release files, model."""
+    model_bytes: int = 0
+    """Of which the model transfer (the patch or the full file)."""
     completed: bool = True
     """False when the cycle could not complete (server unreachable, verification failed):
     the CLI exits 1."""
@@ -116,6 +126,12 @@ def _expected_agreement(release: Release, variant: str, previous: int | None) ->
     if q is None or previous is None or q.previous != previous:
         return None
     return q.agreement_with_previous.get(variant)
+
+
+def _file_name(ref: FileRef) -> str:
+    """A release file's name in the version folder (`golden-inputs.npz`, `drift.json`):
+    the last segment of its canonical target path, whichever release signed it."""
+    return ref.path.rsplit("/", 1)[1]
 
 
 def _metrics(report, nbytes: int) -> dict[str, float]:
@@ -208,6 +224,7 @@ class Agent:
         self._deadline = time.monotonic() + self.config.check_deadline_s
         stored = self._stored_policy_state() if state is None else None
         self._behind_since = (state or stored or PolicyState()).behind_since
+        self.source.fetcher = None
         try:
             with self.store.lock:
                 self.store.recover()
@@ -222,6 +239,7 @@ class Agent:
         except OSError as exc:  # disk full or failing storage: every write is atomic, so
             # the store is as it was before the check (staging and .tmp files are dropped)
             result = self._result("error", f"storage error: {exc}", completed=False)
+        result.bytes_downloaded = self.source.bytes_moved
         result.seconds = round(time.perf_counter() - t0, 4)
         with contextlib.suppress(OSError):  # a full disk must not turn a result into a crash
             if flush_telemetry:  # within what is left of the check's deadline
@@ -385,11 +403,13 @@ class Agent:
             plan.active_manifest.variant if plan.active_manifest else None,
             self.store.model_path(active) if active is not None else None,
         )
+        local, fetch = self._release_files(release)
+        extra = sum(ref.bytes for ref in fetch)  # golden, drift, card: judged with the model
         go = self.policy.may_download(
             self.clock.now(),
             conditions,
-            p.size,
-            full_bytes=entry.bytes,
+            p.size + extra,
+            full_bytes=entry.bytes + extra,
             behind_since=self._behind_since,
         )
         if not go.go:
@@ -398,14 +418,17 @@ class Agent:
                 go.reason,
                 version=release.version,
                 variant=name,
-                details={"bytes": p.size},
+                details={"bytes": p.size + extra},
             )
         self._check_signed_info(s, release, name, entry)
         with self.store.staging() as stage:
             model_file = stage / f"{name}.tflite"
             src, nbytes, note = patch_or_full.fetch(s, p, model_file)
-            s.download(release.golden, stage / GOLDEN_SET)
-            report = self._gate(model_file, stage / GOLDEN_SET, plan, release, entry)
+            for ref in fetch:
+                s.download(ref.path, stage / _file_name(ref))
+            for ref, path in local:
+                self.store.copy_in(path, stage / _file_name(ref))
+            report = self._gate(model_file, stage, plan, release, entry)
             crashpoint("gate.checked")
             metrics = _metrics(report, nbytes)
             if report.ok:
@@ -448,13 +471,25 @@ class Agent:
         )
         return _Plan(fresh, expected, active_manifest)
 
+    def _release_files(self, release: Release) -> tuple[list[tuple[FileRef, Path]], list[FileRef]]:
+        """The release's files already on the device (unchanged since an installed
+        version: copied, never downloaded again) and those to fetch."""
+        local, fetch = [], []
+        for ref in release.files():
+            have = self.store.find_file(_file_name(ref), ref.sha256)
+            if have is not None:
+                local.append((ref, have))
+            else:
+                fetch.append(ref)
+        return local, fetch
+
     def _check_signed_info(self, s, release: Release, name: str, entry) -> None:
         info = s.variant_info(entry.path)
         want = (self.config.model, release.version, name, entry.sha256)
         if (info.model, info.version, info.variant, info.sha256) != want:
             raise VerificationError(f"{entry.path}: signed custom data disagrees with index")
 
-    def _gate(self, model_file: Path, golden: Path, plan: _Plan, release: Release, entry):
+    def _gate(self, model_file: Path, stage: Path, plan: _Plan, release: Release, entry):
         """The health gate, in a child process with limits (never in this process)."""
         cfg = self.config
         limits = gate_limits(
@@ -469,10 +504,11 @@ class Agent:
             limits = Limits(wall_s=max(1.0, left), cpu_s=limits.cpu_s, memory_mb=limits.memory_mb)
         return isolated_health_check(
             model_file,
-            golden,
+            stage / GOLDEN_INPUTS,
+            reference_path=stage / GOLDEN_REFERENCE,
             expected=plan.expected,
-            min_accuracy=release.min_accuracy,
-            min_agreement=release.min_agreement,
+            min_accuracy=release.gate.min_accuracy,
+            min_agreement=release.gate.min_agreement,
             latency_budget_ms=cfg.latency_budget_ms,
             limits=limits,
         )
@@ -505,7 +541,6 @@ class Agent:
             latency_ms=report.latency_ms,
             source=src,
             installed=self.clock.now(),
-            reference_stats=release.reference_stats,
         )
         with self.store.lock:
             if version in self.store.state().blocked:  # an operator blocked it meanwhile
@@ -528,7 +563,7 @@ class Agent:
             version=version,
             variant=name,
             source=src,
-            bytes_downloaded=nbytes,
+            model_bytes=nbytes,
             details=metrics,
         )
 

@@ -192,7 +192,7 @@ class ModelRuntime:
             path=path,
             content=content,
             manifest=manifest,
-            monitor=DriftMonitor(manifest.reference_stats),
+            monitor=DriftMonitor(self.store.drift_stats(version)),
             stamp=stamp,
         )
         self._local_models()[gen.id] = model

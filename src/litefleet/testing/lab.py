@@ -188,15 +188,15 @@ class Lab:
 
     def force_publish(self, folder: Path, version: int, **kw: Any):
         """Sign `folder` as a release without publish's checks (a bad publisher's release)."""
+        from litefleet.golden import load_golden_file
         from litefleet.registry import publish as publishing
         from litefleet.registry.buildfolder import Build
 
         def lenient(path: Path, load_interpreter: bool = True, **_: Any) -> Build:
             report = BuildReport.model_validate_json((Path(path) / "report.json").read_bytes())
             files = {c.name: (Path(path) / c.file).read_bytes() for c in report.candidates}
-            return Build(
-                report=report, files=files, golden=(Path(path) / "golden.npz").read_bytes()
-            )
+            golden = load_golden_file(Path(path) / "golden.npz")
+            return Build(report=report, files=files, golden=golden)
 
         kw.setdefault("min_accuracy", MIN_ACCURACY)
         kw.setdefault("force", True)  # a bad publisher re-signs known-bad bytes too
