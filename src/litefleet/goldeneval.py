@@ -4,8 +4,8 @@
 compares a new build with the last good release on the same golden inputs without loading
 an untrusted model in its own process. Neutral module: the registry imports it.
 
-Golden files of both formats are read: `x`/`y`/`reference` (format 1) and `in0`/`y`/`out0`
-(format 2, `in0` may be uint8 with a scalar `in0_scale`).
+Golden sets are one-file `litefleet.golden` sets (`in*`/`y`/`out*`, or the first format's
+`x`/`y`/`reference`); the publisher writes a release's two golden targets into one.
 """
 
 from __future__ import annotations
@@ -14,22 +14,20 @@ from pathlib import Path
 
 import numpy as np
 
+from litefleet.golden import load_golden_file
 from litefleet.sandbox import Limits, Outcome, run_isolated
 
 EVAL_LIMITS = Limits(wall_s=120.0, memory_mb=1536)
 
 
-def golden_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """(inputs as float32, labels or None, reference class answers or None)."""
-    with np.load(path, allow_pickle=False) as z:
-        files = set(z.files)
-        x = z["x"] if "x" in files else z["in0"]
-        if "in0_scale" in files and "x" not in files:
-            x = x.astype(np.float32) * float(z["in0_scale"])
-        y = z["y"] if "y" in files else None
-        ref = z["reference"] if "reference" in files else (z["out0"] if "out0" in files else None)
+def golden_arrays(path: Path) -> tuple[list[np.ndarray], np.ndarray | None, np.ndarray | None]:
+    """(inputs as float32 in input order, labels or None, reference class answers or None)
+    of a one-file golden set (`litefleet.golden`: either key format)."""
+    golden = load_golden_file(path)
+    ref = golden.reference[0] if golden.reference else None
     answers = None if ref is None else ref.reshape(len(ref), -1).argmax(axis=1)
-    return x.astype(np.float32), None if y is None else y.reshape(-1), answers
+    labels = None if golden.labels is None else golden.labels.reshape(-1)
+    return [np.asarray(a, np.float32) for a in golden.inputs], labels, answers
 
 
 def class_answers(
@@ -39,7 +37,7 @@ def class_answers(
     (runs in the child: one process for a whole publish)."""
     from litefleet.litert import LoadedModel
 
-    inputs = [golden_arrays(Path(g))[0][:limit] for g in goldens]
+    inputs = [golden_arrays(Path(g))[0][0][:limit] for g in goldens]  # single-input models
     out = []
     for model in models:
         loaded = LoadedModel.from_file(Path(model))

@@ -494,6 +494,16 @@ class RolloutEntry(_Strict):
     status: RolloutStatus = "active"
     reason: str = ""
     updated: str = ""
+    stages: list[float] = Field(default_factory=list, max_length=16)
+    """Automatic stages (`publish --stages 1,10,50,100`): the server moves to the next one
+    when the current one has baked and the canary judge says good (`registry/promote.py`);
+    empty: an operator moves the percentage."""
+    bake_s: float = Field(default=0.0, ge=0)
+    """Seconds each stage bakes before the server may move on."""
+    stage_since: float | None = None
+    """Unix time the current stage started."""
+    hold: bool = False
+    """An operator's hold: no automatic step until released."""
 
 
 class RolloutState(_Strict):

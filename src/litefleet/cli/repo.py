@@ -34,6 +34,15 @@ def _seconds(text: str) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
+def _stages(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        return [float(p) for p in text.split(",")]
+    except ValueError:
+        raise UserError(f"--stages must look like 1,10,50,100, not {text!r}") from None
+
+
 def register(app: typer.Typer) -> None:
     """Add the release-side commands to the `litefleet` app."""
     repo_app = typer.Typer(help="Create and maintain a signed (TUF) model repository.")
@@ -228,6 +237,13 @@ def register(app: typer.Typer) -> None:
         tolerance: float | None = typer.Option(
             None, help="Accuracy a release may lose vs the previous good one (default 0.03)."
         ),
+        stages: str | None = typer.Option(
+            None,
+            "--stages",
+            help="Automatic rollout stages in percent, e.g. 1,10,50,100: the server"
+            " promotes the release when a stage baked healthy (overrides --rollout).",
+        ),
+        bake: str = typer.Option("2h", "--bake", help="Time each stage bakes: 2h, 30m, 90s."),
         check_timeout: float = typer.Option(
             30.0, "--check-timeout", help="Seconds each model may take to load and run once."
         ),
@@ -254,6 +270,8 @@ def register(app: typer.Typer) -> None:
             allow_regression=allow_regression,
             tolerance=tolerance,
             golden_budget=golden_budget,
+            stages=_stages(stages),
+            bake_s=_seconds(bake),
         )
         for note in done.notes:
             typer.echo(note)
@@ -278,6 +296,8 @@ def register(app: typer.Typer) -> None:
         pause: bool = typer.Option(False, "--pause"),
         resume: bool = typer.Option(False, "--resume"),
         abort: bool = typer.Option(False, "--abort", help="Devices on it go back."),
+        hold: bool = typer.Option(False, "--hold", help="No automatic stage until --release."),
+        release: bool = typer.Option(False, "--release", help="Let automatic stages go on."),
         reason: str = typer.Option("", help="Recorded in the signed rollout state."),
     ) -> None:
         """Change who gets a release: one of --percent, --pause, --resume, --abort."""
@@ -291,14 +311,24 @@ def register(app: typer.Typer) -> None:
                 ("pause", pause),
                 ("resume", resume),
                 ("abort", abort),
+                ("hold", hold),
+                ("release", release),
             )
             if on
         ]
         if len(chosen) != 1:
-            raise UserError("give exactly one of --percent, --pause, --resume, --abort")
+            raise UserError(
+                "give exactly one of --percent, --pause, --resume, --abort, --hold, --release"
+            )
         state = change_rollout(Repository(repo), model, version, chosen[0], percent, reason)
         entry = state.rollouts[version]
-        typer.echo(f"{model} {version}: {entry.status}, {entry.percent:g}%")
+        staged = (
+            f", stages {','.join(f'{p:g}' for p in entry.stages)}"
+            + (" (held)" if entry.hold else "")
+            if entry.stages
+            else ""
+        )
+        typer.echo(f"{model} {version}: {entry.status}, {entry.percent:g}%{staged}")
 
     @app.command("serve")
     def serve_cmd(

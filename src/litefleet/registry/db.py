@@ -82,6 +82,20 @@ halts = Table(
     Column("resumed_at", Float, nullable=True),
     Column("resumed_by", String(128), nullable=False, default=""),
 )
+promotions = Table(
+    "promotions",
+    meta,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("from_percent", Float, nullable=False),
+    Column("to_percent", Float, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("by", String(128), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("signed_updated", String(40), nullable=False, default=""),
+)
+"""Every automatic rollout step (`promote.py`): who, what, why, like a halt."""
 # the fleet and halt queries: distinct devices per release and event type, and who runs what
 Index("ix_events_release", events.c.model, events.c.version, events.c.type, events.c.offered)
 Index("ix_events_device", events.c.device_id)

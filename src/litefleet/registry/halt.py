@@ -100,6 +100,10 @@ class RolloutView:
         self._states: dict[str, RolloutState | None] = {}
 
     def entry(self, model: str, version: int) -> RolloutEntry | None:
+        state = self.state(model)
+        return state.rollouts.get(version) if state else None
+
+    def state(self, model: str) -> RolloutState | None:
         stamp = (self.repo.metadata_dir / "timestamp.json").stat().st_mtime_ns
         if stamp != self._stamp:
             self._states, self._stamp = {}, stamp
@@ -108,8 +112,7 @@ class RolloutView:
                 self._states[model] = read_rollout(self.repo, model)
             except Exception:  # an unknown model name, or a file being replaced
                 self._states[model] = None
-        state = self._states[model]
-        return state.rollouts.get(version) if state else None
+        return self._states[model]
 
     def offered(self, device_id: str, model: str, version: int) -> bool:
         """Was `device_id` in the release's cohort: the device's own rule, same hash."""

@@ -16,6 +16,7 @@ signing, with one line naming it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,6 +110,8 @@ def publish(
     index_keep: int = INDEX_KEEP,
     allow_regression: bool = False,
     tolerance: float | None = None,
+    stages: list[float] | None = None,
+    bake_s: float = 0.0,
 ) -> Published:
     """Validate `build_dir`, then sign it as release `version` of `model` (default: next).
 
@@ -132,6 +135,10 @@ def publish(
             below the floor, worse than the previous good release); recorded in the release.
         tolerance: how far below the previous good release a release may fall (default:
             the model's quality policy, `registry/quality.py`).
+        stages: automatic rollout stages in percent (`[1, 10, 50, 100]`): the release
+            starts at the first and the server promotes it (`registry/promote.py`);
+            `rollout_percent` is then ignored.
+        bake_s: seconds each stage bakes before the server may move on.
 
     Returns:
         What was published (version, variants, patches).
@@ -225,7 +232,7 @@ def publish(
             state = read_rollout(repo, model) or RolloutState(model=model)
             rollouts = {
                 **state.rollouts,
-                version: RolloutEntry(percent=rollout_percent, reason="published", updated=now),
+                version: _first_entry(rollout_percent, stages, bake_s, now),
             }
             old = index.releases if index else []
             kept_list = kept_releases(
@@ -281,6 +288,26 @@ def _refuse_oversize(name: str, size: int, limit: int) -> None:
             f"{name} would be {size} bytes, above the {limit} bytes a device accepts:"
             " refusing to sign it"
         )
+
+
+def _first_entry(
+    percent: float, stages: list[float] | None, bake_s: float, now: str
+) -> RolloutEntry:
+    """The new release's rollout entry: a fixed percentage, or the first automatic stage."""
+    if not stages:
+        return RolloutEntry(percent=percent, reason="published", updated=now)
+    if any(not 0 < p <= 100 for p in stages) or stages != sorted(set(stages)):
+        raise UserError(f"stages must rise within (0, 100], not {stages}")
+    if bake_s < 0:
+        raise UserError(f"bake time must not be negative, not {bake_s}")
+    return RolloutEntry(
+        percent=stages[0],
+        reason=f"published: stages {', '.join(f'{p:g}' for p in stages)}%",
+        updated=now,
+        stages=stages,
+        bake_s=bake_s,
+        stage_since=time.time(),
+    )
 
 
 def _refuse_known_bad(build: Build, index: ReleaseIndex | None, state: RolloutState | None) -> None:

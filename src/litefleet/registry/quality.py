@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from litefleet.errors import UserError
 from litefleet.fsutil import atomic_write_json, read_json
+from litefleet.golden import GoldenSet, golden_file_bytes, load_golden_files
 from litefleet.goldeneval import class_answers_isolated, golden_arrays
 from litefleet.registry.buildfolder import Build
 from litefleet.registry.repository import Repository
@@ -121,23 +122,25 @@ def assess(
     repo: Repository,
     model: str,
     build: Build,
+    golden_set: GoldenSet,
     index: ReleaseIndex | None,
     rollout: RolloutState | None,
     *,
     allow_regression: bool = False,
     tolerance: float | None = None,
 ) -> Assessment:
-    """Apply the three rules (module doc) to `build`; raise a one-line `UserError` on a
-    refusal unless `allow_regression`."""
+    """Apply the three rules (module doc) to `build` on `golden_set` (the golden samples
+    the release will sign); raise a one-line `UserError` on a refusal unless
+    `allow_regression`."""
     policy = read_policy(repo, model)
     tol = policy.tolerance if tolerance is None else tolerance
     with tempfile.TemporaryDirectory(prefix="litefleet-quality-") as tmp:
         work = Path(tmp)
         golden = work / "golden.npz"
-        golden.write_bytes(build.golden)
-        _, labels, _ = golden_arrays(golden)
-        if labels is None or build.report.num_classes < 2:
-            return Assessment(record=None, min_accuracy=None)
+        golden.write_bytes(golden_file_bytes(golden_set))
+        inputs, labels, _ = golden_arrays(golden)
+        if labels is None or build.report.num_classes < 2 or len(inputs) != 1:
+            return Assessment(record=None, min_accuracy=None)  # not a one-input classifier
         models = {}
         for cand in build.report.candidates:
             models[cand.name] = work / f"{cand.name}.tflite"
@@ -256,22 +259,26 @@ def _answers(models: list[Path], goldens: list[Path]) -> list[list[np.ndarray]]:
 
 
 def _previous_golden(repo: Repository, previous, work: Path):
-    """(path, labels, reference answers) of the previous release's golden set; None when
-    it is gone or has no labels or reference."""
-    data = repo.read_target(_golden_target(previous))
-    if data is None:
+    """(path, labels, reference answers) of the previous release's golden set (its two
+    signed files as one); None when they are gone or have no labels or reference."""
+    inputs = repo.read_target(previous.golden_inputs.path)
+    reference = repo.read_target(previous.golden_reference.path)
+    if inputs is None or reference is None:
         return None
     golden = work / "previous-golden.npz"
-    golden.write_bytes(data)
-    _, labels, reference = golden_arrays(golden)
-    if labels is None or reference is None:
+    (work / "previous-inputs.npz").write_bytes(inputs)
+    (work / "previous-reference.npz").write_bytes(reference)
+    try:
+        ins, labels, outs = load_golden_files(
+            work / "previous-inputs.npz", work / "previous-reference.npz"
+        )
+    except UserError:
         return None
-    return golden, labels, reference
-
-
-def _golden_target(release) -> str:
-    """The previous release's golden file (format 1: `golden`; format 2: golden inputs)."""
-    return release.golden
+    golden.write_bytes(golden_file_bytes(GoldenSet(ins, labels, outs)))
+    _, labels, answers = golden_arrays(golden)
+    if labels is None or answers is None:
+        return None
+    return golden, labels, answers
 
 
 def _now() -> str:
