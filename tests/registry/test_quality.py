@@ -85,7 +85,7 @@ def test_a_chance_level_release_is_refused_at_publish_and_by_devices(lab):
     lab.publish(chance, 2, min_accuracy=None, allow_regression=True)
     release = read_index(lab.repo, "blobs").release(2)
     assert release.quality.allowed_regression and release.quality.refusals
-    assert release.min_accuracy > release.quality.golden_accuracy["float32"]
+    assert release.gate.min_accuracy > release.quality.golden_accuracy["float32"]
     r = Agent(home).check()
     assert (r.action, r.active_version) == ("rejected", 1), r
     assert "golden accuracy" in r.reason
