@@ -159,6 +159,8 @@ class LiveCanary:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._flush_every = flush_every
+        self.cpu_s = 0.0
+        """CPU seconds the worker spent judging (its own thread's time): the canary's cost."""
         self._thread = threading.Thread(target=self._work, name="litefleet-canary", daemon=True)
         self._thread.start()
 
@@ -204,7 +206,9 @@ class LiveCanary:
                     with self._lock:
                         self.summary.dropped += 1  # over budget: skip, never slow the app
                 else:
+                    before = time.thread_time()
                     self._judge(model, *item)
+                    self.cpu_s += time.thread_time() - before
             if time.monotonic() >= next_flush:
                 next_flush = time.monotonic() + self._flush_every
                 self.flush()

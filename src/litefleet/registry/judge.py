@@ -14,10 +14,13 @@ false-alarm rate per evaluation on a good release is at most `alpha`. Minimum sa
 `min_devices` (3) judged devices; with 3 devices, 3 failures pause (tail 1e-6), 2 do not
 (3e-4).
 
-The judge is *sure a release is good* (what automatic promotion needs, `rollout.py`) when
+The judge is *sure a release is good* (what automatic promotion needs, `promote.py`) when
 at least `min_devices_good` (5) devices were judged, the failure count is not significant
-at the looser `alpha_good` (0.05), and the pooled live agreement is not below the expected
-agreement minus the margin. Anything else is *unsure*: promotion waits.
+at the looser `alpha_good` (0.05), and the pooled live agreement's lower bound
+(`pooled - 2.33 * sqrt(pooled (1 - pooled) / samples)`, one-sided 99 %) is at least the
+expected agreement minus `margin_good` (0.02): a release that agrees a little worse than
+predicted, too little for any device to fail it, is never promoted, only held where it is.
+Anything else is *unsure*: promotion waits.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class CanaryJudge:
     alpha_good: float = 0.05
     min_devices: int = 3
     min_devices_good: int = 5
-    margin: float = 0.05
+    margin_good: float = 0.02
     default_agreement: float = 0.9
 
     def judge(self, summaries: list[DeviceSummary], expected: float | None = None) -> Judgement:
@@ -74,8 +77,9 @@ class CanaryJudge:
                 f"judge: {f}/{m} devices' live canaries failed (binomial P = {p:.1e} <"
                 f" {self.alpha:g} for a good release); pooled live agreement {pooled:.3f}",
             )
-        floor = (expected if expected is not None else self.default_agreement) - self.margin
-        if m >= self.min_devices_good and p >= self.alpha_good and pooled >= floor:
+        floor = (expected if expected is not None else self.default_agreement) - self.margin_good
+        lower = pooled - 2.33 * math.sqrt(max(pooled * (1 - pooled), 1e-6) / max(1, samples))
+        if m >= self.min_devices_good and p >= self.alpha_good and lower >= floor:
             return Judgement(
                 "good",
                 m,
@@ -83,7 +87,7 @@ class CanaryJudge:
                 p,
                 pooled,
                 f"judge: {m} devices judged healthy on live traffic ({f} failed,"
-                f" agreement {pooled:.3f} >= {floor:.3f})",
+                f" agreement {pooled:.3f}, lower bound {lower:.3f} >= {floor:.3f})",
             )
         return Judgement(
             "unsure",
