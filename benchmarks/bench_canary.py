@@ -18,6 +18,7 @@ prediction; the resident memory the second loaded version adds. JSON on stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -80,7 +81,8 @@ def _cnn(seed: int) -> bytes:
             keras.layers.Dense(10, activation="softmax"),
         ]
     )
-    return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    with contextlib.redirect_stdout(sys.stderr):  # the converter prints its SavedModel
+        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
 def _rss_bytes() -> int:

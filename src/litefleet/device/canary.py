@@ -11,7 +11,7 @@ Off the app's latency path and within a budget:
 - `offer()` only copies the arrays into a bounded queue (`put_nowait`): when the worker is
   behind, the sample is dropped, never waited for;
 - the worker measures its own CPU time (`time.thread_time`) and skips samples while it has
-  used more than `cpu_share` of one core since it started (default 0.25);
+  used more than `cpu_share` of one core since it started (default 0.1);
 - `sample_rate` (default 1.0) draws which predictions are offered at all.
 
 The summary (`HOME/run/canary.json`: version, previous, samples, agreed, confidence of
@@ -53,7 +53,7 @@ class CanaryRules(BaseModel):
     enabled: bool = True
     sample_rate: float = 1.0
     """Share of live predictions offered to the canary."""
-    cpu_share: float = 0.25
+    cpu_share: float = 0.1
     """CPU the worker may use, as a share of one core since it started."""
     queue_size: int = 64
     min_samples: int = 50
