@@ -324,6 +324,9 @@ class QualityRecord(_Strict):
     agreement_with_previous: dict[Name, float] = Field(default_factory=dict, max_length=64)
     """Share of the previous release's golden inputs where the variant's top class equals
     the previous release's: the band the device gate and the live canary compare with."""
+    band: float = Field(default=0.02, ge=0, le=1)
+    """A device refuses a variant whose agreement with `previous` on that release's golden
+    inputs falls more than this below `agreement_with_previous` (the device's own gate)."""
     allowed_regression: bool = False
     """True when a refusal was overridden (`publish --allow-regression`)."""
     refusals: list[str] = Field(default_factory=list, max_length=8)

@@ -108,3 +108,30 @@ def test_a_good_release_passes_the_canary(lab):
     assert r.active_version == 2 and r.action != "rolled_back", r
     summary = Agent(home).telemetry  # the canary summary went to the server
     assert summary.pending() == []
+
+
+def test_the_gate_refuses_a_variant_outside_the_band_measured_against_the_previous(lab, tmp_path):
+    """The device re-measures agreement with its active version on that version's golden
+    inputs: a variant that answers otherwise than the publisher measured is refused."""
+    from litefleet.device.health import HealthReport
+    from litefleet.registry.publish import read_index
+
+    lab.publish("v1", 1, min_accuracy=None)
+    home = lab.device("cam", direct=True)
+    agent = Agent(home)
+    assert agent.check().active_version == 1
+    lab.publish("v2", 2, min_accuracy=None)
+    release = read_index(lab.repo, "blobs").release(2)
+    assert (
+        release.quality.previous == 1 and release.quality.agreement_with_previous["float32"] > 0.98
+    )
+    ok = HealthReport(True, checks={"accuracy": True})
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    same = stage / "float32.tflite"
+    same.write_bytes(tiny_models.model("v2-float32"))
+    assert agent._against_previous(same, stage, release, "float32", ok).checks["previous"]
+    other = stage / "other.tflite"
+    other.write_bytes(_never_class_2())  # answers class 2 never: ~1/3 off the measured band
+    report = agent._against_previous(other, stage, release, "float32", ok)
+    assert not report.ok and "agreement with version 1 on its golden inputs" in report.reason
