@@ -131,11 +131,13 @@ def device_figures(calls: int, rounds: int) -> dict:
 
         off: list[float] = []
         on: list[float] = []
+        ratios: list[float] = []
         cpu, judged, rss_added = 0.0, 0, []
         for _ in range(rounds):  # alternate, so load on the machine hits both alike
             with ModelRuntime(home, feedback_every=3600) as rt:
                 assert rt.canary is None
-                off += latencies(rt)
+                round_off = latencies(rt)
+                off += round_off
             p = Probation(version=2, since=time.time(), predictions=10**9, seconds=1e9, previous=1)
             store.activate(1)
             store.activate(2, p)
@@ -143,8 +145,10 @@ def device_figures(calls: int, rounds: int) -> dict:
             with ModelRuntime(home, feedback_every=3600) as rt:
                 canary = rt.canary
                 assert canary is not None
-                on += latencies(rt)
+                round_on = latencies(rt)
+                on += round_on
                 rss_added.append(_rss_bytes() - before)
+            ratios.append(float(np.percentile(round_on, 99) / np.percentile(round_off, 99)))
             cpu += canary.cpu_s
             judged += canary.summary.samples
             dropped = canary.summary.dropped
@@ -162,6 +166,7 @@ def device_figures(calls: int, rounds: int) -> dict:
         "latency_ms_p99_off": pct(off, 99),
         "latency_ms_p99_on": pct(on, 99),
         "p99_ratio_on_over_off": round(pct(on, 99) / pct(off, 99), 3),
+        "p99_ratio_per_round_median": round(statistics.median(ratios), 3),
         "canary_cpu_ms_per_live_prediction": round(cpu / max(1, judged) * 1e3, 4),
         "canary_samples_judged": judged,
         "canary_samples_dropped_last_round": dropped,

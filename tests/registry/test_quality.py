@@ -125,3 +125,17 @@ def test_a_good_release_records_its_agreement_with_the_previous_one(lab):
     lab.rollout(2, "pause")
     lab.publish("v3", 3, min_accuracy=None)
     assert read_index(lab.repo, "blobs").release(3).quality.previous == 1
+
+
+def test_build_warns_at_chance_level(lab):
+    from litefleet.cli.build import chance_warnings
+    from litefleet.release import BuildReport
+
+    folder = lab.build("v1")
+    report = BuildReport.model_validate_json((folder / "report.json").read_text())
+    assert chance_warnings(report, folder) == []
+    low = report.model_copy(
+        update={"candidates": [c.model_copy(update={"accuracy": 0.34}) for c in report.candidates]}
+    )
+    lines = chance_warnings(low, folder)
+    assert len(lines) == 2 and "0.340 is at chance level for 3 classes" in lines[0]

@@ -12,7 +12,9 @@ Off the app's latency path and within a budget:
   behind, the sample is dropped, never waited for;
 - the worker measures its own CPU time (`time.thread_time`) and skips samples while it has
   used more than `cpu_share` of one core since it started (default 0.1);
-- `sample_rate` (default 1.0) draws which predictions are offered at all.
+- `sample_rate` (default 1.0) draws which predictions are offered at all;
+- the worker thread runs at the lowest CPU priority (nice 19, Linux), so on a busy device
+  it waits for the app rather than the app for it.
 
 The summary (`HOME/run/canary.json`: version, previous, samples, agreed, confidence of
 both, dropped) is written every few seconds and at `close()`; probation judges it
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import queue
 import random
 import threading
@@ -190,6 +193,8 @@ class LiveCanary:
             atomic_write_json(canary_path(self.home), data)
 
     def _work(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):  # Linux: this thread only
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # never the app's CPU
         model = LoadedModel(self._model_bytes)
         started_cpu, started = time.thread_time(), time.monotonic()
         next_flush = started + self._flush_every
