@@ -162,6 +162,8 @@ class LiveCanary:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._flush_every = flush_every
+        self._over_budget = False
+        """Set by the worker while it has used its CPU share: `offer` then drops at once."""
         self.cpu_s = 0.0
         """CPU seconds the worker spent judging (its own thread's time): the canary's cost."""
         self._thread = threading.Thread(target=self._work, name="litefleet-canary", daemon=True)
@@ -171,6 +173,10 @@ class LiveCanary:
         """Hand one prediction (inputs, the new version's outputs) to the canary; never
         blocks (a full queue drops the sample)."""
         if self._rng.random() >= self.rules.sample_rate:
+            return
+        if self._over_budget or self._queue.full():  # skip before copying anything
+            with self._lock:
+                self.summary.dropped += 1
             return
         try:
             self._queue.put_nowait((np.array(x, np.float32, copy=True), np.array(y, copy=True)))
@@ -203,11 +209,15 @@ class LiveCanary:
                 item = self._queue.get(timeout=0.5)
             except queue.Empty:
                 item = ()
+                used = time.thread_time() - started_cpu
+                self._over_budget = used > self.rules.cpu_share * (time.monotonic() - started)
             if item is None:
                 break
             if item:
                 used = time.thread_time() - started_cpu
-                if used > self.rules.cpu_share * max(1e-3, time.monotonic() - started):
+                over = used > self.rules.cpu_share * max(1e-3, time.monotonic() - started)
+                self._over_budget = over
+                if over:
                     with self._lock:
                         self.summary.dropped += 1  # over budget: skip, never slow the app
                 else:
