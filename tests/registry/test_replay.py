@@ -10,13 +10,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from litefleet.device.telemetry import TelemetryQueue
 from litefleet.registry.telemetry import TelemetryStore
 from litefleet.release import EventBatch
+from litefleet.testing.lab import Lab
 
-from .conftest import MODEL
-from .test_server import tokens  # noqa: F401  (fixture)
+MODEL = "blobs"
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """Releases 1 and 2 of the tiny models, the real server (no rate limit in the way)."""
+    settings = {"device_rate": 10_000.0, "device_burst": 10_000}
+    with Lab(tmp_path / "lab", model=MODEL, settings=settings) as lab:
+        lab.publish("v1", 1)
+        lab.publish("v2", 2)
+        yield lab
 
 
 def _capture(queue: TelemetryQueue, *events: tuple[str, int]) -> bytes:
@@ -38,11 +49,9 @@ def _view(server) -> list[tuple]:
     return [(r["version"], r["running"], r["tried"], r["failed"], r["rolled_back"]) for r in rows]
 
 
-def test_replayed_reports_change_neither_fleet_view_nor_judge(
-    published, serve, tokens, tmp_path: Path
-):
-    server = serve(published, device_rate=10_000.0, device_burst=10_000)
-    token = tokens("cam-1")
+def test_replayed_reports_change_neither_fleet_view_nor_judge(lab, tmp_path: Path):
+    server, published = lab.server, lab.repo
+    token = lab.token_for("cam-1")
     queue = TelemetryQueue(tmp_path / "cam-1", None, "cam-1")
     url = f"{server.url}/v1/devices/cam-1/events"
     old = _capture(queue, ("installed", 1), ("activated", 1))
@@ -63,11 +72,11 @@ def test_replayed_reports_change_neither_fleet_view_nor_judge(
     assert store.halt_counts(MODEL, 2, None) == judge
 
 
-def test_an_older_agents_events_without_ids_are_stored_once(published, serve, tokens):
+def test_an_older_agents_events_without_ids_are_stored_once(lab):
     """Events from before ids existed: the same bytes are the same event (content hash)."""
-    server = serve(published, device_rate=10_000.0, device_burst=10_000)
-    token = tokens("old-1")
-    body = b'{"events":[{"type":"activated","model":"digits","version":1,"time":1000.0}]}'
+    server, published = lab.server, lab.repo
+    token = lab.token_for("old-1")
+    body = b'{"events":[{"type":"activated","model":"blobs","version":1,"time":1000.0}]}'
     url = f"{server.url}/v1/devices/old-1/events"
     with httpx.Client(timeout=30) as client:
         for _ in range(20):
