@@ -315,6 +315,29 @@ class VariantEntry(_Strict):
     patches: list[PatchEntry] = Field(default_factory=list)
 
 
+class QualityRecord(_Strict):
+    """What publish measured against the truth and the previous good release
+    (`registry/quality.py`); signed with the release so devices and operators see it."""
+
+    golden_accuracy: dict[Name, float] = Field(default_factory=dict, max_length=64)
+    floor: float | None = None
+    tolerance: float = 0.0
+    chance_bound: float = 0.0
+    previous: Version | None = None
+    """The previous good release compared against (newest earlier active rollout)."""
+    previous_accuracy: float | None = None
+    accuracy_on_previous: dict[Name, float] = Field(default_factory=dict, max_length=64)
+    agreement_with_previous: dict[Name, float] = Field(default_factory=dict, max_length=64)
+    """Share of the previous release's golden inputs where the variant's top class equals
+    the previous release's: the band the device gate and the live canary compare with."""
+    band: float = Field(default=0.02, ge=0, le=1)
+    """A device refuses a variant whose agreement with `previous` on that release's golden
+    inputs falls more than this below `agreement_with_previous` (the device's own gate)."""
+    allowed_regression: bool = False
+    """True when a refusal was overridden (`publish --allow-regression`)."""
+    refusals: list[str] = Field(default_factory=list, max_length=8)
+
+
 class FileRef(_Strict):
     """A per-release, hash-verified target fetched only when a device installs the release.
 
@@ -391,6 +414,8 @@ class Release(_Strict):
     accuracy_samples: int | None = None
     """Test samples behind the variants' accuracies: a device's variant choice treats
     differences within their confidence interval as noise (`device/profile.py`)."""
+    quality: QualityRecord | None = None
+    """What publish measured against the truth and the previous good release."""
 
     def files(self) -> list[FileRef]:
         """The release's per-release files, beside its models (what an install fetches)."""
@@ -481,6 +506,16 @@ class RolloutEntry(_Strict):
     status: RolloutStatus = "active"
     reason: str = ""
     updated: str = ""
+    stages: list[float] = Field(default_factory=list, max_length=16)
+    """Automatic stages (`publish --stages 1,10,50,100`): the server moves to the next one
+    when the current one has baked and the canary judge says good (`registry/promote.py`);
+    empty: an operator moves the percentage."""
+    bake_s: float = Field(default=0.0, ge=0)
+    """Seconds each stage bakes before the server may move on."""
+    stage_since: float | None = None
+    """Unix time the current stage started."""
+    hold: bool = False
+    """An operator's hold: no automatic step until released."""
 
 
 class RolloutState(_Strict):
@@ -513,12 +548,25 @@ def rollout_bucket(device_id: str, model: str, version: int) -> float:
 # --------------------------------------------------------------------------- telemetry
 
 EventType = Literal[
-    "installed", "activated", "health_failed", "rolled_back", "rejected", "heartbeat"
+    "installed",
+    "activated",
+    "health_failed",
+    "rolled_back",
+    "rejected",
+    "heartbeat",
+    "canary",
+    "operator_rollback",
 ]
+"""`rolled_back`: the device left a release it judged bad (probation, crash loop);
+`operator_rollback`: an operator moved the device (`agent rollback`, an aborted release):
+never a failure of the release; `canary`: a live agreement summary (metrics `agreement`,
+`samples`, `confidence_delta`)."""
 
 
 MAX_EVENT_VERSION = 2**31 - 1
 """Release counters fit a 32-bit signed integer (a PostgreSQL `integer` column)."""
+MAX_EVENT_SEQ = 2**62
+"""Sequence numbers fit a signed 64-bit integer (a PostgreSQL `bigint` column)."""
 MetricName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 FiniteNumber = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
 
@@ -539,6 +587,12 @@ class TelemetryEvent(BaseModel):
     time: float = Field(ge=0, le=1e11, allow_inf_nan=False, description="Unix time on the device.")
     reason: str = Field(default="", max_length=1000)
     metrics: dict[MetricName, FiniteNumber] = Field(default_factory=dict, max_length=32)
+    id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+    """A uuid4 hex made on the device: the server stores each id once per device (an event
+    without one, from an older agent, is identified by the hash of its content)."""
+    seq: int | None = Field(default=None, ge=0, le=MAX_EVENT_SEQ)
+    """Per-device monotonic counter (`device/telemetry.py`): an event with a lower `seq`
+    than one already applied never changes the device's state on the server."""
 
 
 class EventBatch(BaseModel):

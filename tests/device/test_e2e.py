@@ -100,7 +100,7 @@ def test_v3_failing_golden_set_is_rejected_then_rollback_on_command(registry, de
     assert Agent(home).check().active_version == 1
     registry.publish(build("v2"), 2)
     assert Agent(home).check().active_version == 2
-    registry.publish(build("bad", golden_from="v1"), 3, min_accuracy=0.9)
+    registry.publish(build("bad", golden_from="v1"), 3, min_accuracy=0.9, allow_regression=True)
     r = Agent(home).check()
     assert (r.action, r.active_version, r.completed) == ("rejected", 2, True), r
     assert "golden accuracy" in r.reason

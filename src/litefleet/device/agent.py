@@ -29,7 +29,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from litefleet.device import patch_or_full
+from litefleet.device.canary import read_canary
 from litefleet.device.clock import Clock, SystemClock
 from litefleet.device.conditions import (
     ConditionsProvider,
@@ -50,6 +53,8 @@ from litefleet.device.tuf_client import ReleaseSource, UnreachableError, Verific
 from litefleet.drift import Feedback
 from litefleet.errors import UserError
 from litefleet.fsutil import atomic_write_json, read_json
+from litefleet.golden import GoldenSet, golden_file_bytes, load_golden_files
+from litefleet.goldeneval import class_answers_isolated
 from litefleet.release import (
     GOLDEN_INPUTS,
     GOLDEN_REFERENCE,
@@ -59,6 +64,9 @@ from litefleet.release import (
     VariantEntry,
 )
 from litefleet.sandbox import Limits
+
+MAX_FALLBACKS = 3
+"""Refused releases a device with no model skips in one cycle before it waits for the next."""
 
 
 @dataclass
@@ -115,6 +123,15 @@ class _Plan:
     active_manifest: Manifest | None
     why_not: str = ""
     """Why variants were left out (the installed one among them, when it no longer fits)."""
+
+
+def _expected_agreement(release: Release, variant: str, previous: int | None) -> float | None:
+    """The agreement with `previous` the publisher measured for this variant on the golden
+    inputs, when it measured against that very version (else None: the canary's default)."""
+    q = release.quality
+    if q is None or previous is None or q.previous != previous:
+        return None
+    return q.agreement_with_previous.get(variant)
 
 
 def _file_name(ref: FileRef) -> str:
@@ -277,11 +294,34 @@ class Agent:
         return self._result("rejected", reason, version=version)
 
     def _cycle(self) -> CheckResult:
+        """Choose and install; a device left with no model after a refusal tries the next
+        newest offered release in the same cycle (the refused one is blocked by then), so a
+        device that joins during a bad release runs the newest good one at once."""
+        result = self._cycle_once()
+        refused: list[str] = []
+        while (
+            result.action == "rejected"
+            and result.completed
+            and self.store.active_version() is None
+            and len(refused) < MAX_FALLBACKS
+            and self._left() > 0
+        ):
+            refused.append(f"release {result.version} refused: {result.reason}")
+            after = self._cycle_once()
+            if after.action == "none":  # nothing else offered: the refusal is the news
+                break
+            result = after
+        if refused and result.action == "installed":
+            result.reason = "; ".join([*refused, result.reason]).strip("; ")
+        return result
+
+    def _cycle_once(self) -> CheckResult:
         cfg = self.config
         st = self.store.state()
         conditions = self.conditions.read()
         with self.source.session(deadline=self._deadline) as s:
             index = s.index()
+            installed = self.store.installed()
             choice = choose_release(
                 index,
                 s.rollout(),
@@ -290,6 +330,10 @@ class Agent:
                 active=st.active,
                 highest=st.highest_activated,
                 blocked=st.blocked,
+                # versions ran before and unblocked by an operator: eligible again
+                allowed_again={
+                    v for v in installed if v <= st.highest_activated and v not in st.blocked
+                },
             )
             if choice.kind == "none":
                 return self._result("none", choice.reason)
@@ -297,28 +341,31 @@ class Agent:
             assert version is not None
             release = index.release(version)
             assert release is not None
-            if version in self.store.installed() and version not in st.blocked:
+            if version in installed and version not in st.blocked:
                 # installed and gated before a crash or an earlier switch: just activate
                 return self._activate_installed(version, choice)
-            if choice.kind == "back" and version in self.store.installed():
+            if choice.kind == "back" and version in installed:
                 self.store.rollback(to=version, reason=choice.reason)
-                self._report_rollback(st.active, version, choice.reason)
+                self._report_rollback(st.active, version, choice.reason, by_operator=True)
                 return self._result("rolled_back", choice.reason, version=version)
             try:
                 return self._install(s, index, release, conditions, st.active)
             except VerificationError as exc:  # a target failed its signed hashes: refuse it
-                self.telemetry.record("rejected", cfg.model, version, str(exc))
-                return self._result("rejected", str(exc), version=version, completed=False)
+                reason = f"release {version} refused: {exc}"
+                self.telemetry.record("rejected", cfg.model, version, reason)
+                return self._result("rejected", reason, version=version, completed=False)
 
     def _activate_installed(self, version: int, choice) -> CheckResult:
         st = self.store.state()
-        if choice.kind == "back":
+        if choice.kind == "back":  # the operator aborted the active release
             self.store.rollback(to=version, reason=choice.reason)
-            self._report_rollback(st.active, version, choice.reason)
+            self._report_rollback(st.active, version, choice.reason, by_operator=True)
             return self._result("rolled_back", choice.reason, version=version)
         now = self.clock.now()
         self.store.activate(
-            version, self.config.probation.start(version, now), reason="installed earlier"
+            version,
+            self.config.probation.start(version, now, previous=st.active),
+            reason="installed earlier",
         )
         self.telemetry.record("activated", self.config.model, version, "installed earlier")
         m = self.store.manifest(version)
@@ -392,6 +439,8 @@ class Agent:
             for ref, path in local:
                 self.store.copy_in(path, stage / _file_name(ref))
             report = self._gate(model_file, stage, plan, release, entry)
+            if report.ok:
+                report = self._against_previous(model_file, stage, release, name, report)
             crashpoint("gate.checked")
             metrics = _metrics(report, nbytes)
             if report.ok:
@@ -406,6 +455,43 @@ class Agent:
             "health_failed", self.config.model, release.version, reason, **metrics
         )
         return report
+
+    def _against_previous(self, model_file: Path, stage: Path, release: Release, name, report):
+        """The gate against the last good release: the variant's answers on the previous
+        version's golden inputs must agree with that version's answers within the band the
+        publisher measured (`QualityRecord`); only when the active version is the one the
+        publisher compared with and its golden files are on disk. Runs in the sandbox."""
+        q = release.quality
+        active = self.store.active_version()
+        expected = q.agreement_with_previous.get(name) if q else None
+        if q is None or expected is None or active is None or q.previous != active:
+            return report
+        folder = self.store.versions_dir / str(active)
+        try:
+            inputs, labels, outputs = load_golden_files(
+                folder / GOLDEN_INPUTS, folder / GOLDEN_REFERENCE
+            )
+        except (UserError, OSError):
+            return report  # an older install without golden files: the labels gate stands
+        combined = stage / "previous-golden.npz"
+        combined.write_bytes(golden_file_bytes(GoldenSet(inputs, labels, outputs)))
+        outcome = class_answers_isolated([model_file], [combined])
+        if not outcome.ok:
+            return replace(report, ok=False, reason=f"previous golden set: {outcome.reason}")
+        answers = np.asarray(outcome.value[0][0])
+        theirs = outputs[0][: len(answers)].reshape(len(answers), -1).argmax(axis=1)
+        agreement = float((answers == theirs).mean()) if len(answers) else 1.0
+        if agreement >= expected - q.band:
+            return replace(report, checks={**report.checks, "previous": True})
+        return replace(
+            report,
+            ok=False,
+            reason=(
+                f"agreement with version {active} on its golden inputs {agreement:.4f} <"
+                f" {expected:.4f} - {q.band:g} measured by the publisher"
+            ),
+            checks={**report.checks, "previous": False},
+        )
 
     def _plan(self, index: ReleaseIndex, release: Release, conditions, active):
         """Variants that fit this device, in rank order, minus bytes refused before."""
@@ -509,7 +595,13 @@ class Agent:
                 reason = f"blocked while installing: {self.store.state().blocked[version]}"
                 return self._result("rejected", reason, version=version)
             self.store.commit(stage, manifest)
-            probation = cfg.probation.start(version, self.clock.now())
+            before = self.store.active_version()
+            probation = cfg.probation.start(
+                version,
+                self.clock.now(),
+                previous=before,
+                expected_agreement=_expected_agreement(release, name, before),
+            )
             self.store.activate(version, probation, reason=f"{src} {name}")
         self.telemetry.record("installed", cfg.model, version, f"{src} {name}", **metrics)
         self.telemetry.record("activated", cfg.model, version, "", **metrics)
@@ -536,7 +628,15 @@ class Agent:
         if p is None or p.version != st.active:
             return None
         feedback = read_feedback(self.home, p.version)
-        verdict, reason = probation_verdict(p, feedback, self.clock.now(), self.config.probation)
+        canary = read_canary(self.home, p.version)
+        verdict, reason = probation_verdict(
+            p, feedback, self.clock.now(), self.config.probation, canary
+        )
+        if canary is not None and verdict != "pending" and canary.samples:
+            # what the server's judge weighs: one summary per device and release
+            self.telemetry.record(
+                "canary", self.config.model, p.version, verdict, **canary.metrics()
+            )
         if verdict == "failed":
             try:
                 to = self.store.rollback(reason=reason)
@@ -548,20 +648,28 @@ class Agent:
                     "health_failed", self.config.model, p.version, f"{reason}; kept: no other"
                 )
                 return None
+            live = canary.metrics() if canary is not None else {}
             self._report_rollback(
-                p.version, to, reason, drift=feedback.drift, error_rate=feedback.error_rate
+                p.version,
+                to,
+                reason,
+                drift=feedback.drift,
+                error_rate=feedback.error_rate,
+                **{f"canary_{k}": v for k, v in live.items()},
             )
             return self._result("rolled_back", reason, version=to)
         if verdict == "passed":
             self.store.end_probation(p.version)
         return None
 
-    def _report_rollback(self, left: int | None, to: int, reason: str, **metrics: float) -> None:
-        """`rolled_back` names the version left (the server counts it as failed), then
-        `activated` names the one running now."""
-        self.telemetry.record(
-            "rolled_back", self.config.model, left, f"to {to}: {reason}", **metrics
-        )
+    def _report_rollback(
+        self, left: int | None, to: int, reason: str, by_operator: bool = False, **metrics: float
+    ) -> None:
+        """`rolled_back` names the version left (the server counts it as failed) or, for an
+        operator's move (`agent rollback`, an aborted release), `operator_rollback` (never a
+        failure); then `activated` names the one running now."""
+        kind = "operator_rollback" if by_operator else "rolled_back"
+        self.telemetry.record(kind, self.config.model, left, f"to {to}: {reason}", **metrics)
         self.telemetry.record("activated", self.config.model, to, reason)
 
     def watch_probation(self) -> CheckResult | None:
@@ -575,7 +683,7 @@ class Agent:
             before = self.store.active_version()
             version = self.store.rollback(to=to)
         reason = f"rollback on command from {before}"
-        self._report_rollback(before, version, reason)
+        self._report_rollback(before, version, reason, by_operator=True)
         self.telemetry.flush(deadline_s=0.5)  # a local command: a slow server waits its turn
         return self._result("rolled_back", reason, version=version)
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from litefleet.card import class_name, read_card, to_input
+from litefleet.device.canary import LiveCanary
 from litefleet.device.store import Manifest, ModelStore
 from litefleet.drift import DriftMonitor
 from litefleet.errors import UserError
@@ -98,6 +99,8 @@ class ModelRuntime:
         self._next_flush = time.monotonic() + feedback_every
         self.swaps = 0
         self._unflushed = False
+        self.canary: LiveCanary | None = None
+        """The previous version beside a version on probation (`device/canary.py`)."""
         self._refresh()
         if self._gen is None:
             raise UserError(f"no active model in {self.home}: run `litefleet agent check` first")
@@ -117,6 +120,7 @@ class ModelRuntime:
         if self._unflushed:
             with self._flush, contextlib.suppress(OSError):
                 self.flush_feedback()
+        self._stop_canary()
         atexit.unregister(self._atexit)
 
     def __enter__(self) -> ModelRuntime:
@@ -206,6 +210,11 @@ class ModelRuntime:
             gen.monitor.error()
             self._unflushed = True
             raise
+        canary = self.canary
+        if canary is not None and canary.version == gen.version and len(arrays) == 1:
+            # a queue put: the previous version runs in its own thread (first output)
+            first = np.stack([r[0] for r in rows]) if batched else rows[0][0]
+            canary.offer(arrays[0], first)
         self._unflushed = True
         self._maybe_flush(gen)
         names = model.output_names
@@ -233,8 +242,11 @@ class ModelRuntime:
                 return
             new = self._load(stamp)
             if new is not None:
+                changed = self._gen is None or self._gen.version != new.version
                 self._gen = new
                 self.swaps += 1
+                if changed:
+                    self._start_canary(new.version)
 
     def _load(self, stamp: tuple[int, int]) -> Generation | None:
         pointer = self.store.read_pointer()
@@ -283,6 +295,36 @@ class ModelRuntime:
             model = models[gen.id] = LoadedModel(gen.content, self.num_threads)
         return model
 
+    # ------------------------------------------------------------------ live canary
+
+    def _start_canary(self, version: int) -> None:
+        """Run the previous version beside `version` while it is on probation."""
+        self._stop_canary()
+        p = self.store.state().probation
+        if p is None or p.version != version or p.previous is None:
+            return
+        try:
+            previous = self.store.model_path(p.previous).read_bytes()
+        except (OSError, UserError):
+            return  # the previous version is gone: no canary, probation judges the rest
+        self.canary = LiveCanary(self.home, version, p.previous, previous)
+
+    def _stop_canary(self) -> None:
+        canary, self.canary = self.canary, None
+        if canary is not None:
+            canary.close()
+
+    def _canary_still_wanted(self) -> None:
+        canary = self.canary
+        if canary is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            p = self.store.state().probation
+            if p is None or p.version != canary.version:
+                # probation ended: the app pays for nothing more (closed off its thread)
+                self.canary = None
+                threading.Thread(target=canary.close, daemon=True).start()
+
     # ------------------------------------------------------------------ feedback
 
     def _maybe_flush(self, gen: Generation) -> None:
@@ -291,6 +333,7 @@ class ModelRuntime:
         try:
             self._next_flush = time.monotonic() + self.feedback_every
             self.flush_feedback(gen)
+            self._canary_still_wanted()
         finally:
             self._flush.release()
 

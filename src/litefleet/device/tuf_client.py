@@ -169,7 +169,7 @@ class Session:
             return cached.read_bytes()
         tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"{TMP_PREFIX}{uuid.uuid4().hex}"
         try:
-            with _translated():
+            with _translated(path):
                 self.updater.download_target(info, str(tmp))
             return tmp.read_bytes()
         finally:
@@ -224,7 +224,7 @@ class Session:
         info = self.targetinfo(path)
         tmp = dest.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
         try:
-            with _translated():
+            with _translated(path):
                 self.updater.download_target(info, str(tmp))
             if crash_wanted("download.partial"):  # die with half a file on disk
                 os.truncate(tmp, tmp.stat().st_size // 2)
@@ -248,12 +248,18 @@ class Session:
 
 
 @contextmanager
-def _translated() -> Iterator[None]:
-    """python-tuf and urllib3 errors -> our two named errors with a readable reason."""
+def _translated(target: str | None = None) -> Iterator[None]:
+    """python-tuf and urllib3 errors -> our two named errors with a readable reason.
+
+    A target longer than signed or with the wrong hash is a verification failure naming
+    the file (the release is refused), never a network error."""
     from tuf.api import exceptions as tuf_exc
 
     try:
         yield
+    except (tuf_exc.DownloadLengthMismatchError, tuf_exc.LengthOrHashMismatchError) as exc:
+        what = f"target {target}" if target else "download"
+        raise VerificationError(f"{what} failed verification: {exc}") from None
     except tuf_exc.DownloadError as exc:
         raise UnreachableError(f"download failed: {exc}") from None
     except tuf_exc.RepositoryError as exc:

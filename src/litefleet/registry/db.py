@@ -54,6 +54,9 @@ events = Table(
     Column("offered", Boolean, nullable=False, default=False, server_default=text("false")),
     # True when the device was in the release's rollout cohort when it reported: only
     # those reports count for the automatic halt
+    Column("event_id", String(64), nullable=True),
+    # the device's uuid4 hex (or the sha256 of an older agent's event): stored once per device
+    Column("seq", BigInteger, nullable=True),
 )
 devices = Table(
     "devices",
@@ -63,6 +66,8 @@ devices = Table(
     Column("version", Integer, nullable=True),
     Column("last_event", String(32), nullable=False),
     Column("last_seen", Float, nullable=False),
+    Column("seq", BigInteger, nullable=True),
+    # the newest event `seq` applied: an older or replayed report never moves the state back
 )
 halts = Table(
     "halts",
@@ -80,9 +85,24 @@ halts = Table(
     Column("resumed_at", Float, nullable=True),
     Column("resumed_by", String(128), nullable=False, default=""),
 )
+promotions = Table(
+    "promotions",
+    meta,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("from_percent", Float, nullable=False),
+    Column("to_percent", Float, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("by", String(128), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("signed_updated", String(40), nullable=False, default=""),
+)
+"""Every automatic rollout step (`promote.py`): who, what, why, like a halt."""
 # the fleet and halt queries: distinct devices per release and event type, and who runs what
 Index("ix_events_release", events.c.model, events.c.version, events.c.type, events.c.offered)
 Index("ix_events_device", events.c.device_id)
+Index("ux_events_event", events.c.device_id, events.c.event_id, unique=True)
 Index("ix_devices_release", devices.c.model, devices.c.version)
 
 
@@ -119,12 +139,26 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def _upgrade(engine: Engine) -> None:
     """Columns added since the first schema (a database made by an older version)."""
-    columns = {c["name"] for c in inspect(engine).get_columns("events")}
-    if "offered" not in columns:
-        with engine.begin() as conn:
-            conn.execute(
-                text("ALTER TABLE events ADD COLUMN offered BOOLEAN NOT NULL DEFAULT false")
+    added = {
+        "events": {
+            "offered": "BOOLEAN NOT NULL DEFAULT false",
+            "event_id": "VARCHAR(64)",
+            "seq": "BIGINT",
+        },
+        "devices": {"seq": "BIGINT"},
+    }
+    for table, wanted in added.items():
+        columns = {c["name"] for c in inspect(engine).get_columns(table)}
+        for name, ddl in wanted.items():
+            if name not in columns:
+                with engine.begin() as conn:
+                    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+    with engine.begin() as conn:  # create_all ran before the column existed on old databases
+        conn.execute(
+            text(
+                "CREATE UNIQUE INDEX IF NOT EXISTS ux_events_event ON events (device_id, event_id)"
             )
+        )
 
 
 URL_EXAMPLE = "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB or sqlite:///PATH"

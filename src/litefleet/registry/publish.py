@@ -16,6 +16,7 @@ signing, with one line naming it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from litefleet.errors import UserError
 from litefleet.registry.buildfolder import Build, check_name, load_build
 from litefleet.registry.compaction import INDEX_KEEP, kept_releases
 from litefleet.registry.gatespec import gate_spec
+from litefleet.registry.quality import assess, remember_first_floor
 from litefleet.registry.releasefiles import add_release_files, release_files
 from litefleet.registry.repository import Repository, Transaction
 from litefleet.registry.rollout import read_rollout
@@ -68,6 +70,8 @@ class Published:
     """Release files signed by an earlier release and reused unchanged (target paths)."""
     compacted: list[int] = field(default_factory=list)
     """Releases that left the index with this publish."""
+    notes: list[str] = field(default_factory=list)
+    """Quality lines for the publisher (a floor set, an override used)."""
 
 
 def read_index(repo: Repository, model: str) -> ReleaseIndex | None:
@@ -104,6 +108,10 @@ def publish(
     check_timeout_s: float | None = None,
     golden_budget: int = DEFAULT_GOLDEN_BUDGET,
     index_keep: int = INDEX_KEEP,
+    allow_regression: bool = False,
+    tolerance: float | None = None,
+    stages: list[float] | None = None,
+    bake_s: float = 0.0,
 ) -> Published:
     """Validate `build_dir`, then sign it as release `version` of `model` (default: next).
 
@@ -123,13 +131,22 @@ def publish(
         golden_budget: bytes the golden inputs and reference may take together; samples
             are trimmed (stratified by label) to fit.
         index_keep: newest releases the index always keeps (`registry.compaction`).
+        allow_regression: publish even a release the quality rules refuse (chance-level,
+            below the floor, worse than the previous good release); recorded in the release.
+        tolerance: how far below the previous good release a release may fall (default:
+            the model's quality policy, `registry/quality.py`).
+        stages: automatic rollout stages in percent (`[1, 10, 50, 100]`): the release
+            starts at the first and the server promotes it (`registry/promote.py`);
+            `rollout_percent` is then ignored.
+        bake_s: seconds each stage bakes before the server may move on.
 
     Returns:
         What was published (version, variants, patches).
 
     Raises:
         UserError: a corrupt build, a non-TFLite file, a version that does not go up,
-            a file or metadata above a device's size limits.
+            a file or metadata above a device's size limits, a quality regression (one
+            line naming the figure).
 
     Example:
         >>> from litefleet import Repository, publish
@@ -153,6 +170,24 @@ def publish(
         signature = _check_signature(build, index)
         if not force:
             _refuse_known_bad(build, index, read_rollout(repo, model))
+        quality = (
+            assess(
+                repo,
+                model,
+                build,
+                files.golden,
+                index,
+                read_rollout(repo, model),
+                allow_regression=allow_regression,
+                tolerance=tolerance,
+            )
+            if check_models
+            else None  # an attacker's models are never run here
+        )
+        if min_accuracy is None and quality is not None and gate.min_accuracy is not None:
+            # never below chance or the floor (the first format's "worst - 0.1" let a
+            # chance-level model through)
+            gate = gate.model_copy(update={"min_accuracy": quality.min_accuracy})
         now = datetime.now(UTC).replace(microsecond=0).isoformat()
         with repo.transaction(roles=("targets", ROLLOUT_ROLE)) as tx:
             entries: dict[str, VariantEntry] = {}
@@ -192,12 +227,13 @@ def publish(
                 variants=entries,
                 gate=gate,
                 accuracy_samples=build.report.test_samples,
+                quality=quality.record if quality else None,
                 **refs,
             )
             state = read_rollout(repo, model) or RolloutState(model=model)
             rollouts = {
                 **state.rollouts,
-                version: RolloutEntry(percent=rollout_percent, reason="published", updated=now),
+                version: _first_entry(rollout_percent, stages, bake_s, now),
             }
             old = index.releases if index else []
             kept_list = kept_releases(
@@ -218,6 +254,8 @@ def publish(
             tx.add_target(rollout_path(model), state_bytes)
             for role in ("targets", ROLLOUT_ROLE):
                 _refuse_oversize(f"{role}.json", tx.signed_bytes(role), MAX_TARGETS_METADATA_BYTES)
+        if quality is not None:
+            remember_first_floor(repo, model, quality, version)
     return Published(
         model,
         version,
@@ -229,6 +267,7 @@ def publish(
             ref.path for ref in release.files() if not ref.path.startswith(f"{model}/{version}/")
         ],
         compacted=dropped,
+        notes=quality.notes if quality else [],
     )
 
 
@@ -250,6 +289,26 @@ def _refuse_oversize(name: str, size: int, limit: int) -> None:
             f"{name} would be {size} bytes, above the {limit} bytes a device accepts:"
             " refusing to sign it"
         )
+
+
+def _first_entry(
+    percent: float, stages: list[float] | None, bake_s: float, now: str
+) -> RolloutEntry:
+    """The new release's rollout entry: a fixed percentage, or the first automatic stage."""
+    if not stages:
+        return RolloutEntry(percent=percent, reason="published", updated=now)
+    if any(not 0 < p <= 100 for p in stages) or stages != sorted(set(stages)):
+        raise UserError(f"stages must rise within (0, 100], not {stages}")
+    if bake_s < 0:
+        raise UserError(f"bake time must not be negative, not {bake_s}")
+    return RolloutEntry(
+        percent=stages[0],
+        reason=f"published: stages {', '.join(f'{p:g}' for p in stages)}%",
+        updated=now,
+        stages=stages,
+        bake_s=bake_s,
+        stage_since=time.time(),
+    )
 
 
 def _refuse_known_bad(build: Build, index: ReleaseIndex | None, state: RolloutState | None) -> None:
