@@ -273,11 +273,17 @@ class ReleaseIndex(_Strict):
 RolloutStatus = Literal["active", "paused", "aborted"]
 
 
+Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+PinKey = Annotated[str, Field(pattern=r"^(device|tag):[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+
+
 class RolloutEntry(_Strict):
     percent: float = Field(ge=0, le=100)
     status: RolloutStatus = "active"
     reason: str = ""
     updated: str = ""
+    tags: list[Tag] = Field(default_factory=list)
+    """Only devices in one of these groups are offered it (empty: every device)."""
 
 
 class RolloutState(_Strict):
@@ -290,6 +296,15 @@ class RolloutState(_Strict):
     schema_version: Literal[1] = 1
     model: Name
     rollouts: dict[Version, RolloutEntry] = Field(default_factory=dict)
+    pins: dict[PinKey, Version] = Field(default_factory=dict)
+    """`device:ID` or `tag:NAME` -> the release those devices run, whatever the rollouts say
+    (a device pin wins over a tag pin; an aborted pinned release is not run)."""
+    groups: dict[Tag, list[str]] = Field(default_factory=dict)
+    """Members of every tag a rollout or a pin names (the server's device groups, signed
+    here so a device learns its groups from the same signature)."""
+
+    def tags_of(self, device_id: str) -> set[str]:
+        return {tag for tag, members in self.groups.items() if device_id in members}
 
 
 def in_rollout(device_id: str, model: str, version: int, percent: float) -> bool:

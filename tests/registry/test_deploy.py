@@ -12,6 +12,7 @@ import pytest
 
 from litefleet.registry.deploy import NginxSite, write_nginx
 from litefleet.registry.tokens import DeviceTokens
+from litefleet.testing.operators import operator_headers
 from litefleet.testing.services import NginxServer, free_port
 
 from .conftest import MODEL
@@ -88,7 +89,9 @@ def test_nginx_serves_like_the_python_server(published, serve, tmp_path):
             headers={"Authorization": f"Bearer {token}"},
         )
         assert forged.status_code == 403
-        assert httpx.get(f"{web.url}/v1/fleet").status_code == 200
+        assert httpx.get(f"{web.url}/v1/fleet").status_code == 401, "operator API without auth"
+        ok = httpx.get(f"{web.url}/v1/fleet", headers=operator_headers(published))
+        assert ok.status_code == 200
 
 
 def test_deploy_refuses_bad_options(repo, tmp_path):

@@ -7,6 +7,10 @@ Pure functions of the signed index, the signed rollout state and the local journ
   sign an old model as new; the counter refuses it), and never a locally blocked one.
 - The one way down: the active release is `aborted` in the signed rollout state; then the
   device goes back to the newest earlier release that is not aborted.
+- A rollout entry with `tags` is offered only to members of those groups (`groups` in the
+  same signed state). A pin (`pins["device:ID"]`, else `pins["tag:NAME"]`) names the one
+  release the device runs, whatever the rollouts and the channel say; a pinned release that
+  is aborted, blocked or gone from the index is ignored.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ def choose_release(
             return in_rollout(device_id, index.model, version, percent)
 
     entries = rollout.rollouts if rollout else {}
+    groups = rollout.tags_of(device_id) if rollout else set()
 
     def aborted(v: int) -> bool:
         e = entries.get(v)
@@ -62,6 +67,17 @@ def choose_release(
         if older:
             return Choice("back", max(older), f"release {active} was aborted")
         return Choice("none", None, f"release {active} was aborted and nothing older is left")
+    pinned = _pinned(rollout, device_id, groups) if rollout else None
+    if (
+        pinned is not None
+        and index.release(pinned) is not None
+        and not aborted(pinned)
+        and pinned not in blocked
+    ):
+        if pinned == active:
+            return Choice("none", None, f"pinned to release {pinned}")
+        kind = "install" if pinned > highest else "back"
+        return Choice(kind, pinned, f"pinned to release {pinned}")
     offered = []
     for r in index.releases:
         e = entries.get(r.version)
@@ -69,6 +85,7 @@ def choose_release(
             r.channel == channel
             and e is not None
             and e.status == "active"
+            and (not e.tags or groups.intersection(e.tags))
             and r.version > highest
             and r.version not in blocked
             and in_cohort(r.version, e.percent)
@@ -77,6 +94,13 @@ def choose_release(
     if not offered:
         return Choice("none", None, _why_none(index, entries, channel, highest, active))
     return Choice("install", max(offered), "")
+
+
+def _pinned(rollout: RolloutState, device_id: str, groups: set[str]) -> int | None:
+    if f"device:{device_id}" in rollout.pins:
+        return rollout.pins[f"device:{device_id}"]
+    tag_pins = sorted(k for k in rollout.pins if k.startswith("tag:") and k[4:] in groups)
+    return rollout.pins[tag_pins[0]] if tag_pins else None
 
 
 def _why_none(index, entries, channel, highest, active) -> str:

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from litefleet.registry.halt import HaltRecord
 from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import read_rollout
-from litefleet.registry.telemetry import TelemetryStore
+from litefleet.registry.telemetry import ReleaseHealth, TelemetryStore
 from litefleet.release import ReleaseIndex, index_path
 
 
@@ -29,6 +29,7 @@ class FleetRow(BaseModel):
     rollout_percent: float | None = None
     rollout_status: str | None = None
     rollout_reason: str = ""
+    rollout_tags: list[str] = []
     halt_state: str | None = None
     """The server's decision: pausing, paused, resumed (by an operator), armed; None: none."""
     auto_pauses: int = 0
@@ -36,12 +37,18 @@ class FleetRow(BaseModel):
 
 class FleetReport(BaseModel):
     releases: list[FleetRow]
+    tag: str | None = None
+    """The counts are of this device group only (None: the whole fleet)."""
 
 
 def fleet_report(
-    repo: Repository, store: TelemetryStore, decisions: list[HaltRecord] = ()
+    repo: Repository,
+    store: TelemetryStore,
+    decisions: list[HaltRecord] = (),
+    tag: str | None = None,
 ) -> FleetReport:
-    """Published releases (with rollout state) joined with what devices reported."""
+    """Published releases (with rollout state) joined with what devices reported
+    (two grouped queries whatever the number of releases and devices)."""
     rows: dict[tuple[str, int], FleetRow] = {}
     for model in repo.models():
         data = repo.read_target(index_path(model))
@@ -58,12 +65,14 @@ def fleet_report(
                 rollout_percent=entry.percent if entry else None,
                 rollout_status=entry.status if entry else None,
                 rollout_reason=entry.reason if entry else "",
+                rollout_tags=entry.tags if entry else [],
             )
-    for model, version in store.releases():
+    health = store.health_all(tag)
+    for model, version in health:
         rows.setdefault((model, version), FleetRow(model=model, version=version))
     halts = {(d.model, d.version): d for d in decisions}
     for (model, version), row in rows.items():
-        h = store.health(model, version)
+        h = health.get((model, version)) or ReleaseHealth(model, version, 0, 0, 0, 0, 0)
         decision = halts.get((model, version))
         rows[(model, version)] = row.model_copy(
             update={
@@ -77,4 +86,4 @@ def fleet_report(
                 "auto_pauses": decision.pauses if decision else 0,
             }
         )
-    return FleetReport(releases=[rows[k] for k in sorted(rows)])
+    return FleetReport(releases=[rows[k] for k in sorted(rows)], tag=tag)

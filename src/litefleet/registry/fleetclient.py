@@ -8,11 +8,24 @@ from litefleet.errors import UserError
 from litefleet.registry.fleet import FleetReport
 
 
-def fetch_fleet(server: str, timeout: float = 10.0) -> FleetReport:
-    """`GET /v1/fleet`; a server that cannot be reached is one clear UserError."""
+def fetch_fleet(
+    server: str, timeout: float = 10.0, token: str | None = None, tag: str | None = None
+) -> FleetReport:
+    """`GET /v1/fleet` with an operator's token; a server that cannot be reached, or that
+    refuses the token, is one clear UserError."""
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    params = {"tag": tag} if tag else {}
     try:
-        resp = httpx.get(f"{server.rstrip('/')}/v1/fleet", timeout=timeout)
-        resp.raise_for_status()
+        resp = httpx.get(
+            f"{server.rstrip('/')}/v1/fleet", timeout=timeout, headers=headers, params=params
+        )
     except httpx.HTTPError as exc:
         raise UserError(f"cannot read the fleet from {server}: {exc}") from exc
+    if resp.status_code in (401, 403):
+        raise UserError(
+            f"{server} refused the request ({resp.status_code}): give an operator token "
+            "(--token or LITEFLEET_OPERATOR_TOKEN; `litefleet repo operator add` makes one)"
+        )
+    if resp.status_code != 200:
+        raise UserError(f"cannot read the fleet from {server}: HTTP {resp.status_code}")
     return FleetReport.model_validate_json(resp.content)

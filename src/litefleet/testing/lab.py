@@ -52,8 +52,15 @@ _force_lock = threading.Lock()
 
 
 class Lab:
-    def __init__(self, root: Path, model: str = MODEL, server: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        model: str = MODEL,
+        server: str | None = None,
+        server_settings: dict[str, Any] | None = None,
+    ) -> None:
         self.root = Path(root)
+        self.server_settings = {"refresh_interval": None, **(server_settings or {})}
         self.model = model
         self.server_kind = server or os.environ.get(SERVER_ENV) or "auto"
         if self.server_kind not in ("auto", "registry", "static"):
@@ -86,7 +93,7 @@ class Lab:
             if self.server_kind == "registry" or EXTRA_OF.get(missing) != "server":
                 raise
             return StaticRepoServer(self.repo.path, self.repo.keys)
-        app = create_app(ServerSettings(repo=self.repo.path, refresh_interval=None))
+        app = create_app(ServerSettings(repo=self.repo.path, **self.server_settings))
         return ServerThread(app)
 
     def __exit__(self, *exc: object) -> None:
