@@ -143,7 +143,8 @@ alert_outbox = Table(
 )
 # the fleet and halt queries: distinct devices per release and event type, and who runs what
 Index("ix_events_release", events.c.model, events.c.version, events.c.type, events.c.offered)
-Index("ix_events_device", events.c.device_id, events.c.id)
+Index("ix_events_device", events.c.device_id)
+Index("ix_events_device_type", events.c.device_id, events.c.type, events.c.id)  # console pages
 Index("ix_events_failures", events.c.type, events.c.model, events.c.reason)
 Index("ix_devices_release", devices.c.model, devices.c.version)
 Index("ix_devices_seen", devices.c.last_seen)

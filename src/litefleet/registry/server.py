@@ -152,6 +152,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         alerts=alerts,
         devices=tokens.tokens,
         silent_after_s=settings.silent_after_s,
+        adoption_s=settings.adoption_interval,
         can_sign=can_halt,
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, delete, func, insert, literal, select
+from sqlalchemy import BigInteger, and_, case, cast, delete, func, insert, literal, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -186,13 +186,15 @@ def failures_by_reason(engine: Engine, limit: int = 20) -> list[tuple[str, int, 
 
 def fleet_totals(engine: Engine, silent_after_s: float) -> dict[str, int]:
     silent_before = time.time() - silent_after_s
-    last = func.max(devices.c.last_seen)
-    per_device = select(devices.c.device_id, last.label("seen")).group_by(devices.c.device_id)
-    sub = per_device.subquery()
+    seen_lately = select(devices.c.device_id).where(devices.c.last_seen >= silent_before)
     with engine.connect() as conn:
-        total, silent = conn.execute(
-            select(func.count(), func.sum(case((sub.c.seen < silent_before, 1), else_=0)))
-        ).one()
+        total = conn.execute(select(func.count(devices.c.device_id.distinct()))).scalar_one()
+        silent = (
+            total
+            - conn.execute(
+                select(func.count()).select_from(seen_lately.distinct().subquery())
+            ).scalar_one()
+        )
         failing = conn.execute(
             select(func.count(devices.c.device_id.distinct())).where(
                 devices.c.last_event.in_(FAILURE_TYPES) & (devices.c.last_seen >= silent_before)
@@ -230,12 +232,26 @@ def sample_adoption(engine: Engine, interval_s: float, now: float | None = None)
         pass  # another worker sampled this bucket
 
 
-def adoption_series(engine: Engine, model: str, since: float) -> dict[int, list[tuple[float, int]]]:
-    """version -> [(time, devices running it)] for the plot (a few hundred points)."""
+def adoption_series(
+    engine: Engine, model: str, since: float, sample_s: float = 300.0, points: int = 150
+) -> dict[int, list[tuple[float, int]]]:
+    """version -> [(time, devices running it)] for the plot: about `points` per version
+    whatever the sampling rate `sample_s` (one sample per slot, chosen in SQL)."""
+    is_model = adoption.c.model == model
     with engine.connect() as conn:
+        first = conn.execute(
+            select(func.min(adoption.c.bucket)).where(is_model & (adoption.c.bucket >= since))
+        ).scalar_one()
+        if first is None:
+            return {}
+        step = max(1, int((time.time() - first) / points))
         rows = conn.execute(
             select(adoption.c.bucket, adoption.c.version, adoption.c.running)
-            .where((adoption.c.model == model) & (adoption.c.bucket >= since))
+            .where(
+                is_model
+                & (adoption.c.bucket >= first)
+                & (cast(adoption.c.bucket, BigInteger) % step < sample_s)
+            )
             .order_by(adoption.c.bucket)
         ).all()
     out: dict[int, list[tuple[float, int]]] = {}

@@ -60,15 +60,19 @@ class Console:
     alerts: Alerts
     devices: DeviceTokens
     silent_after_s: float = 3 * 3600
+    adoption_s: float = 300.0
     can_sign: bool = True
     _tags_stamp: Any = field(default=-1)
+    enrolled: frozenset[str] = frozenset()
 
     def sync_tags(self) -> None:
-        """Copy the enrollment book's groups to SQL when the book changed."""
+        """Copy the enrollment book's groups to SQL when the book changed (one `stat`
+        otherwise)."""
         stamp = self.devices.stamp()
         if stamp != self._tags_stamp:
-            queries.sync_tags(self.store.engine, self.devices.tags_by_device())
-            self._tags_stamp = stamp
+            book = self.devices.tags_by_device()
+            queries.sync_tags(self.store.engine, book)
+            self.enrolled, self._tags_stamp = frozenset(book), stamp
 
 
 class RolloutChange(BaseModel):
@@ -178,7 +182,8 @@ def install_console(app: FastAPI, console: Console) -> None:
             models.setdefault(row.model, []).append(row)
         since = time.time() - 7 * 86400
         charts = {
-            m: adoption_svg(queries.adoption_series(engine, m, since)) for m in sorted(models)
+            m: adoption_svg(queries.adoption_series(engine, m, since, console.adoption_s))
+            for m in sorted(models)
         }
         pins = {}
         for m in models:
@@ -242,7 +247,7 @@ def install_console(app: FastAPI, console: Console) -> None:
         caller = auth.require(request, page=True)
         console.sync_tags()
         models, tags, timeline = queries.device_detail(console.store.engine, device_id, before)
-        enrolled = device_id in console.devices.tags_by_device()
+        enrolled = device_id in console.enrolled
         if not models and not enrolled:
             raise HTTPException(404, f"no device {device_id!r}")
         pins = {}
