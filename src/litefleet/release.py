@@ -26,7 +26,14 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_serializer,
+    model_validator,
+)
 
 Precision = Literal["float32", "float16", "dynamic", "int8", "int4", "weight-int8", "weight-int4"]
 """How a `.tflite` file stores its weights and computes: the four converter recipes, then
@@ -285,6 +292,10 @@ class RolloutEntry(_Strict):
     tags: list[Tag] = Field(default_factory=list)
     """Only devices in one of these groups are offered it (empty: every device)."""
 
+    @model_serializer(mode="wrap")
+    def _omit_empty_tags(self, handler):
+        return _omit_empty(handler(self), ("tags",))
+
 
 class RolloutState(_Strict):
     """`<model>/rollout.json`, signed by the online `rollout` role: who gets which release.
@@ -305,6 +316,16 @@ class RolloutState(_Strict):
 
     def tags_of(self, device_id: str) -> set[str]:
         return {tag for tag, members in self.groups.items() if device_id in members}
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_groups(self, handler):
+        return _omit_empty(handler(self), ("pins", "groups"))
+
+
+def _omit_empty(data: dict, keys: tuple[str, ...]) -> dict:
+    """Leave out empty fields added later: a state that uses none of them reads the same
+    as before, so agents of an older version still accept it."""
+    return {k: v for k, v in data.items() if k not in keys or v}
 
 
 def in_rollout(device_id: str, model: str, version: int, percent: float) -> bool:

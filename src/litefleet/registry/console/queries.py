@@ -20,6 +20,9 @@ from litefleet.registry.telemetry import FAILURE_TYPES
 
 PAGE_SIZE = 50
 STATUSES = ("ok", "failing", "silent")
+TROUBLE = (*FAILURE_TYPES, "rejected")
+"""A device is `failing` when its last report was one of these (a refused release
+counts here, though never for the automatic halt)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class DevicePage:
 def _status(silent_before: float):
     return case(
         (devices.c.last_seen < silent_before, literal("silent")),
-        (devices.c.last_event.in_(FAILURE_TYPES), literal("failing")),
+        (devices.c.last_event.in_(TROUBLE), literal("failing")),
         else_=literal("ok"),
     )
 
@@ -99,7 +102,7 @@ def list_devices(
         ).all()
         ids = sorted({r.device_id for r in rows})
         tags = _tags_of(conn, ids)
-        failures = _last_reasons(conn, ids, FAILURE_TYPES)
+        failures = _last_reasons(conn, ids, TROUBLE)
         variants = _last_reasons(conn, ids, ("installed",))
     out = [
         DeviceRow(
@@ -185,27 +188,23 @@ def failures_by_reason(engine: Engine, limit: int = 20) -> list[tuple[str, int, 
 
 
 def fleet_totals(engine: Engine, silent_after_s: float) -> dict[str, int]:
+    """Devices, silent ones, failing ones: one pass over `devices`."""
     silent_before = time.time() - silent_after_s
-    seen_lately = select(devices.c.device_id).where(devices.c.last_seen >= silent_before)
+    seen = devices.c.last_seen >= silent_before
+    failing = seen & devices.c.last_event.in_(TROUBLE)
+
+    def distinct_where(cond):
+        return func.count(case((cond, devices.c.device_id)).distinct())
+
     with engine.connect() as conn:
-        total = conn.execute(select(func.count(devices.c.device_id.distinct()))).scalar_one()
-        silent = (
-            total
-            - conn.execute(
-                select(func.count()).select_from(seen_lately.distinct().subquery())
-            ).scalar_one()
-        )
-        failing = conn.execute(
-            select(func.count(devices.c.device_id.distinct())).where(
-                devices.c.last_event.in_(FAILURE_TYPES) & (devices.c.last_seen >= silent_before)
+        total, recent, bad = conn.execute(
+            select(
+                func.count(devices.c.device_id.distinct()),
+                distinct_where(seen),
+                distinct_where(failing),
             )
-        ).scalar_one()
-        tags = conn.execute(
-            select(device_tags.c.tag, func.count())
-            .group_by(device_tags.c.tag)
-            .order_by(device_tags.c.tag)
-        ).all()
-    return {"devices": total, "silent": int(silent or 0), "failing": failing, "tags": tags}
+        ).one()
+    return {"devices": total, "silent": total - recent, "failing": bad}
 
 
 def sample_adoption(engine: Engine, interval_s: float, now: float | None = None) -> None:

@@ -64,6 +64,7 @@ class Console:
     can_sign: bool = True
     _tags_stamp: Any = field(default=-1)
     enrolled: frozenset[str] = frozenset()
+    tag_counts: list[tuple[str, int]] = field(default_factory=list)
 
     def sync_tags(self) -> None:
         """Copy the enrollment book's groups to SQL when the book changed (one `stat`
@@ -72,7 +73,12 @@ class Console:
         if stamp != self._tags_stamp:
             book = self.devices.tags_by_device()
             queries.sync_tags(self.store.engine, book)
-            self.enrolled, self._tags_stamp = frozenset(book), stamp
+            counts: dict[str, int] = {}
+            for tags in book.values():
+                for t in tags:
+                    counts[t] = counts.get(t, 0) + 1
+            self.enrolled, self.tag_counts = frozenset(book), sorted(counts.items())
+            self._tags_stamp = stamp
 
 
 class RolloutChange(BaseModel):
@@ -198,6 +204,7 @@ def install_console(app: FastAPI, console: Console) -> None:
             charts=charts,
             pins=pins,
             totals=queries.fleet_totals(engine, console.silent_after_s),
+            tag_counts=console.tag_counts,
             failures=queries.failures_by_reason(engine),
             halts=decisions,
             audit=console.audit.recent(20),
