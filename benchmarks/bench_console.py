@@ -168,7 +168,7 @@ def main() -> None:
         with PostgresServer(root / "pg") as pg:
             open_database(pg.url).dispose()
             took = fill(pg, args.devices, args.events)
-            with Lab(root / "lab", server_settings={"db_url": pg.url}) as lab:
+            with Lab(root / "lab", settings={"db_url": pg.url}) as lab:
                 for name, v in (("v1", 1), ("v2", 2), ("v3", 3)):
                     lab.publish(name, v)
                 t = time.perf_counter()

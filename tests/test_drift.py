@@ -38,3 +38,43 @@ def test_monitor_without_reference_reports_no_drift():
 def test_constant_feature_gets_a_bin():
     stats = reference_stats(np.zeros((10, 2)))
     assert all(len(e) == 2 for e in stats.edges)
+
+
+def test_statistics_are_bounded_for_any_input_size():
+    """A 224x224x3 input gives the same few KB of statistics as an 8x8 one."""
+    from litefleet.release import MAX_DRIFT_FEATURES
+
+    rng = np.random.default_rng(0)
+    big = rng.random((64, 224, 224, 3), dtype=np.float32)
+    stats = reference_stats(big)
+    assert len(stats.edges) <= MAX_DRIFT_FEATURES
+    assert len(stats.model_dump_json()) < 16 * 1024
+    small = reference_stats(rng.random((64, 8, 8), dtype=np.float32))
+    assert len(small.edges) == 64 and small.inputs[0].per_feature == 1  # one per pixel
+
+
+def test_monitor_sees_a_shift_of_an_image_input_and_of_a_second_input():
+    rng = np.random.default_rng(1)
+    train = [rng.random((400, 64, 64, 3), dtype=np.float32), rng.normal(0, 1, (400, 3))]
+    stats = reference_stats(train)
+    assert len(stats.inputs) == 2 and sum(i.features for i in stats.inputs) <= 64
+    same, darker, second = DriftMonitor(stats), DriftMonitor(stats), DriftMonitor(stats)
+    for _ in range(300):
+        img, vec = rng.random((64, 64, 3), dtype=np.float32), rng.normal(0, 1, 3)
+        same.observe([img, vec], None)
+        darker.observe([img * 0.5, vec], None)
+        second.observe([img[None], rng.normal(2, 1, (1, 3))], None)  # batch axis of 1 too
+    assert same.drift() < 0.1 < 0.25 < darker.drift()
+    assert second.drift() > same.drift() + 0.1
+
+
+def test_an_input_of_another_shape_or_old_statistics_count_no_drift():
+    from litefleet.release import LegacyFeatureStats
+
+    stats = reference_stats(np.random.default_rng(2).random((50, 16)))
+    m = DriftMonitor(stats)
+    m.observe(np.ones(17), None)  # not the shape the statistics describe: not binned
+    assert m.drift() == 0.0 and m.predictions == 1
+    legacy = DriftMonitor(LegacyFeatureStats(edges=[[0.0, 1.0]], fractions=[[1.0]]))
+    legacy.observe(np.ones(1), None)
+    assert legacy.drift() == 0.0

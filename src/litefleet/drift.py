@@ -1,24 +1,35 @@
 """Drift statistics, shared by the build (reference bins) and the device (live feedback):
-input drift (PSI per feature), prediction confidence, errors.
+input drift (PSI per pooled feature), prediction confidence, errors.
 
-The release ships reference statistics of the training inputs (bin edges and the share of
-training samples per bin, per feature). The monitor bins each live input into the same
-bins and keeps counts, so the cost per prediction is one `searchsorted` per feature and the
-memory is fixed. PSI = sum((p - q) * ln(p / q)) over bins, averaged over features;
-< 0.1 is stable, > 0.25 a significant shift.
+The release ships `drift.json`: reference statistics of the training inputs, bounded
+whatever the model. Each input is reduced to at most `MAX_DRIFT_FEATURES` pooled features
+(`pool`: a fixed set of evenly spaced elements, averaged in runs of `per_feature`), and each
+feature gets quantile bins. The monitor pools each live input the same way and counts it
+into the same bins: a fixed cost per prediction (a gather of at most 64 x 64 elements and one
+vectorised comparison), a fixed memory, for an 8x8 digit and a 224x224x3 photo alike.
+PSI = sum((p - q) * ln(p / q)) over bins, averaged over features; < 0.1 is stable,
+> 0.25 a significant shift.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from litefleet.release import FeatureStats
+from litefleet.release import (
+    MAX_DRIFT_FEATURES,
+    FeatureStats,
+    InputFeatures,
+    LegacyFeatureStats,
+)
 
 EPS = 1e-4
 """Floor for bin shares, so an empty bin does not make PSI infinite."""
+PER_FEATURE = 64
+"""Elements averaged into one pooled feature (when the input has that many)."""
 SMOOTHING = 0.5
 """Pseudo-count added to every live bin before PSI (see `DriftMonitor.drift`)."""
 
@@ -48,18 +59,74 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
     return ((p - q) * np.log(p / q)).sum(axis=-1)
 
 
-def reference_stats(x: np.ndarray, bins: int = 10) -> FeatureStats:
-    """Quantile bins of training inputs: what a build ships for drift detection."""
-    flat = x.reshape(len(x), -1).astype(np.float64)
+Inputs = np.ndarray | Sequence[np.ndarray]
+"""One array (a single-input model) or one array per model input, in input order."""
+
+
+def plan_features(elements: Sequence[int], cap: int = MAX_DRIFT_FEATURES) -> list[InputFeatures]:
+    """How many pooled features each input gets: the cap shared evenly, never more features
+    than an input has elements. Refuses more inputs than the cap (one feature each minimum)."""
+    if not elements or len(elements) > cap:
+        raise ValueError(f"drift statistics cover 1 to {cap} inputs, not {len(elements)}")
+    share = cap // len(elements)
+    plan = []
+    for n in elements:
+        features = max(1, min(share, n))
+        per_feature = max(1, min(PER_FEATURE, n // features))
+        plan.append(InputFeatures(elements=n, features=features, per_feature=per_feature))
+    return plan
+
+
+def positions(spec: InputFeatures) -> np.ndarray:
+    """The flat element indices an input's features average (see `InputFeatures`)."""
+    taken = spec.features * spec.per_feature
+    j = np.arange(taken, dtype=np.float64)
+    return np.floor((j + 0.5) * spec.elements / taken).astype(np.int64)
+
+
+def pool(inputs: Inputs, plan: Sequence[InputFeatures]) -> np.ndarray:
+    """(samples, features) pooled features of a batch (each input batch first)."""
+    arrays = _as_list(inputs)
+    if len(arrays) != len(plan):
+        raise ValueError(f"{len(arrays)} inputs, the drift statistics describe {len(plan)}")
+    parts = []
+    for a, spec in zip(arrays, plan, strict=True):
+        flat = np.asarray(a).reshape(len(a), -1)
+        if flat.shape[1] != spec.elements:
+            raise ValueError(f"input of {flat.shape[1]} elements, expected {spec.elements}")
+        picked = flat[:, positions(spec)].astype(np.float64)
+        parts.append(picked.reshape(len(a), spec.features, spec.per_feature).mean(axis=2))
+    return np.concatenate(parts, axis=1)
+
+
+def reference_stats(x: Inputs, bins: int = 10) -> FeatureStats:
+    """Quantile bins of pooled training inputs: what a build ships for drift detection.
+
+    `x`: one batch-first array, or a list of them (one per model input)."""
+    arrays = _as_list(x)
+    plan = plan_features([int(np.prod(a.shape[1:], dtype=np.int64)) for a in arrays])
+    feats = pool(arrays, plan)
     edges, fractions = [], []
-    for col in flat.T:
-        e = np.unique(np.quantile(col, np.linspace(0, 1, bins + 1)))
+    for col in feats.T:
+        # 6 significant digits: drift.json stays a few KB (bins are counted with the
+        # rounded edges, so the reference and the monitor agree exactly)
+        e = np.unique([_short(v) for v in np.quantile(col, np.linspace(0, 1, bins + 1))])
         if len(e) < 2:
-            e = np.array([col.min() - 0.5, col.max() + 0.5])
+            e = np.array([_short(col.min() - 0.5), _short(col.max() + 0.5)])
         counts = _bin_counts(col, e)
-        edges.append(e.tolist())
-        fractions.append((counts / max(1, counts.sum())).tolist())
-    return FeatureStats(edges=edges, fractions=fractions)
+        edges.append([float(v) for v in e])
+        fractions.append([_short(v) for v in counts / max(1, counts.sum())])
+    return FeatureStats(inputs=plan, edges=edges, fractions=fractions)
+
+
+def _short(value: float) -> float:
+    return float(f"{value:.6g}")
+
+
+def _as_list(x: Inputs) -> list[np.ndarray]:
+    if isinstance(x, np.ndarray):
+        return [x]
+    return [np.asarray(a) for a in x]
 
 
 def _bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -69,32 +136,59 @@ def _bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 class DriftMonitor:
-    """Counts live inputs per reference bin; thread-safe, O(features) per sample."""
+    """Counts pooled live inputs per reference bin; thread-safe, fixed cost per sample.
 
-    def __init__(self, stats: FeatureStats | None) -> None:
+    Statistics of the first format (`LegacyFeatureStats`, one feature per element) are
+    not monitored: an old installed version reports no drift rather than paying per element.
+    """
+
+    def __init__(self, stats: FeatureStats | LegacyFeatureStats | None) -> None:
         self._lock = threading.Lock()
-        self.stats = stats
-        self._edges = [np.asarray(e[1:-1], dtype=np.float64) for e in stats.edges] if stats else []
-        self._expected = (
-            np.array([_pad(f, max(map(len, stats.fractions))) for f in stats.fractions])
-            if stats
-            else None
-        )
-        width = self._expected.shape[1] if self._expected is not None else 0
-        self._counts = np.zeros((len(self._edges), width))
+        self.stats = stats if isinstance(stats, FeatureStats) else None
+        self._plan = list(self.stats.inputs) if self.stats else []
+        self._positions = [positions(spec) for spec in self._plan]
+        width = max((len(e) for e in self.stats.edges), default=2) if self.stats else 2
+        # interior edges padded with +inf: a value's bin = how many interior edges are <= it
+        # (searchsorted side="right" for every feature in one comparison)
+        self._interior = np.full((len(self.stats.edges) if self.stats else 0, width - 2), np.inf)
+        self._expected = np.zeros((len(self._interior), width - 1))
+        if self.stats:
+            for i, (e, f) in enumerate(zip(self.stats.edges, self.stats.fractions, strict=True)):
+                self._interior[i, : len(e) - 2] = e[1:-1]
+                self._expected[i, : len(f)] = f
+        self._valid = np.zeros(self._expected.shape, dtype=bool)
+        if self.stats:
+            for i, f in enumerate(self.stats.fractions):
+                self._valid[i, : len(f)] = True
+        self._rows = np.arange(len(self._interior))
+        self._counts = np.zeros_like(self._expected)
         self.predictions = 0
         self.errors = 0
         self._confidence_sum = 0.0
 
-    def observe(self, x: np.ndarray, probabilities: np.ndarray | None) -> None:
-        flat = np.asarray(x, dtype=np.float64).reshape(-1)
+    def features(self, x: Inputs) -> np.ndarray | None:
+        """Pooled features of ONE sample (with or without a batch axis of 1), or None when
+        the input does not have the shape the statistics describe."""
+        arrays = _as_list(x)
+        if len(arrays) != len(self._plan):
+            return None
+        parts = []
+        for a, spec, pos in zip(arrays, self._plan, self._positions, strict=True):
+            flat = a.reshape(-1)
+            if flat.size != spec.elements:
+                return None
+            parts.append(flat[pos].reshape(spec.features, spec.per_feature).mean(axis=1))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def observe(self, x: Inputs, probabilities: np.ndarray | None) -> None:
+        feats = self.features(x) if self._plan else None
         with self._lock:
             self.predictions += 1
             if probabilities is not None and probabilities.size:
                 self._confidence_sum += float(np.max(probabilities))
-            if self._edges and flat.size == len(self._edges):
-                for i, edges in enumerate(self._edges):
-                    self._counts[i, int(np.searchsorted(edges, flat[i], side="right"))] += 1
+            if feats is not None:
+                bins = (self._interior <= feats[:, None]).sum(axis=1)
+                self._counts[self._rows, bins] += 1
 
     def error(self) -> None:
         with self._lock:
@@ -103,11 +197,11 @@ class DriftMonitor:
 
     def drift(self) -> float:
         with self._lock:
-            if self._expected is None or self._counts.sum() == 0:
+            if not self._plan or self._counts.sum() == 0:
                 return 0.0
             # Jeffreys smoothing (+0.5 per bin): with few samples most bins are empty, and
             # raw PSI of 20 in-distribution inputs is ~1.1, a false "drift spike"
-            smoothed = self._counts + SMOOTHING
+            smoothed = self._counts + SMOOTHING * self._valid
             actual = smoothed / smoothed.sum(axis=1, keepdims=True)
             return float(psi(self._expected, actual).mean())
 
@@ -122,7 +216,3 @@ class DriftMonitor:
                 confidence=self._confidence_sum / ok if ok else 1.0,
                 predictions=n,
             )
-
-
-def _pad(values: list[float], width: int) -> list[float]:
-    return list(values) + [0.0] * (width - len(values))

@@ -51,6 +51,9 @@ PRECISIONS: tuple[Precision, ...] = (
 )
 
 
+Task = Literal["classification", "detection", "segmentation", "regression", "other"]
+"""What a model does: classification is one task among others."""
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 """Model, variant and channel names: one safe path segment (no '/', never '.' or '..')."""
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -74,8 +77,10 @@ BUILD_REPORT = "report.json"
 """File name of the build report inside a build folder."""
 
 GOLDEN_SET = "golden.npz"
-"""Golden set inside a build folder: arrays `x` (float32 inputs), `y` (int labels) and
-`reference` (the float Keras model's output probabilities for `x`)."""
+"""Golden set inside a build folder: `in0`, `in1`, ... (inputs in the model's input order),
+`y` (int labels, only when labels exist) and `out0`, `out1`, ... (the float reference
+outputs). Readers still accept the first format's `x`, `y`, `reference` (one input, one
+output): `litefleet.golden.load_golden_file`."""
 
 
 class TensorSpec(_Strict):
@@ -152,19 +157,71 @@ class BuildReport(_Strict):
     skipped: list[SkippedCandidate] = Field(default_factory=list)
     model_kind: str = "default"
     """What the build started from: default, tf_keras, keras3, saved_model or tflite."""
+    task: Task = "classification"
+    """What the model does; decides how the gate judges outputs (`GateSpec`)."""
+    class_names: list[str] = Field(default_factory=list)
+    preprocessing: dict = Field(default_factory=dict)
+    """How raw inputs become model inputs (copied to the release's `card.json`)."""
     golden: FileName = GOLDEN_SET
-    reference_stats: FeatureStats | None = None
+    reference_stats: FeatureStats | LegacyFeatureStats | None = None
+    """Drift reference; an old build's per-element `LegacyFeatureStats` is not shipped
+    (publish derives bounded statistics from the golden inputs instead)."""
     environment: dict[str, str] = Field(default_factory=dict)
     recipe: dict = Field(default_factory=dict)
     seconds: float = 0.0
 
 
+MAX_DRIFT_FEATURES = 64
+"""Drift statistics never hold more features than this, whatever the input size or count."""
+MAX_DRIFT_BINS = 32
+MAX_DRIFT_PER_FEATURE = 256
+"""Input elements sampled into one pooled feature, at most (bounds the monitor's cost)."""
+
+
+class InputFeatures(_Strict):
+    """How one model input becomes pooled drift features (`litefleet.drift.pool`).
+
+    The sample is flattened; `features * per_feature` evenly spaced elements are taken
+    (element `floor((j + 0.5) * elements / (features * per_feature))` for each j), and
+    every run of `per_feature` consecutive ones is averaged into one feature: a fixed,
+    small cost per sample whatever the input size.
+    """
+
+    elements: int = Field(ge=1)
+    """Elements of one sample of this input (batch axis excluded): a check at runtime."""
+    features: int = Field(ge=1, le=MAX_DRIFT_FEATURES)
+    per_feature: int = Field(ge=1, le=MAX_DRIFT_PER_FEATURE)
+
+
 class FeatureStats(_Strict):
-    """Reference statistics of the training inputs, for on-device drift (PSI per feature).
+    """`drift.json`: reference statistics of the training inputs, for on-device drift (PSI
+    per pooled feature). Bounded: at most `MAX_DRIFT_FEATURES` features of at most
+    `MAX_DRIFT_BINS` bins, a few KB whatever the model.
 
     `edges[i]` are the bin edges of feature i (len = bins + 1); `fractions[i]` the share of
-    training samples in each bin. Features are the flattened input.
+    training samples in each bin. Features run over `inputs` in the model's input order.
     """
+
+    schema_version: Literal[2] = 2
+    inputs: list[InputFeatures] = Field(min_length=1, max_length=MAX_DRIFT_FEATURES)
+    edges: list[Annotated[list[float], Field(min_length=2, max_length=MAX_DRIFT_BINS + 1)]]
+    fractions: list[Annotated[list[float], Field(min_length=1, max_length=MAX_DRIFT_BINS)]]
+
+    @model_validator(mode="after")
+    def _bounded(self) -> FeatureStats:
+        n = sum(i.features for i in self.inputs)
+        if n > MAX_DRIFT_FEATURES:
+            raise ValueError(f"{n} drift features, more than {MAX_DRIFT_FEATURES}")
+        if len(self.edges) != n or len(self.fractions) != n:
+            raise ValueError(f"drift statistics list {len(self.edges)} features, inputs {n}")
+        if any(len(f) != len(e) - 1 for e, f in zip(self.edges, self.fractions, strict=True)):
+            raise ValueError("drift statistics: fractions do not match their bin edges")
+        return self
+
+
+class LegacyFeatureStats(_Strict):
+    """The first format's per-element statistics (one feature per input element, unbounded).
+    Read only so that old build folders still publish; never signed again."""
 
     edges: list[list[float]]
     fractions: list[list[float]]
@@ -180,7 +237,19 @@ def variant_path(model: str, version: int, variant: str) -> str:
     return f"{model}/{version}/{variant}.tflite"
 
 
+GOLDEN_INPUTS = "golden-inputs.npz"
+GOLDEN_REFERENCE = "golden-reference.npz"
+DRIFT_FILE = "drift.json"
+CARD_FILE = "card.json"
+
+
+def release_file_path(model: str, version: int, name: str) -> str:
+    """`<model>/<version>/<name>`: a per-release file (golden inputs/reference, drift, card)."""
+    return f"{model}/{version}/{name}"
+
+
 def golden_path(model: str, version: int) -> str:
+    """The first format's single golden target (read only by `repo migrate`)."""
     return f"{model}/{version}/{GOLDEN_SET}"
 
 
@@ -195,6 +264,19 @@ def index_path(model: str) -> str:
 def rollout_path(model: str) -> str:
     return f"{model}/rollout.json"
 
+
+# Size limits a device enforces on what it reads; publish refuses (before signing) anything
+# above them, so a release can never be one that every device refuses.
+MAX_INDEX_BYTES = 1 << 20
+"""`<model>/releases.json` and `<model>/rollout.json`."""
+MAX_GOLDEN_BYTES = 16 << 20
+"""Each golden file (inputs, reference); the publish budget (default 1 MiB) is far below."""
+MAX_DRIFT_BYTES = 256 << 10
+MAX_CARD_BYTES = 256 << 10
+MAX_TARGETS_METADATA_BYTES = 5_000_000
+"""python-tuf's default `UpdaterConfig.targets_max_length`: a larger targets.json is refused."""
+DEFAULT_GOLDEN_BUDGET = 1 << 20
+"""Default byte budget of one release's golden files (inputs + reference)."""
 
 ROLLOUT_ROLE = "rollout"
 """Name of the delegated TUF role (online key) that signs only `*/rollout.json`."""
@@ -234,35 +316,159 @@ class VariantEntry(_Strict):
     patches: list[PatchEntry] = Field(default_factory=list)
 
 
+class QualityRecord(_Strict):
+    """What publish measured against the truth and the previous good release
+    (`registry/quality.py`); signed with the release so devices and operators see it."""
+
+    golden_accuracy: dict[Name, float] = Field(default_factory=dict, max_length=64)
+    floor: float | None = None
+    tolerance: float = 0.0
+    chance_bound: float = 0.0
+    previous: Version | None = None
+    """The previous good release compared against (newest earlier active rollout)."""
+    previous_accuracy: float | None = None
+    accuracy_on_previous: dict[Name, float] = Field(default_factory=dict, max_length=64)
+    agreement_with_previous: dict[Name, float] = Field(default_factory=dict, max_length=64)
+    """Share of the previous release's golden inputs where the variant's top class equals
+    the previous release's: the band the device gate and the live canary compare with."""
+    band: float = Field(default=0.02, ge=0, le=1)
+    """A device refuses a variant whose agreement with `previous` on that release's golden
+    inputs falls more than this below `agreement_with_previous` (the device's own gate)."""
+    allowed_regression: bool = False
+    """True when a refusal was overridden (`publish --allow-regression`)."""
+    refusals: list[str] = Field(default_factory=list, max_length=8)
+
+
+class FileRef(_Strict):
+    """A per-release, hash-verified target fetched only when a device installs the release.
+
+    `path` may name an EARLIER release's file of the same model when the bytes are
+    unchanged (golden inputs reused across releases): a device that has those bytes already
+    moves nothing."""
+
+    path: TargetPath
+    bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class OutputCheck(_Strict):
+    """How the gate judges one output (by tensor name)."""
+
+    name: str = Field(max_length=256)
+    kind: Literal["class", "close"]
+    """class: argmax accuracy/agreement; close: numeric closeness to the reference."""
+    atol: float = 0.0
+    """close: max |a - ref| allowed per element (scaled by the reference's range)."""
+    rtol: float = 0.0
+    min_share: float = 0.99
+    """close: share of elements that must be within tolerance."""
+
+
+class GateSpec(_Strict):
+    """What a device's health gate requires of a release on its golden set."""
+
+    task: Task = "classification"
+    class_output: int | None = 0
+    """Index of the output that carries class scores, or None (no class output)."""
+    min_accuracy: float | None = None
+    """A device refuses the release when its golden-set accuracy is below this; None when
+    the golden set has no labels."""
+    min_agreement: float = 0.9
+    """A device refuses the release when fewer golden outputs agree with the reference."""
+    outputs: list[OutputCheck] = Field(default_factory=list, max_length=64)
+    """Per-output checks (empty: the class output alone, as `min_accuracy`/`min_agreement`)."""
+
+
+class ModelCard(_Strict):
+    """`card.json`: what an app may want to know about a release and no device needs to
+    choose one (fetched at install, kept beside the model)."""
+
+    task: Task = "classification"
+    dataset: str = ""
+    num_classes: int = 0
+    class_names: list[str] = Field(default_factory=list)
+    input_shape: list[int] = Field(default_factory=list)
+    model_kind: str = "default"
+    keras_accuracy: float | None = None
+    preprocessing: dict = Field(default_factory=dict)
+    environment: dict[str, str] = Field(default_factory=dict)
+
+
 class Release(_Strict):
+    """One entry of the signed index: only what a device needs to choose (a few KB at most
+    whatever the model); everything large is a per-release `FileRef` target."""
+
     version: Version
     channel: Name = "stable"
     created: str
     """ISO 8601 UTC time of publishing."""
     variants: dict[Name, VariantEntry]
-    golden: TargetPath
-    min_accuracy: float
-    """A device refuses the release when its golden-set accuracy is below this."""
-    min_agreement: float = 0.9
-    """A device refuses the release when fewer golden outputs agree with the reference."""
-    reference_stats: FeatureStats | None = None
+    golden_inputs: FileRef
+    """`<model>/<v>/golden-inputs.npz` (an earlier release's when unchanged)."""
+    golden_reference: FileRef
+    """`<model>/<v>/golden-reference.npz`: this release's float outputs, every output."""
+    drift: FileRef | None = None
+    """`<model>/<v>/drift.json` (bounded `FeatureStats`)."""
+    card: FileRef | None = None
+    """`<model>/<v>/card.json` (`ModelCard`)."""
+    gate: GateSpec
+    quality: QualityRecord | None = None
+    """What publish measured against the truth and the previous good release."""
+
+    def files(self) -> list[FileRef]:
+        """The release's per-release files, beside its models (what an install fetches)."""
+        return [f for f in (self.golden_inputs, self.golden_reference, self.drift, self.card) if f]
+
+    def target_paths(self) -> set[str]:
+        """Every target this release refers to: models, patches, files."""
+        paths = {f.path for f in self.files()}
+        for v in self.variants.values():
+            paths.add(v.path)
+            paths.update(p.path for p in v.patches)
+        return paths
+
+
+_RELEASE_FILES = {
+    "golden_inputs": GOLDEN_INPUTS,
+    "golden_reference": GOLDEN_REFERENCE,
+    "drift": DRIFT_FILE,
+    "card": CARD_FILE,
+}
 
 
 class ReleaseIndex(_Strict):
-    """`<model>/releases.json`, signed by the offline targets role."""
+    """`<model>/releases.json`, signed by the offline targets role.
 
-    schema_version: Literal[1] = 1
+    A compacted history: publish keeps the newest `INDEX_KEEP` releases plus those the
+    rollout state still lists as active, so the index stays a few tens of KB for ever."""
+
+    schema_version: Literal[2] = 2
     model: Name
     signature: Signature
     """The signature the app expects; every release of this model keeps it."""
     releases: list[Release]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _name_old_format(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("schema_version", 2) != 2:
+            raise ValueError(
+                f"release index format {data.get('schema_version')!r} is not 2:"
+                " the repository needs `litefleet repo migrate`"
+            )
+        return data
+
     @model_validator(mode="after")
     def _paths_follow_names(self) -> ReleaseIndex:
-        """Every target path is exactly the one its model, version and names imply."""
+        """Every target path is exactly the one its model, version and names imply; a
+        per-release file may name the same file of an earlier release of this model."""
         for r in self.releases:
-            if r.golden != golden_path(self.model, r.version):
-                raise ValueError(f"release {r.version}: golden path {r.golden!r} is not canonical")
+            for field, name in _RELEASE_FILES.items():
+                ref = getattr(r, field)
+                if ref is not None and not _canonical_file(ref.path, self.model, r.version, name):
+                    raise ValueError(
+                        f"release {r.version}: {field} path {ref.path!r} is not canonical"
+                    )
             for name, v in r.variants.items():
                 if v.path != variant_path(self.model, r.version, name):
                     raise ValueError(f"variant {name!r}: path {v.path!r} is not canonical")
@@ -275,6 +481,19 @@ class ReleaseIndex(_Strict):
 
     def release(self, version: int) -> Release | None:
         return next((r for r in self.releases if r.version == version), None)
+
+    def target_paths(self) -> set[str]:
+        """Every target the index refers to (what compaction must keep signed)."""
+        return set().union(*(r.target_paths() for r in self.releases))
+
+
+def _canonical_file(path: str, model: str, version: int, name: str) -> bool:
+    """`<model>/<w>/<name>` with 1 <= w <= version (w < version: reused bytes)."""
+    parts = path.split("/")
+    if len(parts) != 3 or parts[0] != model or parts[2] != name or not parts[1].isdigit():
+        return False
+    w = int(parts[1])
+    return str(w) == parts[1] and 1 <= w <= version
 
 
 RolloutStatus = Literal["active", "paused", "aborted"]
@@ -295,6 +514,17 @@ class RolloutEntry(_Strict):
     @model_serializer(mode="wrap")
     def _omit_empty_tags(self, handler):
         return _omit_empty(handler(self), ("tags",))
+
+    stages: list[float] = Field(default_factory=list, max_length=16)
+    """Automatic stages (`publish --stages 1,10,50,100`): the server moves to the next one
+    when the current one has baked and the canary judge says good (`registry/promote.py`);
+    empty: an operator moves the percentage."""
+    bake_s: float = Field(default=0.0, ge=0)
+    """Seconds each stage bakes before the server may move on."""
+    stage_since: float | None = None
+    """Unix time the current stage started."""
+    hold: bool = False
+    """An operator's hold: no automatic step until released."""
 
 
 class RolloutState(_Strict):
@@ -346,12 +576,25 @@ def rollout_bucket(device_id: str, model: str, version: int) -> float:
 # --------------------------------------------------------------------------- telemetry
 
 EventType = Literal[
-    "installed", "activated", "health_failed", "rolled_back", "rejected", "heartbeat"
+    "installed",
+    "activated",
+    "health_failed",
+    "rolled_back",
+    "rejected",
+    "heartbeat",
+    "canary",
+    "operator_rollback",
 ]
+"""`rolled_back`: the device left a release it judged bad (probation, crash loop);
+`operator_rollback`: an operator moved the device (`agent rollback`, an aborted release):
+never a failure of the release; `canary`: a live agreement summary (metrics `agreement`,
+`samples`, `confidence_delta`)."""
 
 
 MAX_EVENT_VERSION = 2**31 - 1
 """Release counters fit a 32-bit signed integer (a PostgreSQL `integer` column)."""
+MAX_EVENT_SEQ = 2**62
+"""Sequence numbers fit a signed 64-bit integer (a PostgreSQL `bigint` column)."""
 MetricName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 FiniteNumber = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
 
@@ -372,6 +615,12 @@ class TelemetryEvent(BaseModel):
     time: float = Field(ge=0, le=1e11, allow_inf_nan=False, description="Unix time on the device.")
     reason: str = Field(default="", max_length=1000)
     metrics: dict[MetricName, FiniteNumber] = Field(default_factory=dict, max_length=32)
+    id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+    """A uuid4 hex made on the device: the server stores each id once per device (an event
+    without one, from an older agent, is identified by the hash of its content)."""
+    seq: int | None = Field(default=None, ge=0, le=MAX_EVENT_SEQ)
+    """Per-device monotonic counter (`device/telemetry.py`): an event with a lower `seq`
+    than one already applied never changes the device's state on the server."""
 
 
 class EventBatch(BaseModel):

@@ -66,7 +66,7 @@ def fleet(tmp_path_factory):
     receiver = Receiver()
     root = tmp_path_factory.mktemp("console")
     settings = {"alert_interval": 0.2, "adoption_interval": 1.0}
-    with Lab(root, server_settings=settings) as lab:
+    with Lab(root, settings=settings) as lab:
         AlertBook(lab.repo.keys.path).add(Hook(id="ops", url=receiver.url, secret=SECRET))
         homes = {d: lab.device(d, direct=True) for d in CAMS + KIOSKS}
         book = DeviceTokens(lab.repo.keys.path)

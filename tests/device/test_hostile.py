@@ -140,7 +140,9 @@ def test_device_refuses_every_class_while_its_app_keeps_answering(
             ), (name, result)
             assert EXPECTED[name].lower() in result["reason"].lower(), (name, result["reason"])
             again = json.loads(agent_cli("check", "--home", home, "--json").stdout)
-            assert again["action"] == "none" and again["bytes_downloaded"] == 0, (name, again)
+            # an idle check moves the timestamp only (counted), never a model
+            assert again["action"] == "none" and again["model_bytes"] == 0, (name, again)
+            assert again["bytes_downloaded"] <= 1024, (name, again)
             st = ModelStore(home).state()
             assert version in st.blocked and st.active == 1, st
             sha = sha256_file(hostile_models[name])
@@ -198,14 +200,16 @@ def test_identical_bytes_of_a_refused_release_are_not_tried_again(
     registry.publish(build("v1", variants=one), 1)
     home = device("d")
     Agent(home).check()
-    registry.publish(build("bad", variants=one), 2)  # fails the golden set on the device
+    # fails the golden set on the device (publish refuses it unless told)
+    registry.publish(build("bad", variants=one), 2, allow_regression=True)
     assert Agent(home).check().action == "rejected"
     registry.rollout(2, "abort")
     with pytest.raises(Exception, match="same bytes as release 2"):
-        registry.publish(build("bad", variants=one), 3)  # the bytes of an aborted release
-    registry.publish(build("bad", variants=one), 3, force=True)
+        # the bytes of an aborted release
+        registry.publish(build("bad", variants=one), 3, allow_regression=True)
+    registry.publish(build("bad", variants=one), 3, force=True, allow_regression=True)
     r = Agent(home).check()
-    assert (r.action, r.version, r.bytes_downloaded) == ("rejected", 3, 0), r
+    assert (r.action, r.version, r.model_bytes) == ("rejected", 3, 0), r
     assert "refused before" in r.reason, r.reason
     sha = ModelStore(home).state()
     digest = next(iter(sha.refused_sha256))
@@ -220,29 +224,41 @@ def test_identical_bytes_of_a_refused_release_are_not_tried_again(
 def test_names_from_signed_metadata_cannot_escape(tmp_path):
     from pydantic import ValidationError
 
-    from litefleet.release import Release, ReleaseIndex, Signature, VariantEntry
+    from litefleet.release import FileRef, Release, ReleaseIndex, Signature, VariantEntry
+    from litefleet.testing.releases import release_fields
 
     sig = Signature(inputs=[], outputs=[])
     entry = dict(precision="float32", bytes=1, accuracy=1.0, latency_ms_p50=0.1, sha256="0" * 64)
 
-    def index(variant: str, path: str, golden: str = "m/1/golden.npz") -> ReleaseIndex:
+    def index(
+        variant: str, path: str, golden: str = "m/1/golden-inputs.npz", version: int = 1
+    ) -> ReleaseIndex:
+        fields = release_fields("m", version)
+        fields["golden_inputs"] = FileRef(path=golden, bytes=1, sha256="0" * 64)
         release = Release(
-            version=1,
+            version=version,
             created="now",
-            variants={variant: VariantEntry(path=path, **entry)},
-            golden=golden,
-            min_accuracy=0.5,
+            variants={variant: VariantEntry(path=path.replace("/1/", f"/{version}/"), **entry)},
+            **fields,
         )
         return ReleaseIndex(model="m", signature=sig, releases=[release])
 
     index("float32", "m/1/float32.tflite")  # the canonical form parses
+    # a release may name an earlier release's unchanged file of the same model
+    index("float32", "m/1/float32.tflite", "m/1/golden-inputs.npz", version=3)
+    ok = "m/1/golden-inputs.npz"
     for variant, path, golden in [
-        ("../../../../escape/pwned", "m/1/../../../../escape/pwned.tflite", "m/1/golden.npz"),
-        ("float32", "m/1/../../x.tflite", "m/1/golden.npz"),
-        ("float32", "/etc/passwd", "m/1/golden.npz"),
-        ("float32", "m/1/other.tflite", "m/1/golden.npz"),
+        ("../../../../escape/pwned", "m/1/../../../../escape/pwned.tflite", ok),
+        ("float32", "m/1/../../x.tflite", ok),
+        ("float32", "/etc/passwd", ok),
+        ("float32", "m/1/other.tflite", ok),
         ("float32", "m/1/float32.tflite", "m/../../golden.npz"),
-        (".hidden", "m/1/.hidden.tflite", "m/1/golden.npz"),
+        ("float32", "m/1/float32.tflite", "m/1/../golden-inputs.npz"),
+        ("float32", "m/1/float32.tflite", "m/2/golden-inputs.npz"),  # a LATER release's
+        ("float32", "m/1/float32.tflite", "other/1/golden-inputs.npz"),  # another model's
+        ("float32", "m/1/float32.tflite", "m/1/golden-reference.npz"),  # another file
+        ("float32", "m/1/float32.tflite", "m/01/golden-inputs.npz"),
+        (".hidden", "m/1/.hidden.tflite", ok),
     ]:
         with pytest.raises(ValidationError):
             index(variant, path, golden)

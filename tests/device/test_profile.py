@@ -6,6 +6,7 @@ from __future__ import annotations
 from litefleet.device.conditions import Conditions
 from litefleet.device.profile import DeviceProfile, rank_variants
 from litefleet.release import Release, VariantEntry
+from litefleet.testing.releases import release_fields
 
 
 def variant(precision: str, accuracy: float, nbytes: int, latency: float = 1.0) -> VariantEntry:
@@ -22,8 +23,7 @@ def variant(precision: str, accuracy: float, nbytes: int, latency: float = 1.0) 
 RELEASE = Release(
     version=2,
     created="",
-    golden="m/2/golden.npz",
-    min_accuracy=0.5,
+    **release_fields("m", 2),
     variants={
         "baseline-int8": variant("int8", 0.960, 30_000),
         "distilled-int8": variant("int8", 0.955, 20_000, latency=5.0),

@@ -12,6 +12,7 @@ from litefleet.release import (
     TensorSpec,
     in_rollout,
 )
+from litefleet.testing.releases import release_fields
 
 SIG = Signature(
     inputs=[TensorSpec(name="x", shape=[1, 8], dtype="float32")],
@@ -29,8 +30,7 @@ def index(*versions: int, channel: str = "stable") -> ReleaseIndex:
                 channel=channel,
                 created="",
                 variants={},
-                golden=f"m/{v}/golden.npz",
-                min_accuracy=0.5,
+                **release_fields("m", v),
             )
             for v in versions
         ],

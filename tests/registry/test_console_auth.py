@@ -149,6 +149,6 @@ def test_a_removed_operator_is_refused_at_once(lab):
 
 
 def test_metrics_public_only_when_asked(tmp_path: Path):
-    with Lab(tmp_path / "pub", server_settings={"public_metrics": True}) as lab:
+    with Lab(tmp_path / "pub", settings={"public_metrics": True}) as lab:
         assert httpx.get(f"{lab.server.url}/metrics").status_code == 200
         assert httpx.get(f"{lab.server.url}/v1/fleet").status_code == 401

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from litefleet.errors import UserError
+from litefleet.golden import load_golden_file
 from litefleet.registry.keys import PASSPHRASE_ENV
 from litefleet.registry.publish import publish, read_index
 from litefleet.registry.repository import Repository
@@ -29,14 +32,27 @@ def test_publish_signs_every_variant_with_its_facts(published: Repository, build
     assert [r.version for r in index.releases] == [1, 2]
     release = index.release(2)
     assert set(release.variants) == {c["name"] for c in report["candidates"]}
-    assert 0 < release.min_accuracy < min(c["accuracy"] for c in report["candidates"])
+    gate = release.gate
+    assert 0 < gate.min_accuracy < min(c["accuracy"] for c in report["candidates"])
+    assert (gate.task, gate.class_output) == ("classification", 0)
     for cand in report["candidates"]:
         info = published.target_info(f"{MODEL}/2/{cand['name']}.tflite")
         variant = VariantInfo.model_validate(info.custom["litefleet"])
         assert variant.accuracy == cand["accuracy"]  # exact, through the float-as-string encoding
         assert variant.sha256 == info.hashes["sha256"] == cand["sha256"]
         assert variant.signature.model_dump() == cand["signature"]
-    assert published.read_target(release.golden) == (builds["v2"] / "golden.npz").read_bytes()
+    # the build's golden set split into per-release files, read back as the build wrote it
+    built = load_golden_file(builds["v2"] / "golden.npz")
+    inputs = np.load(io.BytesIO(published.read_target(release.golden_inputs.path)))
+    reference = np.load(io.BytesIO(published.read_target(release.golden_reference.path)))
+    assert np.array_equal(inputs["y"], built.labels)
+    assert np.array_equal(reference["out0"], built.reference[0])
+    # the build's test inputs did not change from v1: v2 names v1's signed file
+    assert release.golden_inputs == index.release(1).golden_inputs
+    assert release.golden_inputs.path == f"{MODEL}/1/golden-inputs.npz"
+    assert release.golden_reference.path == f"{MODEL}/2/golden-reference.npz"
+    assert release.drift is not None and release.card is not None
+    assert len(published.read_target(release.drift.path)) < 64 * 1024
     # every kept patch is smaller than its file and signed
     for entry in release.variants.values():
         for p in entry.patches:

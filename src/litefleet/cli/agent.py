@@ -62,6 +62,24 @@ def status_lines(s: dict) -> list[str]:
     return lines
 
 
+def _after_unblock(store, version: int) -> str:
+    """What happens next to an unblocked version, in one line."""
+    st = store.state()
+    if version in store.installed():
+        if st.active is None or version > st.active:
+            return (
+                f"next check: activates {version} again (already on disk) if its rollout"
+                " still offers it to this device; `litefleet agent check` does it now"
+            )
+        return f"next check: nothing changes; `litefleet agent rollback --to {version}` goes to it"
+    if version <= st.highest_activated:
+        return (
+            f"next check: nothing changes: {version} is no longer on this device and a device"
+            f" never downloads a release at or below the highest it ran ({st.highest_activated})"
+        )
+    return f"next check: downloads and gates {version} again if its rollout offers it"
+
+
 def register(app: typer.Typer) -> None:
     agent_app = typer.Typer(
         help="The device agent: verified updates, health gate, rollback, local inference.",
@@ -250,6 +268,7 @@ def register(app: typer.Typer) -> None:
         if what.isdigit():
             reason = store.unblock(int(what))
             typer.echo(f"unblocked version {what} (was blocked: {reason})")
+            typer.echo(_after_unblock(store, int(what)))
         else:
             typer.echo(f"unblocked: {', '.join(store.unblock_bytes(what))}")
 

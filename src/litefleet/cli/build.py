@@ -125,6 +125,8 @@ def build_command(
     for skip in report.skipped:
         console.print(f"skipped {skip.name}: {skip.reason}", highlight=False)
     console.print(f"build folder: [bold]{out}[/] (report.json, report.png, golden.npz)")
+    for line in chance_warnings(report, out):
+        console.print(f"[bold yellow]WARNING[/] {line}", highlight=False)
     if as_json:
         sys.stdout.write(json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
 
@@ -143,3 +145,27 @@ def _image_size(text: str) -> list[int]:
     if len(numbers) != 2 or min(numbers) < 1:
         raise UserError(f"--image-size {text!r}: use HEIGHTxWIDTH, e.g. 28x28")
     return numbers
+
+
+def chance_warnings(report, out: Path) -> list[str]:
+    """One line per variant whose test accuracy is not clearly above chance (the bound
+    `publish` applies to golden accuracy, `registry.quality.chance_bound`, for the size of
+    the build's golden set)."""
+    from litefleet.registry.quality import chance_bound
+
+    if report.num_classes < 2:
+        return []
+    try:
+        import numpy as np
+
+        with np.load(out / report.golden, allow_pickle=False) as z:
+            n = len(z["y"]) if "y" in z.files else 0
+    except (OSError, ValueError, KeyError):
+        n = 0
+    bound = chance_bound(report.num_classes, n or 200)
+    return [
+        f"{c.name}: accuracy {c.accuracy:.3f} is at chance level for {report.num_classes}"
+        f" classes (needs more than {bound:.3f}); publish will refuse it"
+        for c in report.candidates
+        if c.accuracy <= bound
+    ]

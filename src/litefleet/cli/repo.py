@@ -34,6 +34,15 @@ def _seconds(text: str) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
+def _stages(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        return [float(p) for p in text.split(",")]
+    except ValueError:
+        raise UserError(f"--stages must look like 1,10,50,100, not {text!r}") from None
+
+
 def register(app: typer.Typer) -> None:
     """Add the release-side commands to the `litefleet` app."""
     repo_app = typer.Typer(help="Create and maintain a signed (TUF) model repository.")
@@ -130,6 +139,42 @@ def register(app: typer.Typer) -> None:
 
         keyids = Repository(repo).rotate_key(role)
         typer.echo(f"{role}: new key {', '.join(k[:16] for k in keyids)}")
+
+    @repo_app.command("floor")
+    def repo_floor(
+        repo: Path = typer.Argument(...),
+        model: str = typer.Argument(..., help="Model name in the repository."),
+        floor: float | None = typer.Argument(
+            None, help="Golden accuracy every new release must reach (omit: show it)."
+        ),
+        tolerance: float | None = typer.Option(
+            None, help="Accuracy a release may lose vs the previous good one."
+        ),
+    ) -> None:
+        """Show or set a model's quality floor (kept in the repository, used by publish)."""
+        from litefleet.registry.quality import read_policy, set_floor
+        from litefleet.registry.repository import Repository
+
+        r = Repository(repo)
+        if floor is None and tolerance is None:
+            p = read_policy(r, model)
+        else:
+            p = set_floor(r, model, floor, tolerance)
+        shown = "not set (the first publish sets it)" if p.floor is None else f"{p.floor:.3f}"
+        by = f" (set by {p.set_by}, {p.updated})" if p.set_by else ""
+        typer.echo(f"{model}: floor {shown}{by}, tolerance {p.tolerance:.3f}")
+
+    @repo_app.command("migrate")
+    def repo_migrate(repo: Path = typer.Argument(...)) -> None:
+        """Convert every model's signed index to release format 2 (needs the targets key)."""
+        from litefleet.registry.migrate import migrate
+        from litefleet.registry.repository import Repository
+
+        done = migrate(Repository(repo))
+        if not done:
+            typer.echo("nothing to migrate: every release index is already format 2")
+        for line in done:
+            typer.echo(line)
 
     @repo_app.command("token")
     def repo_token(
@@ -256,13 +301,35 @@ def register(app: typer.Typer) -> None:
         channel: str = typer.Option("stable", help="Channel: stable, beta, …"),
         rollout: float = typer.Option(100.0, "--rollout", help="Percent of devices that get it."),
         min_accuracy: float | None = typer.Option(
-            None, help="Golden-set accuracy a device requires (default: lowest variant - 0.1)."
+            None,
+            help="Golden-set accuracy a device requires (default: the quality rules: floor,"
+            " above chance, worst variant - tolerance).",
         ),
         force: bool = typer.Option(
             False, "--force", help="Publish even bytes identical to a paused/aborted release."
         ),
+        allow_regression: bool = typer.Option(
+            False,
+            "--allow-regression",
+            help="Publish a release the quality rules refuse (recorded in the release).",
+        ),
+        tolerance: float | None = typer.Option(
+            None, help="Accuracy a release may lose vs the previous good one (default 0.03)."
+        ),
+        stages: str | None = typer.Option(
+            None,
+            "--stages",
+            help="Automatic rollout stages in percent, e.g. 1,10,50,100: the server"
+            " promotes the release when a stage baked healthy (overrides --rollout).",
+        ),
+        bake: str = typer.Option("2h", "--bake", help="Time each stage bakes: 2h, 30m, 90s."),
         check_timeout: float = typer.Option(
             30.0, "--check-timeout", help="Seconds each model may take to load and run once."
+        ),
+        golden_budget: int = typer.Option(
+            1 << 20,
+            "--golden-budget",
+            help="Bytes the golden inputs + reference may take (samples trimmed to fit).",
         ),
     ) -> None:
         """Sign a build as a new release: models, golden set, delta patches, release index."""
@@ -279,11 +346,25 @@ def register(app: typer.Typer) -> None:
             min_accuracy,
             force=force,
             check_timeout_s=check_timeout,
+            allow_regression=allow_regression,
+            tolerance=tolerance,
+            golden_budget=golden_budget,
+            stages=_stages(stages),
+            bake_s=_seconds(bake),
         )
+        for note in done.notes:
+            typer.echo(note)
         typer.echo(
             f"published {done.model} {done.version}: {len(done.variants)} variants, "
             f"{len(done.patches)} patches, rollout {rollout:g}% on {channel}"
         )
+        if done.golden_dropped:
+            typer.echo(
+                f"golden set: {done.golden_samples} samples kept, {done.golden_dropped} left"
+                f" out to fit {golden_budget} bytes (--golden-budget)"
+            )
+        if done.compacted:
+            typer.echo(f"index compacted: releases {done.compacted} left the signed index")
 
     @app.command("rollout")
     def rollout_cmd(
@@ -294,6 +375,8 @@ def register(app: typer.Typer) -> None:
         pause: bool = typer.Option(False, "--pause"),
         resume: bool = typer.Option(False, "--resume"),
         abort: bool = typer.Option(False, "--abort", help="Devices on it go back."),
+        hold: bool = typer.Option(False, "--hold", help="No automatic stage until --release."),
+        release: bool = typer.Option(False, "--release", help="Let automatic stages go on."),
         reason: str = typer.Option("", help="Recorded in the signed rollout state."),
         tag: list[str] = typer.Option(
             [], "--tag", help="Offer it only to these device groups (repeatable)."
@@ -312,18 +395,28 @@ def register(app: typer.Typer) -> None:
                 ("pause", pause),
                 ("resume", resume),
                 ("abort", abort),
+                ("hold", hold),
+                ("release", release),
             )
             if on
         ]
         if len(chosen) != 1:
-            raise UserError("give exactly one of --percent, --pause, --resume, --abort")
+            raise UserError(
+                "give exactly one of --percent, --pause, --resume, --abort, --hold, --release"
+            )
         tags = [] if all_devices else (tag or None)
         state = change_rollout(
             Repository(repo), model, version, chosen[0], percent, reason, tags=tags
         )
         entry = state.rollouts[version]
+        staged = (
+            f", stages {','.join(f'{p:g}' for p in entry.stages)}"
+            + (" (held)" if entry.hold else "")
+            if entry.stages
+            else ""
+        )
         groups = f", groups {', '.join(entry.tags)}" if entry.tags else ""
-        typer.echo(f"{model} {version}: {entry.status}, {entry.percent:g}%{groups}")
+        typer.echo(f"{model} {version}: {entry.status}, {entry.percent:g}%{staged}{groups}")
 
     @app.command("serve")
     def serve_cmd(
@@ -480,7 +573,15 @@ def _print_fleet(report) -> None:
     from rich.table import Table
 
     table = Table(
-        "model", "version", "channel", "running", "tried", "failed", "rolled back", "rollout"
+        "model",
+        "version",
+        "channel",
+        "running",
+        "tried",
+        "failed",
+        "rolled back",
+        "rollout",
+        "floor",
     )
     for r in report.releases:
         rollout = "-" if r.rollout_status is None else f"{r.rollout_percent:g}% {r.rollout_status}"
@@ -493,5 +594,6 @@ def _print_fleet(report) -> None:
             f"{r.failed} ({r.failure_rate:.0%})",
             str(r.rolled_back),
             rollout,
+            "-" if r.quality_floor is None else f"{r.quality_floor:.3f}",
         )
     Console().print(table)

@@ -18,6 +18,7 @@ import numpy as np
 
 from litefleet.device.runtime import ModelRuntime
 from litefleet.fsutil import atomic_write_json
+from litefleet.golden import load_golden_file
 
 
 def main(home: Path, golden: Path, stats_path: Path) -> None:
@@ -29,8 +30,7 @@ def main(home: Path, golden: Path, stats_path: Path) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    with np.load(golden) as data:
-        x = data["x"].astype(np.float32)
+    x = load_golden_file(golden).inputs[0]
     runtime = ModelRuntime(home)
     requests = failures = 0
     by_version: dict[str, int] = {}

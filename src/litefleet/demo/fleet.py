@@ -100,7 +100,8 @@ def demo_fleet(model: str) -> list[DemoDevice]:
             "phone",
             "phone: leaves Wi-Fi for a metered network; only small patches may go there",
             "conditional",
-            {**FAST, "rules": {"small_bytes": 4096, "window": None, "min_free_storage": 0}},
+            # a patch plus the release's new golden reference and metadata (~15 KB) fits
+            {**FAST, "rules": {"small_bytes": 24576, "window": None, "min_free_storage": 0}},
             precisions=["dynamic"],
             in_first_wave=True,
         ),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -179,10 +180,11 @@ def step_publish_and_serve(run: DemoRun, build_dir: Path) -> None:
     run.check("publish", "signed TUF metadata is served", index.status_code == 200)
 
 
-def publish(run: DemoRun, build_dir: Path, version: int, percent: float) -> None:
+def publish(run: DemoRun, build_dir: Path, version: int, percent: float, *extra: str) -> None:
     run.console.print(
         run.run_cli(
             "publish",
+            *extra,
             str(run.repo),
             str(build_dir),
             "--model",
@@ -321,8 +323,10 @@ def step_staged_rollout(run: DemoRun) -> None:
     run.check(
         "delta",
         "the phone moved only a small patch over its metered network",
-        bool(installs) and installs[-1]["bytes_downloaded"] <= 4096,
-        f"{installs[-1]['bytes_downloaded'] if installs else '?'} bytes; variant {full['variant']}",
+        bool(installs) and installs[-1]["model_bytes"] <= 4096,
+        f"{installs[-1]['model_bytes'] if installs else '?'} model bytes"
+        f" ({installs[-1]['bytes_downloaded'] if installs else '?'} with metadata and golden"
+        f" files); variant {full['variant']}",
     )
 
 
@@ -338,7 +342,19 @@ def step_bad_release(run: DemoRun) -> None:
             "distill.enabled": False,
         },
     )
-    publish(run, v3, 3, 100)
+    refusal = subprocess.run(
+        litefleet("publish", str(run.repo), str(v3), "--model", MODEL, "--version", "3"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    run.check(
+        "bad release",
+        "publish refuses v3: worse than v2 on v2's golden set",
+        refusal.returncode == 2 and "quality regression" in refusal.stderr,
+        refusal.stderr.strip()[:200],
+    )
+    publish(run, v3, 3, 100, "--allow-regression")  # a publisher who insists
     halted = run.wait_for(
         "the server halts v3 by itself",
         lambda: run.release_status(3).get("rollout_status") == "paused",

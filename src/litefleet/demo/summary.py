@@ -41,10 +41,9 @@ def device_rows(run: DemoRun) -> list[dict[str, Any]]:
                 "history": history,
                 "active": d.active(),
                 "variant": d.status().get("variant"),
-                "bytes_full": sum(r["bytes_downloaded"] for r in installs if r["source"] == "full"),
-                "bytes_patch": sum(
-                    r["bytes_downloaded"] for r in installs if r["source"] == "patch"
-                ),
+                "bytes_full": sum(r["model_bytes"] for r in installs if r["source"] == "full"),
+                "bytes_patch": sum(r["model_bytes"] for r in installs if r["source"] == "patch"),
+                "bytes_total": sum(r["bytes_downloaded"] for r in installs),
                 "installs": [f"v{r['version']} {r['source']}" for r in installs],
                 "v2_via": next(
                     (f"{r['source']} {r['variant']}" for r in installs if r["version"] == 2), "-"

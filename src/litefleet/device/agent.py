@@ -29,7 +29,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from litefleet.device import patch_or_full
+from litefleet.device.canary import read_canary
 from litefleet.device.clock import Clock, SystemClock
 from litefleet.device.conditions import (
     ConditionsProvider,
@@ -50,8 +53,20 @@ from litefleet.device.tuf_client import ReleaseSource, UnreachableError, Verific
 from litefleet.drift import Feedback
 from litefleet.errors import UserError
 from litefleet.fsutil import atomic_write_json, read_json
-from litefleet.release import GOLDEN_SET, Release, ReleaseIndex, VariantEntry
+from litefleet.golden import GoldenSet, golden_file_bytes, load_golden_files
+from litefleet.goldeneval import class_answers_isolated
+from litefleet.release import (
+    GOLDEN_INPUTS,
+    GOLDEN_REFERENCE,
+    FileRef,
+    Release,
+    ReleaseIndex,
+    VariantEntry,
+)
 from litefleet.sandbox import Limits
+
+MAX_FALLBACKS = 3
+"""Refused releases a device with no model skips in one cycle before it waits for the next."""
 
 
 @dataclass
@@ -78,6 +93,9 @@ class CheckResult:
     variant: str | None = None
     source: str | None = None
     bytes_downloaded: int = 0
+    """Every body byte the check received: TUF metadata, index, release files, model."""
+    model_bytes: int = 0
+    """Of which the model transfer (the patch or the full file)."""
     completed: bool = True
     """False when the cycle could not complete (server unreachable, verification failed):
     the CLI exits 1."""
@@ -103,6 +121,21 @@ class _Plan:
     expected: Any
     """The signature the app expects (pinned, the active model's, or the index's)."""
     active_manifest: Manifest | None
+
+
+def _expected_agreement(release: Release, variant: str, previous: int | None) -> float | None:
+    """The agreement with `previous` the publisher measured for this variant on the golden
+    inputs, when it measured against that very version (else None: the canary's default)."""
+    q = release.quality
+    if q is None or previous is None or q.previous != previous:
+        return None
+    return q.agreement_with_previous.get(variant)
+
+
+def _file_name(ref: FileRef) -> str:
+    """A release file's name in the version folder (`golden-inputs.npz`, `drift.json`):
+    the last segment of its canonical target path, whichever release signed it."""
+    return ref.path.rsplit("/", 1)[1]
 
 
 def _metrics(report, nbytes: int) -> dict[str, float]:
@@ -195,6 +228,7 @@ class Agent:
         self._deadline = time.monotonic() + self.config.check_deadline_s
         stored = self._stored_policy_state() if state is None else None
         self._behind_since = (state or stored or PolicyState()).behind_since
+        self.source.fetcher = None
         try:
             with self.store.lock:
                 self.store.recover()
@@ -209,6 +243,7 @@ class Agent:
         except OSError as exc:  # disk full or failing storage: every write is atomic, so
             # the store is as it was before the check (staging and .tmp files are dropped)
             result = self._result("error", f"storage error: {exc}", completed=False)
+        result.bytes_downloaded = self.source.bytes_moved
         result.seconds = round(time.perf_counter() - t0, 4)
         with contextlib.suppress(OSError):  # a full disk must not turn a result into a crash
             if flush_telemetry:  # within what is left of the check's deadline
@@ -257,11 +292,34 @@ class Agent:
         return self._result("rejected", reason, version=version)
 
     def _cycle(self) -> CheckResult:
+        """Choose and install; a device left with no model after a refusal tries the next
+        newest offered release in the same cycle (the refused one is blocked by then), so a
+        device that joins during a bad release runs the newest good one at once."""
+        result = self._cycle_once()
+        refused: list[str] = []
+        while (
+            result.action == "rejected"
+            and result.completed
+            and self.store.active_version() is None
+            and len(refused) < MAX_FALLBACKS
+            and self._left() > 0
+        ):
+            refused.append(f"release {result.version} refused: {result.reason}")
+            after = self._cycle_once()
+            if after.action == "none":  # nothing else offered: the refusal is the news
+                break
+            result = after
+        if refused and result.action == "installed":
+            result.reason = "; ".join([*refused, result.reason]).strip("; ")
+        return result
+
+    def _cycle_once(self) -> CheckResult:
         cfg = self.config
         st = self.store.state()
         conditions = self.conditions.read()
         with self.source.session(deadline=self._deadline) as s:
             index = s.index()
+            installed = self.store.installed()
             choice = choose_release(
                 index,
                 s.rollout(),
@@ -270,6 +328,10 @@ class Agent:
                 active=st.active,
                 highest=st.highest_activated,
                 blocked=st.blocked,
+                # versions ran before and unblocked by an operator: eligible again
+                allowed_again={
+                    v for v in installed if v <= st.highest_activated and v not in st.blocked
+                },
             )
             if choice.kind == "none":
                 return self._result("none", choice.reason)
@@ -277,28 +339,31 @@ class Agent:
             assert version is not None
             release = index.release(version)
             assert release is not None
-            if version in self.store.installed() and version not in st.blocked:
+            if version in installed and version not in st.blocked:
                 # installed and gated before a crash or an earlier switch: just activate
                 return self._activate_installed(version, choice)
-            if choice.kind == "back" and version in self.store.installed():
+            if choice.kind == "back" and version in installed:
                 self.store.rollback(to=version, reason=choice.reason)
-                self._report_rollback(st.active, version, choice.reason)
+                self._report_rollback(st.active, version, choice.reason, by_operator=True)
                 return self._result("rolled_back", choice.reason, version=version)
             try:
                 return self._install(s, index, release, conditions, st.active)
             except VerificationError as exc:  # a target failed its signed hashes: refuse it
-                self.telemetry.record("rejected", cfg.model, version, str(exc))
-                return self._result("rejected", str(exc), version=version, completed=False)
+                reason = f"release {version} refused: {exc}"
+                self.telemetry.record("rejected", cfg.model, version, reason)
+                return self._result("rejected", reason, version=version, completed=False)
 
     def _activate_installed(self, version: int, choice) -> CheckResult:
         st = self.store.state()
-        if choice.kind == "back":
+        if choice.kind == "back":  # the operator aborted the active release
             self.store.rollback(to=version, reason=choice.reason)
-            self._report_rollback(st.active, version, choice.reason)
+            self._report_rollback(st.active, version, choice.reason, by_operator=True)
             return self._result("rolled_back", choice.reason, version=version)
         now = self.clock.now()
         self.store.activate(
-            version, self.config.probation.start(version, now), reason="installed earlier"
+            version,
+            self.config.probation.start(version, now, previous=st.active),
+            reason="installed earlier",
         )
         self.telemetry.record("activated", self.config.model, version, "installed earlier")
         m = self.store.manifest(version)
@@ -342,11 +407,13 @@ class Agent:
             plan.active_manifest.variant if plan.active_manifest else None,
             self.store.model_path(active) if active is not None else None,
         )
+        local, fetch = self._release_files(release)
+        extra = sum(ref.bytes for ref in fetch)  # golden, drift, card: judged with the model
         go = self.policy.may_download(
             self.clock.now(),
             conditions,
-            p.size,
-            full_bytes=entry.bytes,
+            p.size + extra,
+            full_bytes=entry.bytes + extra,
             behind_since=self._behind_since,
         )
         if not go.go:
@@ -355,14 +422,19 @@ class Agent:
                 go.reason,
                 version=release.version,
                 variant=name,
-                details={"bytes": p.size},
+                details={"bytes": p.size + extra},
             )
         self._check_signed_info(s, release, name, entry)
         with self.store.staging() as stage:
             model_file = stage / f"{name}.tflite"
             src, nbytes, note = patch_or_full.fetch(s, p, model_file)
-            s.download(release.golden, stage / GOLDEN_SET)
-            report = self._gate(model_file, stage / GOLDEN_SET, plan, release, entry)
+            for ref in fetch:
+                s.download(ref.path, stage / _file_name(ref))
+            for ref, path in local:
+                self.store.copy_in(path, stage / _file_name(ref))
+            report = self._gate(model_file, stage, plan, release, entry)
+            if report.ok:
+                report = self._against_previous(model_file, stage, release, name, report)
             crashpoint("gate.checked")
             metrics = _metrics(report, nbytes)
             if report.ok:
@@ -377,6 +449,43 @@ class Agent:
             "health_failed", self.config.model, release.version, reason, **metrics
         )
         return report
+
+    def _against_previous(self, model_file: Path, stage: Path, release: Release, name, report):
+        """The gate against the last good release: the variant's answers on the previous
+        version's golden inputs must agree with that version's answers within the band the
+        publisher measured (`QualityRecord`); only when the active version is the one the
+        publisher compared with and its golden files are on disk. Runs in the sandbox."""
+        q = release.quality
+        active = self.store.active_version()
+        expected = q.agreement_with_previous.get(name) if q else None
+        if q is None or expected is None or active is None or q.previous != active:
+            return report
+        folder = self.store.versions_dir / str(active)
+        try:
+            inputs, labels, outputs = load_golden_files(
+                folder / GOLDEN_INPUTS, folder / GOLDEN_REFERENCE
+            )
+        except (UserError, OSError):
+            return report  # an older install without golden files: the labels gate stands
+        combined = stage / "previous-golden.npz"
+        combined.write_bytes(golden_file_bytes(GoldenSet(inputs, labels, outputs)))
+        outcome = class_answers_isolated([model_file], [combined])
+        if not outcome.ok:
+            return replace(report, ok=False, reason=f"previous golden set: {outcome.reason}")
+        answers = np.asarray(outcome.value[0][0])
+        theirs = outputs[0][: len(answers)].reshape(len(answers), -1).argmax(axis=1)
+        agreement = float((answers == theirs).mean()) if len(answers) else 1.0
+        if agreement >= expected - q.band:
+            return replace(report, checks={**report.checks, "previous": True})
+        return replace(
+            report,
+            ok=False,
+            reason=(
+                f"agreement with version {active} on its golden inputs {agreement:.4f} <"
+                f" {expected:.4f} - {q.band:g} measured by the publisher"
+            ),
+            checks={**report.checks, "previous": False},
+        )
 
     def _plan(self, index: ReleaseIndex, release: Release, conditions, active):
         """Variants that fit this device, in rank order, minus bytes refused before."""
@@ -405,13 +514,25 @@ class Agent:
         )
         return _Plan(fresh, expected, active_manifest)
 
+    def _release_files(self, release: Release) -> tuple[list[tuple[FileRef, Path]], list[FileRef]]:
+        """The release's files already on the device (unchanged since an installed
+        version: copied, never downloaded again) and those to fetch."""
+        local, fetch = [], []
+        for ref in release.files():
+            have = self.store.find_file(_file_name(ref), ref.sha256)
+            if have is not None:
+                local.append((ref, have))
+            else:
+                fetch.append(ref)
+        return local, fetch
+
     def _check_signed_info(self, s, release: Release, name: str, entry) -> None:
         info = s.variant_info(entry.path)
         want = (self.config.model, release.version, name, entry.sha256)
         if (info.model, info.version, info.variant, info.sha256) != want:
             raise VerificationError(f"{entry.path}: signed custom data disagrees with index")
 
-    def _gate(self, model_file: Path, golden: Path, plan: _Plan, release: Release, entry):
+    def _gate(self, model_file: Path, stage: Path, plan: _Plan, release: Release, entry):
         """The health gate, in a child process with limits (never in this process)."""
         cfg = self.config
         limits = gate_limits(
@@ -426,10 +547,11 @@ class Agent:
             limits = Limits(wall_s=max(1.0, left), cpu_s=limits.cpu_s, memory_mb=limits.memory_mb)
         return isolated_health_check(
             model_file,
-            golden,
+            stage / GOLDEN_INPUTS,
+            reference_path=stage / GOLDEN_REFERENCE,
             expected=plan.expected,
-            min_accuracy=release.min_accuracy,
-            min_agreement=release.min_agreement,
+            min_accuracy=release.gate.min_accuracy,
+            min_agreement=release.gate.min_agreement,
             latency_budget_ms=cfg.latency_budget_ms,
             limits=limits,
         )
@@ -462,14 +584,19 @@ class Agent:
             latency_ms=report.latency_ms,
             source=src,
             installed=self.clock.now(),
-            reference_stats=release.reference_stats,
         )
         with self.store.lock:
             if version in self.store.state().blocked:  # an operator blocked it meanwhile
                 reason = f"blocked while installing: {self.store.state().blocked[version]}"
                 return self._result("rejected", reason, version=version)
             self.store.commit(stage, manifest)
-            probation = cfg.probation.start(version, self.clock.now())
+            before = self.store.active_version()
+            probation = cfg.probation.start(
+                version,
+                self.clock.now(),
+                previous=before,
+                expected_agreement=_expected_agreement(release, name, before),
+            )
             self.store.activate(version, probation, reason=f"{src} {name}")
         self.telemetry.record("installed", cfg.model, version, f"{src} {name}", **metrics)
         self.telemetry.record("activated", cfg.model, version, "", **metrics)
@@ -479,7 +606,7 @@ class Agent:
             version=version,
             variant=name,
             source=src,
-            bytes_downloaded=nbytes,
+            model_bytes=nbytes,
             details=metrics,
         )
 
@@ -496,7 +623,15 @@ class Agent:
         if p is None or p.version != st.active:
             return None
         feedback = read_feedback(self.home, p.version)
-        verdict, reason = probation_verdict(p, feedback, self.clock.now(), self.config.probation)
+        canary = read_canary(self.home, p.version)
+        verdict, reason = probation_verdict(
+            p, feedback, self.clock.now(), self.config.probation, canary
+        )
+        if canary is not None and verdict != "pending" and canary.samples:
+            # what the server's judge weighs: one summary per device and release
+            self.telemetry.record(
+                "canary", self.config.model, p.version, verdict, **canary.metrics()
+            )
         if verdict == "failed":
             try:
                 to = self.store.rollback(reason=reason)
@@ -508,20 +643,28 @@ class Agent:
                     "health_failed", self.config.model, p.version, f"{reason}; kept: no other"
                 )
                 return None
+            live = canary.metrics() if canary is not None else {}
             self._report_rollback(
-                p.version, to, reason, drift=feedback.drift, error_rate=feedback.error_rate
+                p.version,
+                to,
+                reason,
+                drift=feedback.drift,
+                error_rate=feedback.error_rate,
+                **{f"canary_{k}": v for k, v in live.items()},
             )
             return self._result("rolled_back", reason, version=to)
         if verdict == "passed":
             self.store.end_probation(p.version)
         return None
 
-    def _report_rollback(self, left: int | None, to: int, reason: str, **metrics: float) -> None:
-        """`rolled_back` names the version left (the server counts it as failed), then
-        `activated` names the one running now."""
-        self.telemetry.record(
-            "rolled_back", self.config.model, left, f"to {to}: {reason}", **metrics
-        )
+    def _report_rollback(
+        self, left: int | None, to: int, reason: str, by_operator: bool = False, **metrics: float
+    ) -> None:
+        """`rolled_back` names the version left (the server counts it as failed) or, for an
+        operator's move (`agent rollback`, an aborted release), `operator_rollback` (never a
+        failure); then `activated` names the one running now."""
+        kind = "operator_rollback" if by_operator else "rolled_back"
+        self.telemetry.record(kind, self.config.model, left, f"to {to}: {reason}", **metrics)
         self.telemetry.record("activated", self.config.model, to, reason)
 
     def watch_probation(self) -> CheckResult | None:
@@ -535,7 +678,7 @@ class Agent:
             before = self.store.active_version()
             version = self.store.rollback(to=to)
         reason = f"rollback on command from {before}"
-        self._report_rollback(before, version, reason)
+        self._report_rollback(before, version, reason, by_operator=True)
         self.telemetry.flush(deadline_s=0.5)  # a local command: a slow server waits its turn
         return self._result("rolled_back", reason, version=version)
 

@@ -2,9 +2,10 @@
 `litefleet.device.probation`).
 
 Before activation, in this order (cheapest refusal first): the file loads in LiteRT; its
-signature matches what the app expects; the signed golden set runs without NaN, with
-accuracy >= the release's own `min_accuracy` and agreement with the reference outputs >=
-`min_agreement`; the median single-sample latency fits the device's budget.
+signature matches what the app expects; the signed golden set (`golden-inputs.npz`,
+`golden-reference.npz`: `litefleet.golden`) runs without NaN, with accuracy >= the
+release's own `min_accuracy` (when it has labels) and agreement with the reference outputs
+>= `min_agreement`; the median single-sample latency fits the device's budget.
 
 The gate never runs in the agent's own process: `isolated_health_check` runs it in a child
 (`litefleet.sandbox`) under a deadline, a CPU-time and a memory limit, so a model that
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from litefleet.errors import UserError
+from litefleet.golden import load_golden_files
 from litefleet.litert import LoadedModel, app_view
 from litefleet.release import Signature
 from litefleet.sandbox import MEMORY_ENV, Limits, run_isolated
@@ -45,22 +47,21 @@ class HealthReport:
     checks: dict[str, bool] = field(default_factory=dict)
 
 
-def load_golden(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            x, y = z["x"], z["y"]
-            ref = z["reference"] if "reference" in z.files else None
-    except (OSError, KeyError, ValueError) as exc:
-        raise UserError(f"golden set {path} is unreadable: {exc}") from None
-    return x, y, ref
+def load_golden(
+    path: Path, reference_path: Path | None = None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """First input, labels (None without), first reference output (None without)."""
+    inputs, labels, reference = load_golden_files(path, reference_path)
+    return inputs[0], labels, reference[0] if reference else None
 
 
 def health_check(
     model_path: Path,
     golden_path: Path,
     *,
+    reference_path: Path | None = None,
     expected: Signature | None,
-    min_accuracy: float,
+    min_accuracy: float | None,
     min_agreement: float = 0.0,
     latency_budget_ms: float | None = None,
     latency_runs: int = 30,
@@ -83,8 +84,9 @@ def health_check(
             checks=checks,
         )
     checks["signature"] = True
-    x, y, ref = load_golden(golden_path)
-    x, y = x[:max_samples], y[:max_samples]
+    x, y, ref = load_golden(golden_path, reference_path)
+    x = x[:max_samples]
+    y = y[:max_samples] if y is not None else None
     try:
         out = model.predict(x.astype(np.float32))
     except (UserError, ValueError, RuntimeError) as exc:
@@ -93,7 +95,7 @@ def health_check(
     if not checks["finite"]:
         return HealthReport(False, "NaN or Inf in outputs", signature=sig, checks=checks)
     pred = out.reshape(len(out), -1).argmax(axis=1)
-    accuracy = float((pred == y.reshape(-1)).mean()) if len(y) else 0.0
+    accuracy = float((pred == y.reshape(-1)).mean()) if y is not None and len(y) else 0.0
     agreement = (
         float((pred == ref[: len(pred)].reshape(len(pred), -1).argmax(axis=1)).mean())
         if ref is not None and len(pred)
@@ -101,7 +103,7 @@ def health_check(
     )
     latency = _median_latency_ms(model, x, latency_runs)
     base = dict(accuracy=accuracy, agreement=agreement, latency_ms=latency, signature=sig)
-    checks["accuracy"] = accuracy >= min_accuracy
+    checks["accuracy"] = min_accuracy is None or accuracy >= min_accuracy
     if not checks["accuracy"]:
         return HealthReport(
             False,
@@ -150,8 +152,9 @@ def isolated_health_check(
     model_path: Path,
     golden_path: Path,
     *,
+    reference_path: Path | None = None,
     expected: Signature | None,
-    min_accuracy: float,
+    min_accuracy: float | None,
     min_agreement: float = 0.0,
     latency_budget_ms: float | None = None,
     limits: Limits | None = None,
@@ -163,6 +166,7 @@ def isolated_health_check(
         {
             "model_path": str(model_path),
             "golden_path": str(golden_path),
+            "reference_path": str(reference_path) if reference_path else None,
             "expected": expected.model_dump(mode="json") if expected else None,
             "min_accuracy": min_accuracy,
             "min_agreement": min_agreement,
@@ -187,12 +191,17 @@ def isolated_health_check(
 
 
 def health_check_task(
-    model_path: str, golden_path: str, expected: dict | None, **kw: float | None
+    model_path: str,
+    golden_path: str,
+    expected: dict | None,
+    reference_path: str | None = None,
+    **kw: float | None,
 ) -> dict:
     """The child's side of `isolated_health_check`: the report as JSON."""
     report = health_check(
         Path(model_path),
         Path(golden_path),
+        reference_path=Path(reference_path) if reference_path else None,
         expected=Signature.model_validate(expected) if expected else None,
         **kw,  # type: ignore[arg-type]
     )

@@ -1,10 +1,11 @@
 """Probation: the watch a freshly activated version is under before it counts as good.
 
-Inside the probation window, runtime errors or a drift spike roll the version back; enough
-clean predictions or enough time pass it. `ProbationRules` are the device's settings
-(`config.json`'s `probation`), `Probation` is what the store's journal remembers about the
-version under watch, and `probation_verdict_many` is the one rule both the agent (through
-`probation_verdict`) and the fleet simulator apply.
+Inside the probation window, runtime errors, a drift spike or a live canary that disagrees
+with the previous version clearly more than the golden set predicted (`device/canary.py`)
+roll the version back; enough clean predictions or enough time pass it. `ProbationRules`
+are the device's settings (`config.json`'s `probation`), `Probation` is what the store's
+journal remembers about the version under watch, and `probation_verdict_many` is the one
+rule both the agent (through `probation_verdict`) and the fleet simulator apply.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from litefleet.device.canary import CanaryRules, CanarySummary, canary_verdict
 from litefleet.drift import Feedback
 
 Verdict = Literal["failed", "passed", "pending"]
@@ -28,6 +30,11 @@ class Probation(BaseModel):
     """Predictions without trouble after which the version passes."""
     seconds: float
     """Time after which the version passes when traffic is low."""
+    previous: int | None = None
+    """The version active before: the live canary runs it beside this one."""
+    expected_agreement: float | None = None
+    """Agreement with `previous` the publisher measured on the golden inputs (None: not
+    measured for this pair; the canary's default applies)."""
 
 
 class ProbationRules(BaseModel):
@@ -43,10 +50,22 @@ class ProbationRules(BaseModel):
     """Below this many predictions, error rate and drift are not judged yet."""
     min_drift_predictions: int = 50
     """PSI of a small sample is noise (10 bins, 20 inputs): drift waits for this many."""
+    canary: CanaryRules = Field(default_factory=CanaryRules)
 
-    def start(self, version: int, now: float) -> Probation:
+    def start(
+        self,
+        version: int,
+        now: float,
+        previous: int | None = None,
+        expected_agreement: float | None = None,
+    ) -> Probation:
         return Probation(
-            version=version, since=now, predictions=self.predictions, seconds=self.seconds
+            version=version,
+            since=now,
+            predictions=self.predictions,
+            seconds=self.seconds,
+            previous=previous if self.canary.enabled else None,
+            expected_agreement=expected_agreement,
         )
 
 
@@ -88,10 +107,19 @@ def probation_verdict_many(
 
 
 def probation_verdict(
-    probation: Probation, feedback: Feedback, now: float, rules: ProbationRules
+    probation: Probation,
+    feedback: Feedback,
+    now: float,
+    rules: ProbationRules,
+    canary: CanarySummary | None = None,
 ) -> tuple[Verdict, str]:
     """('failed'|'passed'|'pending', reason) for the version on probation (its own
-    thresholds, recorded when it started, count over the current `rules`')."""
+    thresholds, recorded when it started, count over the current `rules`'); a live canary
+    summary that fails `canary_verdict` fails it whatever else says."""
+    if canary is not None and canary.previous == probation.previous:
+        failed, why = canary_verdict(canary, probation.expected_agreement, rules.canary)
+        if failed:
+            return "failed", why
     rules = rules.model_copy(
         update={"predictions": probation.predictions, "seconds": probation.seconds}
     )

@@ -119,6 +119,9 @@ class ResumingFetcher(Urllib3Fetcher):
         """`time.monotonic()` by which the whole check ends; no download runs past it."""
         self.resumed = 0
         """Requests that asked for a byte range (tests and the selftest read it)."""
+        self.bytes_received = 0
+        """Body bytes this fetcher received from the network (metadata and targets; a
+        resumed partial read back from disk is not counted): what a check moved."""
         self._pool = urllib3.PoolManager(headers={"User-Agent": "litefleet"})
         self._sockets = _Sockets()
         self._pool.pool_classes_by_scheme = _watched_pools(self._sockets)
@@ -255,6 +258,7 @@ class ResumingFetcher(Urllib3Fetcher):
                 try:
                     # read1: every byte received is kept, even when the next read fails
                     while chunk := response.read1(self.chunk_size):
+                        self.bytes_received += len(chunk)
                         if skip > 0:
                             drop, skip = min(skip, len(chunk)), skip - min(skip, len(chunk))
                             chunk = chunk[drop:]

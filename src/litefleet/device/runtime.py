@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from litefleet.device.canary import LiveCanary
 from litefleet.device.store import Manifest, ModelStore
 from litefleet.drift import DriftMonitor
 from litefleet.errors import UserError
@@ -80,6 +81,8 @@ class ModelRuntime:
         self._next_flush = time.monotonic() + feedback_every
         self.swaps = 0
         self._unflushed = False
+        self.canary: LiveCanary | None = None
+        """The previous version beside a version on probation (`device/canary.py`)."""
         self._refresh()
         if self._gen is None:
             raise UserError(f"no active model in {self.home}: run `litefleet agent check` first")
@@ -99,6 +102,7 @@ class ModelRuntime:
         if self._unflushed:
             with self._flush, contextlib.suppress(OSError):
                 self.flush_feedback()
+        self._stop_canary()
         atexit.unregister(self._atexit)
 
     def __enter__(self) -> ModelRuntime:
@@ -134,6 +138,9 @@ class ModelRuntime:
         xs = np.asarray(x).reshape(len(rows), -1)
         for xi, yi in zip(xs, rows, strict=True):
             gen.monitor.observe(xi, yi)
+        canary = self.canary
+        if canary is not None and canary.version == gen.version:
+            canary.offer(x, y)  # a queue put: the previous version runs in its own thread
         self._unflushed = True
         self._maybe_flush(gen)
         return y, gen.version
@@ -158,8 +165,11 @@ class ModelRuntime:
                 return
             new = self._load(stamp)
             if new is not None:
+                changed = self._gen is None or self._gen.version != new.version
                 self._gen = new
                 self.swaps += 1
+                if changed:
+                    self._start_canary(new.version)
 
     def _load(self, stamp: tuple[int, int]) -> Generation | None:
         pointer = self.store.read_pointer()
@@ -182,7 +192,7 @@ class ModelRuntime:
             path=path,
             content=content,
             manifest=manifest,
-            monitor=DriftMonitor(manifest.reference_stats),
+            monitor=DriftMonitor(self.store.drift_stats(version)),
             stamp=stamp,
         )
         self._local_models()[gen.id] = model
@@ -203,6 +213,36 @@ class ModelRuntime:
             model = models[gen.id] = LoadedModel(gen.content, self.num_threads)
         return model
 
+    # ------------------------------------------------------------------ live canary
+
+    def _start_canary(self, version: int) -> None:
+        """Run the previous version beside `version` while it is on probation."""
+        self._stop_canary()
+        p = self.store.state().probation
+        if p is None or p.version != version or p.previous is None:
+            return
+        try:
+            previous = self.store.model_path(p.previous).read_bytes()
+        except (OSError, UserError):
+            return  # the previous version is gone: no canary, probation judges the rest
+        self.canary = LiveCanary(self.home, version, p.previous, previous)
+
+    def _stop_canary(self) -> None:
+        canary, self.canary = self.canary, None
+        if canary is not None:
+            canary.close()
+
+    def _canary_still_wanted(self) -> None:
+        canary = self.canary
+        if canary is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            p = self.store.state().probation
+            if p is None or p.version != canary.version:
+                # probation ended: the app pays for nothing more (closed off its thread)
+                self.canary = None
+                threading.Thread(target=canary.close, daemon=True).start()
+
     # ------------------------------------------------------------------ feedback
 
     def _maybe_flush(self, gen: Generation) -> None:
@@ -211,6 +251,7 @@ class ModelRuntime:
         try:
             self._next_flush = time.monotonic() + self.feedback_every
             self.flush_feedback(gen)
+            self._canary_still_wanted()
         finally:
             self._flush.release()
 

@@ -4,7 +4,9 @@ Pure functions of the signed index, the signed rollout state and the local journ
 - A release is offered when it is on the device's channel, has a rollout entry that is
   `active` and the device's stable bucket falls inside its percentage (`in_rollout`).
 - Only releases above the highest version ever installed are offered (a repository can
-  sign an old model as new; the counter refuses it), and never a locally blocked one.
+  sign an old model as new; the counter refuses it), and never a locally blocked one. The
+  exception is `allowed_again`: versions this device ran before, still on its disk, that
+  an operator unblocked (`agent unblock`): their bytes were verified and gated here already.
 - The one way down: the active release is `aborted` in the signed rollout state; then the
   device goes back to the newest earlier release that is not aborted.
 - A rollout entry with `tags` is offered only to members of those groups (`groups` in the
@@ -39,6 +41,7 @@ def choose_release(
     highest: int,
     blocked: set[int] | dict[int, str],
     in_cohort: Callable[[int, float], bool] | None = None,
+    allowed_again: set[int] = frozenset(),
 ) -> Choice:
     """What this device should do. `in_cohort(version, percent)` says whether the device
     falls inside a rollout (default: `in_rollout` of its id); a simulator passes a predicate
@@ -86,13 +89,13 @@ def choose_release(
             and e is not None
             and e.status == "active"
             and (not e.tags or groups.intersection(e.tags))
-            and r.version > highest
+            and (r.version > highest or _again(r.version, allowed_again, active))
             and r.version not in blocked
             and in_cohort(r.version, e.percent)
         ):
             offered.append(r.version)
     if not offered:
-        return Choice("none", None, _why_none(index, entries, channel, highest, active))
+        return Choice("none", None, _why_none(index, entries, channel, highest, active, blocked))
     return Choice("install", max(offered), "")
 
 
@@ -103,8 +106,23 @@ def _pinned(rollout: RolloutState, device_id: str, groups: set[str]) -> int | No
     return rollout.pins[tag_pins[0]] if tag_pins else None
 
 
-def _why_none(index, entries, channel, highest, active) -> str:
+def _again(version: int, allowed_again: set[int], active: int | None) -> bool:
+    return version in allowed_again and (active is None or version > active)
+
+
+def _why_none(index, entries, channel, highest, active, blocked) -> str:
+    """Why nothing is offered, naming a paused, aborted or blocked release as such."""
     newer = [r.version for r in index.releases if r.version > highest and r.channel == channel]
     if not newer:
         return f"up to date (active {active}, highest installed {highest})"
-    return f"release {max(newer)} not rolled out to this device"
+    v = max(newer)
+    e = entries.get(v)
+    if v in blocked:
+        return f"release {v} is blocked on this device (`litefleet agent unblock {v}`)"
+    if e is None:
+        return f"release {v} is not rolled out yet"
+    if e.status == "paused":
+        return f"release {v} is paused ({e.reason or 'no reason given'})"
+    if e.status == "aborted":
+        return f"release {v} was aborted ({e.reason or 'no reason given'})"
+    return f"release {v} is rolled out to {e.percent:g} % and this device is not in it yet"

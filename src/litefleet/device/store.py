@@ -1,6 +1,8 @@
 """The versioned model store on the device: the only owner of what is installed and active.
 
-    HOME/versions/<v>/<variant>.tflite, golden.npz, manifest.json
+    HOME/versions/<v>/<variant>.tflite, manifest.json (small: no statistics), drift.json,
+                      card.json, golden-inputs.npz, golden-reference.npz (the release's files:
+                      the previous version's golden reference stays for the quality gate)
     HOME/active       {"version": v, "file": "versions/<v>/<variant>.tflite"}; os.replace'd
     HOME/state.json   the journal: active, previous, probation, blocked, highest installed
 
@@ -48,7 +50,15 @@ from litefleet.fsutil import (
     read_json,
 )
 from litefleet.lock import FileLock
-from litefleet.release import FeatureStats, FileName, Name, Precision, Signature, Version
+from litefleet.release import (
+    DRIFT_FILE,
+    FeatureStats,
+    FileName,
+    Name,
+    Precision,
+    Signature,
+    Version,
+)
 
 MANIFEST = "manifest.json"
 
@@ -71,7 +81,8 @@ class Manifest(BaseModel):
     """Median latency measured on this device by the health gate."""
     source: Literal["full", "patch", "local"] = "full"
     installed: float = 0.0
-    reference_stats: FeatureStats | None = None
+    # the first format kept drift statistics here (megabytes for an image model): an old
+    # manifest's `reference_stats` is ignored on read; drift.json sits beside it now
 
 
 class HistoryItem(BaseModel):
@@ -150,6 +161,29 @@ class ModelStore:
         if data is None:
             raise UserError(f"version {version} is not installed")
         return Manifest.model_validate(data)
+
+    def drift_stats(self, version: int) -> FeatureStats | None:
+        """The installed version's bounded drift statistics (`drift.json`), or None when
+        it has none or they do not parse (no drift monitoring, never a failed start)."""
+        try:
+            data = read_json(self.versions_dir / str(version) / DRIFT_FILE)
+            return FeatureStats.model_validate(data) if data else None
+        except (OSError, ValueError):
+            return None
+
+    def find_file(self, name: str, sha256: str) -> Path | None:
+        """An installed version's release file `name` with these bytes (golden inputs
+        unchanged since that release): copied into a new version instead of downloaded."""
+        for version in sorted(self.installed(), reverse=True):
+            path = self.versions_dir / str(version) / name
+            with suppress(OSError):
+                if path.is_file() and sha256_file(path) == sha256:
+                    return path
+        return None
+
+    def copy_in(self, source: Path, dest: Path) -> None:
+        """Copy a file of an installed version (found by its hash) into a staging folder."""
+        shutil.copyfile(self.inside(source), dest)
 
     def model_path(self, version: int) -> Path:
         return self.inside(self.versions_dir / str(version) / self.manifest(version).file)

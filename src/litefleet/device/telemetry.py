@@ -8,6 +8,12 @@ accepted them; a dead server leaves them queued (bounded, oldest dropped first).
 A refused token (401/403) is not a silent, growing queue: the last refusal is kept in
 `telemetry/refused.json` until a flush succeeds, and `warnings()` turns it into the line that
 `agent check --json` and `agent status` show.
+
+Every event carries an `id` (uuid4 hex) and a `seq` from a per-device counter kept in
+`telemetry/seq`, so the server stores each event once and never lets an older report
+overwrite newer state (a replayed capture changes nothing). The counter starts at the
+current time in microseconds when the file is missing: a device whose home was wiped
+still counts upward from where it was.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from litefleet.fsutil import atomic_write_bytes, atomic_write_json, read_json
@@ -45,17 +52,33 @@ class TelemetryQueue:
     def record(
         self, type: str, model: str, version: int | None = None, reason: str = "", **metrics: float
     ) -> None:
-        event = TelemetryEvent(
-            type=type,
-            model=model,
-            version=version,
-            time=time.time(),  # type: ignore[arg-type]
-            reason=reason[:1000],
-            # the server refuses NaN/Infinity (not JSON): drop them, keep the event
-            metrics={k: float(v) for k, v in metrics.items() if math.isfinite(v)},
-        )
-        with self.lock, open(self.path, "a") as f:
-            f.write(event.model_dump_json() + "\n")
+        with self.lock:
+            event = TelemetryEvent(
+                type=type,
+                model=model,
+                version=version,
+                time=time.time(),  # type: ignore[arg-type]
+                reason=reason[:1000],
+                # the server refuses NaN/Infinity (not JSON): drop them, keep the event
+                metrics={k: float(v) for k, v in metrics.items() if math.isfinite(v)},
+                id=uuid.uuid4().hex,
+                seq=self._next_seq(),
+            )
+            with open(self.path, "a") as f:
+                f.write(event.model_dump_json() + "\n")
+
+    @property
+    def seq_path(self) -> Path:
+        return self.dir / "seq"
+
+    def _next_seq(self) -> int:
+        """The next value of the device's event counter (caller holds the queue lock)."""
+        try:
+            last = int(self.seq_path.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            last = time.time_ns() // 1000  # a wiped home keeps counting upward
+        atomic_write_bytes(self.seq_path, str(last + 1).encode())
+        return last + 1
 
     def pending(self) -> list[TelemetryEvent]:
         try:

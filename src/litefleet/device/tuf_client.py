@@ -6,9 +6,15 @@ a `.tmp-` file first and is renamed only after python-tuf verified its length an
 so a cut connection never leaves a half file under a real name. Target downloads resume
 with HTTP Range after a cut (`resuming_http.ResumingFetcher`), within a check and across checks.
 
+The index and the rollout state are kept in `HOME/tuf-cache/` and read through python-tuf's
+`find_cached_target`: an unchanged one is never downloaded again, so an idle check moves
+the timestamp (and a root probe) and nothing else. The fetcher counts every body byte a
+check receives (`Session.bytes_moved`: metadata, index, golden files, model).
+
     with ReleaseSource(home, server, model).session() as s:
         index = s.index()                  # <model>/releases.json, signed by targets
         path = s.download(variant_path(...), dest_dir)
+        s.bytes_moved                      # everything this check received
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from litefleet.errors import UserError
 from litefleet.fsutil import TMP_PREFIX
 from litefleet.lock import FileLock
 from litefleet.release import (
+    MAX_INDEX_BYTES,
     ReleaseIndex,
     RolloutState,
     VariantInfo,
@@ -77,7 +84,16 @@ class ReleaseSource:
         self.metadata_deadline_s = metadata_deadline_s
         self.min_throughput = min_throughput
         self.meta_dir = self.home / "tuf"
+        self.cache_dir = self.home / "tuf-cache"
+        """Small signed targets read every check (index, rollout state), kept by hash."""
         self.lock = FileLock(self.home / "tuf.lock")
+        self.fetcher = None
+        """The fetcher of the latest session (its byte count outlives a failed refresh)."""
+
+    @property
+    def bytes_moved(self) -> int:
+        """Body bytes the latest session received, a refresh that failed included."""
+        return getattr(self.fetcher, "bytes_received", 0)
 
     @contextmanager
     def session(self, deadline: float | None = None) -> Iterator[Session]:
@@ -97,6 +113,7 @@ class ReleaseSource:
                 min_throughput=self.min_throughput,
                 check_deadline=deadline,
             )
+            self.fetcher = fetcher
             updater = Updater(
                 metadata_dir=str(self.meta_dir),
                 metadata_base_url=f"{self.server}/metadata/",
@@ -106,14 +123,21 @@ class ReleaseSource:
             )
             with _translated():
                 updater.refresh()
-            yield Session(updater, self.model, fetcher)
+            yield Session(updater, self.model, fetcher, self.cache_dir)
 
 
 class Session:
-    def __init__(self, updater, model: str, fetcher=None) -> None:
+    def __init__(self, updater, model: str, fetcher=None, cache_dir: Path | None = None) -> None:
         self.updater = updater
         self.model = model
         self.fetcher = fetcher
+        self.cache_dir = cache_dir
+
+    @property
+    def bytes_moved(self) -> int:
+        """Body bytes received from the server since the session began (the refresh
+        included): what the download rules and `bytes_downloaded` account for."""
+        return getattr(self.fetcher, "bytes_received", 0)
 
     def targetinfo(self, path: str):
         with _translated():
@@ -122,14 +146,30 @@ class Session:
             raise VerificationError(f"{path} is not a signed target")
         return info
 
-    def read(self, path: str, max_bytes: int = 16 << 20) -> bytes:
-        """A small signed target (an index) straight into memory, verified."""
+    def read(self, path: str, max_bytes: int = MAX_INDEX_BYTES) -> bytes:
+        """A small signed target (an index) into memory, verified; from the hash-checked
+        cache when unchanged (`find_cached_target`), else downloaded once and cached."""
         info = self.targetinfo(path)
         if info.length > max_bytes:
             raise VerificationError(f"{path} is {info.length} bytes, more than {max_bytes}")
+        if self.cache_dir is not None:
+            cached = self.cache_dir / path.replace("/", "__")
+            with _translated():
+                hit = self.updater.find_cached_target(info, str(cached))
+            if hit is not None:
+                return cached.read_bytes()
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.cache_dir / f"{TMP_PREFIX}{uuid.uuid4().hex}"
+            try:
+                with _translated():
+                    self.updater.download_target(info, str(tmp))
+                os.replace(tmp, cached)
+            finally:
+                tmp.unlink(missing_ok=True)
+            return cached.read_bytes()
         tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"{TMP_PREFIX}{uuid.uuid4().hex}"
         try:
-            with _translated():
+            with _translated(path):
                 self.updater.download_target(info, str(tmp))
             return tmp.read_bytes()
         finally:
@@ -171,7 +211,7 @@ class Session:
         info = self.targetinfo(path)
         tmp = dest.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
         try:
-            with _translated():
+            with _translated(path):
                 self.updater.download_target(info, str(tmp))
             if crash_wanted("download.partial"):  # die with half a file on disk
                 os.truncate(tmp, tmp.stat().st_size // 2)
@@ -195,12 +235,18 @@ class Session:
 
 
 @contextmanager
-def _translated() -> Iterator[None]:
-    """python-tuf and urllib3 errors -> our two named errors with a readable reason."""
+def _translated(target: str | None = None) -> Iterator[None]:
+    """python-tuf and urllib3 errors -> our two named errors with a readable reason.
+
+    A target longer than signed or with the wrong hash is a verification failure naming
+    the file (the release is refused), never a network error."""
     from tuf.api import exceptions as tuf_exc
 
     try:
         yield
+    except (tuf_exc.DownloadLengthMismatchError, tuf_exc.LengthOrHashMismatchError) as exc:
+        what = f"target {target}" if target else "download"
+        raise VerificationError(f"{what} failed verification: {exc}") from None
     except tuf_exc.DownloadError as exc:
         raise UnreachableError(f"download failed: {exc}") from None
     except tuf_exc.RepositoryError as exc:

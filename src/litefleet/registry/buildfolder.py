@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
 import re
 import tempfile
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from litefleet.errors import UserError
+from litefleet.golden import GoldenSet, golden_from_bytes
 from litefleet.release import BUILD_REPORT, NAME_PATTERN, BuildReport, CandidateReport
 
 NAME_RE = re.compile(NAME_PATTERN)
@@ -32,7 +32,8 @@ class Build:
     report: BuildReport
     files: dict[str, bytes]
     """Variant name -> `.tflite` bytes."""
-    golden: bytes
+    golden: GoldenSet
+    """The build's golden samples (publish trims them to the golden budget)."""
 
 
 def check_name(kind: str, value: str) -> str:
@@ -66,8 +67,7 @@ def load_build(
         if cand.name in files:
             raise UserError(f"variant {cand.name!r} appears twice in {report_file}")
         files[cand.name] = _check_tflite(folder, cand, load_interpreter, check_timeout_s)
-    golden = _read_inside(folder, report.golden)
-    _check_golden(report.golden, golden)
+    golden = read_golden(report.golden, _read_inside(folder, report.golden), report)
     return Build(report=report, files=files, golden=golden)
 
 
@@ -118,13 +118,27 @@ def _check_loads(name: str, data: bytes, timeout_s: float | None = None) -> None
         raise UserError(f"{name} refused: does not load and run in LiteRT: {reason}")
 
 
-def _check_golden(name: str, data: bytes) -> None:
-    import numpy as np
-
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            missing = {"x", "y"} - set(npz.files)
-    except Exception as exc:  # numpy raises several types for a non-npz file
-        raise UserError(f"{name} is not a readable .npz golden set: {exc}") from exc
-    if missing:
-        raise UserError(f"{name} lacks arrays {sorted(missing)}")
+def read_golden(name: str, data: bytes, report: BuildReport) -> GoldenSet:
+    """The build's golden set, checked against the model it is for: one input array per
+    model input with the input's shape, one reference output per model output, labels
+    (when present) one per sample. Old folders (`x`, `y`, `reference`) still read."""
+    golden = golden_from_bytes(data)  # UserError naming the file when unreadable
+    sig = report.candidates[0].signature
+    if not len(golden):
+        raise UserError(f"{name} holds no samples")
+    if len(golden.inputs) != len(sig.inputs):
+        raise UserError(
+            f"{name} holds {len(golden.inputs)} input arrays, the model takes {len(sig.inputs)}"
+        )
+    for i, (a, t) in enumerate(zip(golden.inputs, sig.inputs, strict=True)):
+        if list(a.shape[1:]) != list(t.shape[1:]):
+            raise UserError(
+                f"{name}: input {i} samples have shape {list(a.shape[1:])},"
+                f" the model's input {t.name!r} takes {t.shape[1:]}"
+            )
+    if len(golden.reference) != len(sig.outputs):
+        raise UserError(
+            f"{name} holds {len(golden.reference)} reference outputs (out0, ...),"
+            f" the model has {len(sig.outputs)}"
+        )
+    return golden

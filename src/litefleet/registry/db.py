@@ -52,6 +52,9 @@ events = Table(
     Column("offered", Boolean, nullable=False, default=False, server_default=text("false")),
     # True when the device was in the release's rollout cohort when it reported: only
     # those reports count for the automatic halt
+    Column("event_id", String(64), nullable=True),
+    # the device's uuid4 hex (or the sha256 of an older agent's event): stored once per device
+    Column("seq", BigInteger, nullable=True),
 )
 devices = Table(
     "devices",
@@ -61,6 +64,8 @@ devices = Table(
     Column("version", Integer, nullable=True),
     Column("last_event", String(32), nullable=False),
     Column("last_seen", Float, nullable=False),
+    Column("seq", BigInteger, nullable=True),
+    # the newest event `seq` applied: an older or replayed report never moves the state back
 )
 halts = Table(
     "halts",
@@ -141,9 +146,24 @@ alert_outbox = Table(
     Column("sent_at", Float, nullable=True),
     UniqueConstraint("hook", "key", name="uq_alert_key"),
 )
+promotions = Table(
+    "promotions",
+    meta,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("from_percent", Float, nullable=False),
+    Column("to_percent", Float, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("by", String(128), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("signed_updated", String(40), nullable=False, default=""),
+)
+"""Every automatic rollout step (`promote.py`): who, what, why, like a halt."""
 # the fleet and halt queries: distinct devices per release and event type, and who runs what
 Index("ix_events_release", events.c.model, events.c.version, events.c.type, events.c.offered)
 Index("ix_events_device", events.c.device_id)
+Index("ux_events_event", events.c.device_id, events.c.event_id, unique=True)
 Index("ix_events_device_type", events.c.device_id, events.c.type, events.c.id)  # console pages
 Index("ix_events_failures", events.c.type, events.c.model, events.c.reason)
 Index("ix_devices_release", devices.c.model, devices.c.version)
@@ -177,12 +197,26 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def _upgrade(engine: Engine) -> None:
     """Columns added since the first schema (a database made by an older version)."""
-    columns = {c["name"] for c in inspect(engine).get_columns("events")}
-    if "offered" not in columns:
-        with engine.begin() as conn:
-            conn.execute(
-                text("ALTER TABLE events ADD COLUMN offered BOOLEAN NOT NULL DEFAULT false")
+    added = {
+        "events": {
+            "offered": "BOOLEAN NOT NULL DEFAULT false",
+            "event_id": "VARCHAR(64)",
+            "seq": "BIGINT",
+        },
+        "devices": {"seq": "BIGINT"},
+    }
+    for table, wanted in added.items():
+        columns = {c["name"] for c in inspect(engine).get_columns(table)}
+        for name, ddl in wanted.items():
+            if name not in columns:
+                with engine.begin() as conn:
+                    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+    with engine.begin() as conn:  # create_all ran before the column existed on old databases
+        conn.execute(
+            text(
+                "CREATE UNIQUE INDEX IF NOT EXISTS ux_events_event ON events (device_id, event_id)"
             )
+        )
     with engine.begin() as conn:  # a database from before release_devices: fill it once
         empty = conn.execute(text("SELECT 1 FROM release_devices LIMIT 1")).first() is None
         if empty and conn.execute(text("SELECT 1 FROM events LIMIT 1")).first() is not None:

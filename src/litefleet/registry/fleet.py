@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from litefleet.registry.halt import HaltRecord
+from litefleet.registry.halt import HaltRecord, expected_agreement
+from litefleet.registry.judge import CanaryJudge
+from litefleet.registry.quality import read_policy
 from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import read_rollout
 from litefleet.registry.telemetry import ReleaseHealth, TelemetryStore
@@ -33,6 +35,15 @@ class FleetRow(BaseModel):
     halt_state: str | None = None
     """The server's decision: pausing, paused, resumed (by an operator), armed; None: none."""
     auto_pauses: int = 0
+    canary_devices: int = 0
+    """Distinct devices that sent a live canary summary of this release."""
+    canary_failed: int = 0
+    live_agreement: float | None = None
+    """Pooled live agreement with the previous version over those devices."""
+    judge: str | None = None
+    """The canary judge's verdict: good, bad or unsure (None: no summary yet)."""
+    quality_floor: float | None = None
+    """The model's quality floor (`litefleet repo floor`; set at the first publish)."""
 
 
 class FleetReport(BaseModel):
@@ -56,6 +67,7 @@ def fleet_report(
             continue
         index = ReleaseIndex.model_validate_json(data)
         state = read_rollout(repo, model)
+        floor = read_policy(repo, model).floor
         for release in index.releases:
             entry = state.rollouts.get(release.version) if state else None
             rows[(model, release.version)] = FleetRow(
@@ -66,6 +78,7 @@ def fleet_report(
                 rollout_status=entry.status if entry else None,
                 rollout_reason=entry.reason if entry else "",
                 rollout_tags=entry.tags if entry else [],
+                quality_floor=floor,
             )
     health = store.health_all(tag)
     for model, version in health:
@@ -74,6 +87,12 @@ def fleet_report(
     for (model, version), row in rows.items():
         h = health.get((model, version)) or ReleaseHealth(model, version, 0, 0, 0, 0, 0)
         decision = halts.get((model, version))
+        summaries = store.canary_summaries(model, version)
+        judged = (
+            CanaryJudge().judge(summaries, expected_agreement(repo, model, version))
+            if summaries
+            else None
+        )
         rows[(model, version)] = row.model_copy(
             update={
                 "running": h.running,
@@ -84,6 +103,10 @@ def fleet_report(
                 "failure_rate": round(h.failure_rate, 4),
                 "halt_state": decision.state if decision else None,
                 "auto_pauses": decision.pauses if decision else 0,
+                "canary_devices": len(summaries),
+                "canary_failed": judged.failed if judged else 0,
+                "live_agreement": round(judged.agreement, 4) if judged else None,
+                "judge": judged.verdict if judged else None,
             }
         )
     return FleetReport(releases=[rows[k] for k in sorted(rows)], tag=tag)

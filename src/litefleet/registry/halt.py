@@ -1,5 +1,9 @@
 """The automatic halt: which reports count, when a release is paused, and who decided.
 
+Two rules pause a release, each counting distinct devices, never events: the failure rule
+below, and the canary judge (`judge.py`: a binomial test over the devices' live canary
+verdicts, minimum 3 devices, false-alarm rate at most 1e-4 per evaluation).
+
 The rule (`HaltRule`): pause a release when at least `min_failed` distinct devices failed it
 (health gate refused it, or it was rolled back), at least `min_devices` tried it, and the
 failed share is above `threshold`. Only devices that
@@ -47,10 +51,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from litefleet.registry.db import halts
+from litefleet.registry.judge import CanaryJudge, Judgement
 from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import pause_if_active, read_rollout
 from litefleet.registry.telemetry import ReleaseHealth, TelemetryStore
-from litefleet.release import RolloutEntry, RolloutState, in_rollout
+from litefleet.release import ReleaseIndex, RolloutEntry, RolloutState, in_rollout, index_path
 
 log = logging.getLogger("litefleet.halt")
 STALE_CLAIM_S = 120.0
@@ -95,6 +100,10 @@ class RolloutView:
         self._states: dict[str, RolloutState | None] = {}
 
     def entry(self, model: str, version: int) -> RolloutEntry | None:
+        state = self.state(model)
+        return state.rollouts.get(version) if state else None
+
+    def state(self, model: str) -> RolloutState | None:
         stamp = (self.repo.metadata_dir / "timestamp.json").stat().st_mtime_ns
         if stamp != self._stamp:
             self._states, self._stamp = {}, stamp
@@ -103,8 +112,7 @@ class RolloutView:
                 self._states[model] = read_rollout(self.repo, model)
             except Exception:  # an unknown model name, or a file being replaced
                 self._states[model] = None
-        state = self._states[model]
-        return state.rollouts.get(version) if state else None
+        return self._states[model]
 
     def offered(self, device_id: str, model: str, version: int) -> bool:
         """Was `device_id` in the release's cohort: the device's own rule, same hash."""
@@ -224,10 +232,16 @@ class HaltKeeper:
     """Applies the rule for one server worker; all shared state is in `HaltBook`."""
 
     def __init__(
-        self, repo: Repository, store: TelemetryStore, rule: HaltRule, view: RolloutView
+        self,
+        repo: Repository,
+        store: TelemetryStore,
+        rule: HaltRule,
+        view: RolloutView,
+        judge: CanaryJudge | None = None,
     ) -> None:
         self.repo, self.store, self.rule, self.view = repo, store, rule, view
         self.book = HaltBook(store.engine)
+        self.judge = judge or CanaryJudge()
 
     def sync(self, model: str, version: int) -> HaltRecord | None:
         """The release's row, after recording an operator's resume if one happened."""
@@ -248,6 +262,11 @@ class HaltKeeper:
     def sync_all(self) -> list[HaltRecord]:
         return [self.sync(r.model, r.version) or r for r in self.book.all()]
 
+    def judgement(self, model: str, version: int, since: float | None = None) -> Judgement:
+        """The canary judge over the devices' live summaries of one release."""
+        summaries = self.store.canary_summaries(model, version, since)
+        return self.judge.judge(summaries, expected_agreement(self.repo, model, version))
+
     def health(self, model: str, version: int, since: float | None) -> ReleaseHealth:
         tried, failed = self.store.halt_counts(model, version, since)
         return ReleaseHealth(model, version, tried, failed, 0, 0, 0)
@@ -265,9 +284,13 @@ class HaltKeeper:
             return False  # paused, or another worker is signing the pause right now
         since = record.resumed_at if record else None
         health = self.health(model, version, since)
-        if not self.rule.should_halt(health):
-            return False
-        reason = self.rule.reason(health)
+        if self.rule.should_halt(health):
+            reason = self.rule.reason(health)
+        else:
+            judgement = self.judgement(model, version, since)
+            if judgement.verdict != "bad":
+                return False
+            reason = judgement.reason
         generation = self.book.claim(model, version, record, reason)
         if generation is None:
             return False  # another worker is pausing it
@@ -282,6 +305,20 @@ class HaltKeeper:
         self.book.paused(model, version, generation, signed.updated)
         log.warning("paused %s %s: %s", model, version, reason)
         return True
+
+
+def expected_agreement(repo: Repository, model: str, version: int) -> float | None:
+    """The lowest agreement with the previous release the publisher measured on the golden
+    inputs (`QualityRecord`), or None when it measured none."""
+    try:
+        data = repo.read_target(index_path(model))
+        release = ReleaseIndex.model_validate_json(data).release(version) if data else None
+    except Exception:  # an unreadable index: the judge's default expectation
+        return None
+    q = release.quality if release else None
+    if q is None or not q.agreement_with_previous:
+        return None
+    return min(q.agreement_with_previous.values())
 
 
 def _worker_name() -> str:

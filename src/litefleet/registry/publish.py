@@ -1,24 +1,41 @@
 """Publish a build folder as a signed release: model files, golden set, patches, index.
 
 One publish is one repository transaction signed by the offline targets key (model files,
-`golden.npz`, patches, `<model>/releases.json`) and the online rollout key (the new
+the release's files, patches, `<model>/releases.json`) and the online rollout key (the new
 release's entry in `<model>/rollout.json`). Release counters are monotonic per model: a
 repository could sign an old model as "latest" (TUF protects metadata versions, not model
 versions), so publish refuses any version that is not above every published one.
+
+The signed metadata stays small for ever (release format 2): an index entry holds only
+what a device needs to choose; the golden set (within its byte budget), drift statistics
+and the model card are per-release targets (`registry.releasefiles`); the index keeps a
+compacted history (`registry.compaction`) and targets only dropped releases used leave
+`targets.json` too. Anything a device would refuse for its size is refused here, before
+signing, with one line naming it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from litefleet.delta import worthwhile_patch
 from litefleet.errors import UserError
 from litefleet.registry.buildfolder import Build, check_name, load_build
+from litefleet.registry.compaction import INDEX_KEEP, kept_releases
+from litefleet.registry.gatespec import gate_spec
+from litefleet.registry.quality import assess, remember_first_floor
+from litefleet.registry.releasefiles import add_release_files, release_files
 from litefleet.registry.repository import Repository, Transaction
 from litefleet.registry.rollout import read_rollout
 from litefleet.release import (
+    DEFAULT_GOLDEN_BUDGET,
+    MAX_INDEX_BYTES,
+    MAX_TARGETS_METADATA_BYTES,
     ROLLOUT_ROLE,
     PatchEntry,
     Release,
@@ -28,7 +45,6 @@ from litefleet.release import (
     Signature,
     VariantEntry,
     VariantInfo,
-    golden_path,
     index_path,
     patch_path,
     rollout_path,
@@ -38,9 +54,6 @@ from litefleet.release import (
 
 PATCH_DEPTH = 2
 """Patches from the previous release and the one before it."""
-DEFAULT_ACCURACY_MARGIN = 0.1
-"""Default `min_accuracy` = the least accurate variant's test accuracy minus this margin
-(the golden set is small, so its accuracy is noisy)."""
 
 
 @dataclass(frozen=True)
@@ -50,12 +63,27 @@ class Published:
     variants: list[str]
     patches: list[str]
     """Target paths of the patches kept (smaller than the full file)."""
+    golden_samples: int = 0
+    golden_dropped: int = 0
+    """Golden samples left out to fit the golden budget."""
+    reused: list[str] = field(default_factory=list)
+    """Release files signed by an earlier release and reused unchanged (target paths)."""
+    compacted: list[int] = field(default_factory=list)
+    """Releases that left the index with this publish."""
+    notes: list[str] = field(default_factory=list)
+    """Quality lines for the publisher (a floor set, an override used)."""
 
 
 def read_index(repo: Repository, model: str) -> ReleaseIndex | None:
     """The signed release index of `model`, or None when it was never published."""
     data = repo.read_target(index_path(model))
-    return None if data is None else ReleaseIndex.model_validate_json(data)
+    if data is None:
+        return None
+    try:
+        return ReleaseIndex.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UserError(f"{model}/releases.json: {first['msg']}") from None
 
 
 def require_index(repo: Repository, model: str) -> ReleaseIndex:
@@ -78,6 +106,12 @@ def publish(
     force: bool = False,
     check_models: bool = True,
     check_timeout_s: float | None = None,
+    golden_budget: int = DEFAULT_GOLDEN_BUDGET,
+    index_keep: int = INDEX_KEEP,
+    allow_regression: bool = False,
+    tolerance: float | None = None,
+    stages: list[float] | None = None,
+    bake_s: float = 0.0,
 ) -> Published:
     """Validate `build_dir`, then sign it as release `version` of `model` (default: next).
 
@@ -94,12 +128,25 @@ def publish(
         check_models: False only for tests that play an attacker who holds the targets
             key and signs with their own tools (no isolated load of each model).
         check_timeout_s: seconds each model may take to load and run once (isolated).
+        golden_budget: bytes the golden inputs and reference may take together; samples
+            are trimmed (stratified by label) to fit.
+        index_keep: newest releases the index always keeps (`registry.compaction`).
+        allow_regression: publish even a release the quality rules refuse (chance-level,
+            below the floor, worse than the previous good release); recorded in the release.
+        tolerance: how far below the previous good release a release may fall (default:
+            the model's quality policy, `registry/quality.py`).
+        stages: automatic rollout stages in percent (`[1, 10, 50, 100]`): the release
+            starts at the first and the server promotes it (`registry/promote.py`);
+            `rollout_percent` is then ignored.
+        bake_s: seconds each stage bakes before the server may move on.
 
     Returns:
         What was published (version, variants, patches).
 
     Raises:
-        UserError: a corrupt build, a non-TFLite file, a version that does not go up.
+        UserError: a corrupt build, a non-TFLite file, a version that does not go up,
+            a file or metadata above a device's size limits, a quality regression (one
+            line naming the figure).
 
     Example:
         >>> from litefleet import Repository, publish
@@ -110,6 +157,10 @@ def publish(
     if not 0 <= rollout_percent <= 100:
         raise UserError(f"rollout percent must be within 0..100, not {rollout_percent}")
     build = load_build(build_dir, load_interpreter=check_models, check_timeout_s=check_timeout_s)
+    gate = gate_spec(
+        build.report, build.golden, min_accuracy=min_accuracy, min_agreement=min_agreement
+    )
+    files = release_files(build, golden_budget)
     with repo.lock():
         index = read_index(repo, model)
         latest = max((r.version for r in index.releases), default=0) if index else 0
@@ -119,6 +170,24 @@ def publish(
         signature = _check_signature(build, index)
         if not force:
             _refuse_known_bad(build, index, read_rollout(repo, model))
+        quality = (
+            assess(
+                repo,
+                model,
+                build,
+                files.golden,
+                index,
+                read_rollout(repo, model),
+                allow_regression=allow_regression,
+                tolerance=tolerance,
+            )
+            if check_models
+            else None  # an attacker's models are never run here
+        )
+        if min_accuracy is None and quality is not None and gate.min_accuracy is not None:
+            # never below chance or the floor (the first format's "worst - 0.1" let a
+            # chance-level model through)
+            gate = gate.model_copy(update={"min_accuracy": quality.min_accuracy})
         now = datetime.now(UTC).replace(microsecond=0).isoformat()
         with repo.transaction(roles=("targets", ROLLOUT_ROLE)) as tx:
             entries: dict[str, VariantEntry] = {}
@@ -150,28 +219,95 @@ def publish(
                     sha256=cand.sha256,
                     patches=kept,
                 )
-            tx.add_target(golden_path(model, version), build.golden)
+            refs = add_release_files(tx, model, version, files, index)
             release = Release(
                 version=version,
                 channel=channel,
                 created=now,
                 variants=entries,
-                golden=golden_path(model, version),
-                min_accuracy=_min_accuracy(build, min_accuracy),
-                min_agreement=min_agreement,
-                reference_stats=build.report.reference_stats,
+                gate=gate,
+                quality=quality.record if quality else None,
+                **refs,
             )
-            old = index.releases if index else []
-            new_index = ReleaseIndex(model=model, signature=signature, releases=[*old, release])
-            tx.add_target(index_path(model), new_index.model_dump_json(indent=1).encode())
             state = read_rollout(repo, model) or RolloutState(model=model)
             rollouts = {
                 **state.rollouts,
-                version: RolloutEntry(percent=rollout_percent, reason="published", updated=now),
+                version: _first_entry(rollout_percent, stages, bake_s, now),
             }
-            new_state = RolloutState(model=model, rollouts=rollouts)
-            tx.add_target(rollout_path(model), new_state.model_dump_json(indent=1).encode())
-    return Published(model, version, [c.name for c in build.report.candidates], patches)
+            old = index.releases if index else []
+            kept_list = kept_releases(
+                [*old, release], RolloutState(model=model, rollouts=rollouts), index_keep
+            )
+            new_index = ReleaseIndex(model=model, signature=signature, releases=kept_list)
+            dropped = _drop_unreferenced(tx, index, new_index)
+            index_bytes = new_index.model_dump_json(indent=1).encode()
+            _refuse_oversize(f"{model}/releases.json", len(index_bytes), MAX_INDEX_BYTES)
+            tx.add_target(index_path(model), index_bytes)
+            # rollout entries of releases that left the index go too, except an abort (a
+            # device still running one must learn it may not)
+            live = {r.version for r in kept_list}
+            rollouts = {v: e for v, e in rollouts.items() if v in live or e.status == "aborted"}
+            new_state = state.model_copy(update={"rollouts": rollouts})  # pins, groups kept
+            state_bytes = new_state.model_dump_json(indent=1).encode()
+            _refuse_oversize(f"{model}/rollout.json", len(state_bytes), MAX_INDEX_BYTES)
+            tx.add_target(rollout_path(model), state_bytes)
+            for role in ("targets", ROLLOUT_ROLE):
+                _refuse_oversize(f"{role}.json", tx.signed_bytes(role), MAX_TARGETS_METADATA_BYTES)
+        if quality is not None:
+            remember_first_floor(repo, model, quality, version)
+    return Published(
+        model,
+        version,
+        [c.name for c in build.report.candidates],
+        patches,
+        golden_samples=len(files.golden),
+        golden_dropped=files.dropped,
+        reused=[
+            ref.path for ref in release.files() if not ref.path.startswith(f"{model}/{version}/")
+        ],
+        compacted=dropped,
+        notes=quality.notes if quality else [],
+    )
+
+
+def _drop_unreferenced(tx: Transaction, old: ReleaseIndex | None, new: ReleaseIndex) -> list[int]:
+    """Remove from the signed targets what only releases that left the index referred to."""
+    if old is None:
+        return []
+    keep = new.target_paths()
+    gone = [r for r in old.releases if new.release(r.version) is None]
+    for r in gone:
+        for path in r.target_paths() - keep:
+            tx.remove_target(path)
+    return [r.version for r in gone]
+
+
+def _refuse_oversize(name: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise UserError(
+            f"{name} would be {size} bytes, above the {limit} bytes a device accepts:"
+            " refusing to sign it"
+        )
+
+
+def _first_entry(
+    percent: float, stages: list[float] | None, bake_s: float, now: str
+) -> RolloutEntry:
+    """The new release's rollout entry: a fixed percentage, or the first automatic stage."""
+    if not stages:
+        return RolloutEntry(percent=percent, reason="published", updated=now)
+    if any(not 0 < p <= 100 for p in stages) or stages != sorted(set(stages)):
+        raise UserError(f"stages must rise within (0, 100], not {stages}")
+    if bake_s < 0:
+        raise UserError(f"bake time must not be negative, not {bake_s}")
+    return RolloutEntry(
+        percent=stages[0],
+        reason=f"published: stages {', '.join(f'{p:g}' for p in stages)}%",
+        updated=now,
+        stages=stages,
+        bake_s=bake_s,
+        stage_since=time.time(),
+    )
 
 
 def _refuse_known_bad(build: Build, index: ReleaseIndex | None, state: RolloutState | None) -> None:
@@ -230,12 +366,3 @@ def _patches(
         tx.add_target(path, patch)
         kept.append(PatchEntry(from_version=old_release.version, path=path, bytes=len(patch)))
     return kept
-
-
-def _min_accuracy(build: Build, given: float | None) -> float:
-    if given is not None:
-        if not 0 <= given <= 1:
-            raise UserError(f"min accuracy must be within 0..1, not {given}")
-        return given
-    lowest = min(c.accuracy for c in build.report.candidates)
-    return round(max(0.0, lowest - DEFAULT_ACCURACY_MARGIN), 4)

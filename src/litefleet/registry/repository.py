@@ -439,6 +439,17 @@ class Transaction:
         self.edit(role).targets[path] = info
         return info
 
+    def remove_target(self, path: str) -> None:
+        """Take `path` out of the signed metadata (its file stays on disk: a device that
+        still holds the previous metadata may finish a download)."""
+        role = ROLLOUT_ROLE if _is_rollout_path(path) else "targets"
+        self.edit(role).targets.pop(path, None)
+
+    def signed_bytes(self, role: str) -> int:
+        """The size `role`'s metadata will have once signed (what a device downloads)."""
+        md = self._edited[role] if role in self._edited else self.repo.load(role)
+        return len(md.to_bytes(_SERIALIZER))
+
     def discard(self) -> None:
         """Remove the target files this failed transaction wrote: nothing references them."""
         for f in self._new_files:

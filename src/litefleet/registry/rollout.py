@@ -12,7 +12,9 @@ learn their groups from the same signed file.
 
 Rules: an aborted release stays aborted (publish a new version instead); a paused one can
 be resumed; the percentage may go up or down (the cohort hash makes raising it only add
-devices).
+devices). A staged release (`publish --stages`) is moved on by the server (`promote.py`,
+`promote_if_due` here); an operator may `hold` it (no automatic step until `release`),
+pause it, or override it with a percentage (which ends the automatic stages).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from litefleet.release import (
     rollout_path,
 )
 
-Action = Literal["percent", "pause", "resume", "abort"]
+Action = Literal["percent", "pause", "resume", "abort", "hold", "release"]
 
 
 def read_rollout(repo: Repository, model: str) -> RolloutState | None:
@@ -153,6 +155,42 @@ def pause_if_active(repo: Repository, model: str, version: int, reason: str) -> 
     return paused
 
 
+def promote_if_due(
+    repo: Repository, model: str, version: int, now: float, why: str
+) -> tuple[float, RolloutEntry] | None:
+    """Move a staged release to its next stage when the current one has baked; signed with
+    the online rollout key. Returns (percent before, the signed entry), or None when there
+    is nothing to do (not staged, held, paused, not baked yet, already at the last stage)."""
+    with repo.lock():
+        state = read_rollout(repo, model)
+        entry = state.rollouts.get(version) if state else None
+        if state is None or entry is None or not due_stage(entry, now):
+            return None
+        nxt = next(p for p in entry.stages if p > entry.percent)
+        moved = entry.model_copy(
+            update={
+                "percent": nxt,
+                "stage_since": now,
+                "reason": f"auto-promote {entry.percent:g}% -> {nxt:g}%: {why}",
+                "updated": _now(),
+            }
+        )
+        new = state.model_copy(update={"rollouts": {**state.rollouts, version: moved}})
+        with repo.transaction(roles=(ROLLOUT_ROLE,)) as tx:
+            tx.add_target(rollout_path(model), new.model_dump_json(indent=1).encode())
+    return entry.percent, moved
+
+
+def due_stage(entry: RolloutEntry, now: float) -> bool:
+    """Whether a staged, active, unheld release has baked its current stage."""
+    return (
+        entry.status == "active"
+        and not entry.hold
+        and any(p > entry.percent for p in entry.stages)
+        and now - (entry.stage_since or 0.0) >= entry.bake_s
+    )
+
+
 def _apply(
     entry: RolloutEntry, action: Action, percent: float | None, reason: str, what: str
 ) -> RolloutEntry:
@@ -163,6 +201,9 @@ def _apply(
         if percent is None or not 0 <= percent <= 100:
             raise UserError(f"rollout percent must be within 0..100, not {percent}")
         update["percent"] = percent
+        update["stages"] = []  # an operator's override ends the automatic stages
+    elif action in ("hold", "release"):
+        update["hold"] = action == "hold"
     elif action == "pause":
         update["status"] = "paused"
     elif action == "resume":

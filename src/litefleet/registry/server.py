@@ -57,8 +57,10 @@ from litefleet.registry.console.auth import OperatorAuth
 from litefleet.registry.console.routes import Console, install_console
 from litefleet.registry.fleet import FleetReport, fleet_report
 from litefleet.registry.halt import HaltKeeper, HaltRule, RolloutView
+from litefleet.registry.judge import CanaryJudge
 from litefleet.registry.keys import ONLINE_ROLES, offline_keys_exposed
 from litefleet.registry.operators import AuditLog, OperatorBook, Sessions
+from litefleet.registry.promote import Promoter
 from litefleet.registry.ratelimit import DeviceRateLimit
 from litefleet.registry.repository import Repository
 from litefleet.registry.staticfiles import RepoFiles
@@ -81,6 +83,11 @@ class ServerSettings:
     db_url: str | None = None
     """SQLAlchemy URL of the telemetry store; default `sqlite:///REPO/telemetry.db`."""
     halt: HaltRule = field(default_factory=HaltRule)
+    judge: CanaryJudge = field(default_factory=CanaryJudge)
+    """The canary judge: pauses a release bad on live traffic, promotes a staged one."""
+    promote_interval: float | None = 60.0
+    """Seconds between checks of staged rollouts (`promote.py`); None: only when a canary
+    summary arrives."""
     max_body_bytes: int = 256 * 1024
     refresh_interval: float | None = 60.0
     """Seconds between checks that online metadata is not about to expire; None: off."""
@@ -111,6 +118,7 @@ class ServerSettings:
         data = json.loads(text)
         data["repo"] = Path(data["repo"])
         data["halt"] = HaltRule(**data["halt"])
+        data["judge"] = CanaryJudge(**data["judge"])
         data["refresh_margin"] = timedelta(seconds=data["refresh_margin"])
         return cls(**data)
 
@@ -138,7 +146,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     limiter = DeviceRateLimit(settings.device_rate, settings.device_burst)
     view = RolloutView(repo)
     can_halt = keys.has(ROLLOUT_ROLE) and keys.has("snapshot") and keys.has("timestamp")
-    keeper = HaltKeeper(repo, store, settings.halt, view)
+    keeper = HaltKeeper(repo, store, settings.halt, view, settings.judge)
+    promoter = Promoter(keeper, view)
     scrape, events_total, rejected_total = _metrics(repo, store, keeper)
     worker = str(os.getpid())
     auth = OperatorAuth(OperatorBook(keys.path), Sessions(store.engine))
@@ -170,11 +179,21 @@ def create_app(settings: ServerSettings) -> FastAPI:
             worker.start()
         loop = AlertLoop(alerts, settings.alert_interval, extra=sample)
         loop.start()
+        stepper = None
+        if settings.promote_interval and can_halt:
+            stepper = threading.Thread(
+                target=_promote_loop,
+                args=(promoter, settings.promote_interval, stop),
+                daemon=True,
+                name="promote",
+            )
+            stepper.start()
         yield
         loop.close()
         stop.set()
-        if worker:
-            worker.join(timeout=5)
+        for thread in (worker, stepper):
+            if thread:
+                thread.join(timeout=5)
         store.engine.dispose()
 
     app = FastAPI(title="litefleet update server", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -219,13 +238,16 @@ def create_app(settings: ServerSettings) -> FastAPI:
         failing = {
             (e.model, e.version)
             for e in batch.events
-            if e.type in FAILURE_TYPES and e.version is not None
+            if e.type in (*FAILURE_TYPES, "canary") and e.version is not None
         }
-        # only a failure can make a release cross the rule: healthy reports never pause
+        # only a failure or a canary summary can make a release cross a rule
         if can_halt and failing:
             await run_in_threadpool(_consider, keeper, failing, alerts)
         if failing and alerts.wants("failure_rate"):
             await run_in_threadpool(_failure_alerts, store, alerts, failing)
+        judged = {(e.model, e.version) for e in batch.events if e.type == "canary"}
+        if can_halt and judged:  # a new live summary may be what a staged release waits for
+            await run_in_threadpool(_promote, promoter, judged)
         return {"stored": len(batch.events)}
 
     @app.get("/v1/fleet")
@@ -234,6 +256,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
         if tag:
             console.sync_tags()
         return fleet_report(repo, store, keeper.sync_all(), tag or None)
+
+    @app.get("/v1/promotions")
+    def get_promotions(request: Request) -> list[dict[str, Any]]:
+        auth.require(request)
+        return promoter.history()
 
     @app.get("/v1/halts")
     def get_halts(request: Request, response: Response) -> list[dict[str, Any]]:
@@ -282,6 +309,22 @@ def _failure_alerts(store: TelemetryStore, alerts: Alerts, releases: set[tuple[s
             alerts.on_failures(store.health(model, version))
     except Exception:
         log.exception("failure-rate alert")
+
+
+def _promote(promoter: Promoter, releases: set[tuple[str, int]]) -> None:
+    for model, version in sorted(releases):
+        try:
+            promoter.consider(model, version)
+        except Exception:  # a failed step must not lose the events already stored
+            log.exception("promotion of %s %s failed", model, version)
+
+
+def _promote_loop(promoter: Promoter, interval: float, stop: threading.Event) -> None:
+    while not stop.wait(interval):
+        try:
+            promoter.consider_all()
+        except Exception:
+            log.exception("promotion loop failed")
 
 
 def _body_schema(model: type) -> dict[str, Any]:

@@ -2,20 +2,31 @@
 
 SQLite (WAL, file mode 0600) by default, PostgreSQL (`postgresql+psycopg://…`) for a fleet;
 the schema is in `db.py`. Only validated `EventBatch`es reach `add`, so a bad request never
-touches the database. A batch is one transaction of three statements whatever its size:
-one multi-row insert of the events, one read and one upsert of the device's rows.
+touches the database. A batch is one transaction of a few statements whatever its size:
+a read of the ids already stored, one multi-row insert of the new events, one read and one
+upsert of the device's rows.
 
-Counting rules (what the automatic halt and `fleet status` rely on):
+Replays change nothing: each event is stored once per (device, event id) (a unique index;
+an older agent's event without an id is identified by the hash of its content), and the
+device's state moves only on events whose `seq` is above the newest one applied
+(`devices.seq`), so a captured "activated v1" replayed after the device moved to v2 is
+neither stored again nor shown as what the device runs.
+
+Counting rules (what the automatic halt and `fleet status` rely on), always over distinct
+devices per release, never over events:
 - a device *tried* a release when it sent any event naming that (model, version);
-- it *failed* it when one of those events is `health_failed` or `rolled_back`;
+- it *failed* it when one of those events is `health_failed` or `rolled_back`
+  (`operator_rollback`, an operator's move, is never a failure);
 - it *runs* a release after an `activated` or `heartbeat` event naming it, until a
-  `rolled_back` event for that version (the agent then reports `activated` for the old one);
+  `rolled_back` or `operator_rollback` event for that version (the agent then reports
+  `activated` for the one it runs);
 - for the halt, only events flagged `offered` count: sent by a device that was in the
   release's rollout cohort when it reported (`halt.py`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -27,9 +38,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 
 from litefleet.registry.db import device_tags, devices, events, open_database, release_devices
-from litefleet.release import EventBatch
+from litefleet.registry.judge import DeviceSummary
+from litefleet.release import EventBatch, TelemetryEvent
 
 FAILURE_TYPES = ("health_failed", "rolled_back")
+LEFT_TYPES = ("rolled_back", "operator_rollback")
+"""The device left the version it ran (an `activated` for the one it runs follows)."""
 RUNNING_TYPES = ("activated", "heartbeat")
 Offered = Callable[[str, str, int], bool]
 """(device_id, model, version) -> was the device in that release's rollout cohort."""
@@ -75,6 +89,7 @@ class TelemetryStore:
                 cohort[(model, version)] = offered(device_id, model, version)
             return cohort[(model, version)]
 
+        fresh = self._fresh(device_id, batch)
         rows = [
             {
                 "device_id": device_id,
@@ -86,37 +101,103 @@ class TelemetryStore:
                 "reason": e.reason,
                 "metrics": json.dumps(e.metrics),
                 "offered": was_offered(e.model, e.version),
+                "event_id": event_id,
+                "seq": e.seq,
             }
-            for e in batch.events
+            for event_id, e in fresh
         ]
+        if not rows:
+            return set()  # a replay: nothing new, nothing changes (not even last_seen)
+        insert = self._insert(events)
         with self.engine.begin() as conn:
-            conn.execute(events.insert(), rows)
-            self._update_devices(conn, device_id, batch, received)
-            self._update_release_devices(conn, device_id, batch)
-        return {(e.model, e.version) for e in batch.events if e.version is not None}
+            known = self._known_ids(conn, device_id, [r["event_id"] for r in rows])
+            rows = [r for r in rows if r["event_id"] not in known]
+            if not rows:
+                return set()
+            # a concurrent worker may store the same id first: the unique index keeps one
+            conn.execute(
+                insert.on_conflict_do_nothing(
+                    index_elements=[events.c.device_id, events.c.event_id]
+                ),
+                rows,
+            )
+            new = {r["event_id"] for r in rows}
+            stored = [e for i, e in fresh if i in new]
+            self._update_devices(conn, device_id, stored, received)
+            self._update_release_devices(conn, device_id, stored)
+        return {(r["model"], r["version"]) for r in rows if r["version"] is not None}
+
+    @staticmethod
+    def _fresh(device_id: str, batch: EventBatch) -> list[tuple[str, TelemetryEvent]]:
+        """(event id, event) once per id: the device's id, or for an older agent's event
+        without one, the hash of its content (the same bytes replayed are the same event)."""
+        out: dict[str, TelemetryEvent] = {}
+        for e in batch.events:
+            event_id = (
+                e.id or hashlib.sha256(f"{device_id}\x00{e.model_dump_json()}".encode()).hexdigest()
+            )
+            out.setdefault(event_id, e)
+        return list(out.items())
+
+    @staticmethod
+    def _known_ids(conn: Connection, device_id: str, ids: list[str]) -> set[str]:
+        return set(
+            conn.execute(
+                select(events.c.event_id).where(
+                    (events.c.device_id == device_id) & events.c.event_id.in_(ids)
+                )
+            ).scalars()
+        )
+
+    def _insert(self, table):
+        return (postgresql if self.dialect == "postgresql" else sqlite).insert(table)
 
     def _update_devices(
-        self, conn: Connection, device_id: str, batch: EventBatch, received: float
+        self,
+        conn: Connection,
+        device_id: str,
+        new_events: list[TelemetryEvent],
+        received: float,
     ) -> None:
-        models = {e.model for e in batch.events}
+        """Apply new events to the device's state in `seq` order; an event older than the
+        newest applied one (`devices.seq`) is stored but never moves the state back."""
+        models = {e.model for e in new_events}
         current = {
-            r.model: r.version
+            r.model: (r.version, r.seq)
             for r in conn.execute(
-                select(devices.c.model, devices.c.version).where(
+                select(devices.c.model, devices.c.version, devices.c.seq).where(
                     (devices.c.device_id == device_id) & devices.c.model.in_(models)
                 )
             )
         }
         state: dict[str, dict] = {}
-        for e in sorted(batch.events, key=lambda e: e.time):
-            version = state[e.model]["version"] if e.model in state else current.get(e.model)
+        order = sorted(new_events, key=lambda e: (e.seq is None, e.seq or 0, e.time))
+        for e in order:
+            if e.model in state:
+                version, seq = state[e.model]["version"], state[e.model]["seq"]
+            else:
+                version, seq = current.get(e.model, (None, None))
+            if e.seq is not None and seq is not None and e.seq <= seq:
+                continue  # older than what the server already knows
             if e.type in RUNNING_TYPES and e.version is not None:
                 version = e.version
-            elif e.type == "rolled_back" and e.version == version:
+            elif e.type in LEFT_TYPES and e.version == version:
                 version = None
-            state[e.model] = {"version": version, "last_event": e.type, "last_seen": received}
+            state[e.model] = {
+                "version": version,
+                "last_event": e.type,
+                "last_seen": received,
+                "seq": e.seq if e.seq is not None else seq,
+            }
+        if not state:
+            return
         rows = [{"device_id": device_id, "model": m, **v} for m, v in sorted(state.items())]
-        insert = (postgresql if self.dialect == "postgresql" else sqlite).insert(devices)
+        insert = self._insert(devices)
+        newer = (
+            devices.c.seq.is_(None)
+            | insert.excluded.seq.is_(None)
+            | (insert.excluded.seq > devices.c.seq)
+        )
         conn.execute(
             insert.on_conflict_do_update(
                 index_elements=[devices.c.device_id, devices.c.model],
@@ -124,15 +205,19 @@ class TelemetryStore:
                     "version": insert.excluded.version,
                     "last_event": insert.excluded.last_event,
                     "last_seen": insert.excluded.last_seen,
+                    "seq": insert.excluded.seq,
                 },
+                where=newer,  # a concurrent worker applied a newer report first: keep it
             ),
             rows,
         )
 
-    def _update_release_devices(self, conn: Connection, device_id: str, batch: EventBatch) -> None:
+    def _update_release_devices(
+        self, conn: Connection, device_id: str, stored: list[TelemetryEvent]
+    ) -> None:
         """One row per (release, device) that reported it, with its failure flags."""
         flags: dict[tuple[str, int], dict[str, bool]] = {}
-        for e in batch.events:
+        for e in stored:
             if e.version is None:
                 continue
             f = flags.setdefault(
@@ -216,6 +301,42 @@ class TelemetryStore:
             tried = conn.execute(select(distinct).where(rel)).scalar_one()
             failed = conn.execute(select(distinct).where(counted)).scalar_one()
         return tried, failed
+
+    def canary_summaries(
+        self, model: str, version: int, since: float | None = None
+    ) -> list[DeviceSummary]:
+        """The newest `canary` summary (by `seq`) of each distinct device offered the
+        release; after an operator's resume (`since`), only summaries sent after it."""
+        where = (
+            (events.c.model == model)
+            & (events.c.version == version)
+            & (events.c.type == "canary")
+            & events.c.offered
+        )
+        if since is not None:
+            where = where & (events.c.received > since)
+        newest: dict[str, tuple] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(
+                select(
+                    events.c.device_id, events.c.seq, events.c.id, events.c.reason, events.c.metrics
+                ).where(where)
+            ):
+                key = (r.seq or 0, r.id)
+                if r.device_id not in newest or key > newest[r.device_id][0]:
+                    newest[r.device_id] = (key, r.reason, r.metrics)
+        out = []
+        for device_id, (_, reason, metrics) in sorted(newest.items()):
+            m = json.loads(metrics)
+            out.append(
+                DeviceSummary(
+                    device_id=device_id,
+                    agreement=float(m.get("agreement", 1.0)),
+                    samples=int(m.get("samples", 0)),
+                    failed=reason == "failed",
+                )
+            )
+        return out
 
     def releases(self) -> list[tuple[str, int]]:
         """Every (model, version) any device reported, sorted."""

@@ -11,6 +11,7 @@ later; then devices go back at their next check.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import random
 from dataclasses import dataclass, field
@@ -20,6 +21,10 @@ import numpy as np
 from litefleet.registry.halt import HaltRule
 from litefleet.registry.telemetry import ReleaseHealth
 from litefleet.release import (
+    GOLDEN_INPUTS,
+    GOLDEN_REFERENCE,
+    FileRef,
+    GateSpec,
     PatchEntry,
     Release,
     ReleaseIndex,
@@ -199,12 +204,20 @@ class SimServer:
         variants = {}
         for name, vc in families.items():
             variants[name] = self._variant(version, name, vc)
+        # the release's files as publish signs them: inputs unchanged since release 1,
+        # a reference of this release (the simulator moves no file bytes)
+        digest = hashlib.sha256(f"{rc.model}/{version}".encode()).hexdigest()
         return Release(
             version=version,
             created="1970-01-01T00:00:00Z",
             variants=variants,
-            golden=f"{rc.model}/{version}/golden.npz",
-            min_accuracy=0.9,
+            golden_inputs=FileRef(
+                path=f"{rc.model}/1/{GOLDEN_INPUTS}", bytes=0, sha256=hashlib.sha256().hexdigest()
+            ),
+            golden_reference=FileRef(
+                path=f"{rc.model}/{version}/{GOLDEN_REFERENCE}", bytes=0, sha256=digest
+            ),
+            gate=GateSpec(min_accuracy=0.9),
         )
 
     def _variant(self, version: int, name: str, vc: VariantConfig) -> VariantEntry:
