@@ -152,3 +152,18 @@ def test_metrics_public_only_when_asked(tmp_path: Path):
     with Lab(tmp_path / "pub", settings={"public_metrics": True}) as lab:
         assert httpx.get(f"{lab.server.url}/metrics").status_code == 200
         assert httpx.get(f"{lab.server.url}/v1/fleet").status_code == 401
+
+
+def test_the_overview_shows_stages_and_the_audit_of_a_change(lab):
+    lab.publish("v3", 3, rollout_percent=1.0, stages=[1.0, 10.0, 100.0], bake_s=3600)
+    client, csrf = login(lab, "olga", "operator")
+    page = client.get("/console").text
+    assert 'data-release="selftest-3"' in page and "stages" in page
+    assert re.search(r'<span class="cur">1</span>\s*→', page), "the current stage is marked"
+    done = client.post(
+        "/console/actions/pin",
+        data={"csrf": csrf, "model": MODEL, "target": "device:cam-9", "version": "1"},
+    )
+    assert done.status_code == 303 and "done=" in done.headers["location"]
+    page = client.get("/console").text
+    assert "device:cam-9 → v1" in page and "pin selftest device:cam-9" in page

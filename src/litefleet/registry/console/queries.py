@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, and_, case, cast, delete, func, insert, liter
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from litefleet.registry.db import adoption, device_tags, devices, events
+from litefleet.registry.db import adoption, device_tags, devices, events, promotions
 from litefleet.registry.telemetry import FAILURE_TYPES
 
 PAGE_SIZE = 50
@@ -269,3 +269,10 @@ def sync_tags(engine: Engine, tags_by_device: dict[str, list[str]]) -> None:
                 conn.execute(insert(device_tags), rows)
     except IntegrityError:
         pass  # another worker is writing the same rows
+
+
+def recent_promotions(engine: Engine, limit: int = 10) -> list[dict]:
+    """The newest automatic rollout steps (`promote.py`)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(promotions).order_by(promotions.c.id.desc()).limit(limit)).all()
+    return [dict(r._mapping) for r in rows]

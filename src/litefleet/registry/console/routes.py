@@ -191,10 +191,11 @@ def install_console(app: FastAPI, console: Console) -> None:
             m: adoption_svg(queries.adoption_series(engine, m, since, console.adoption_s))
             for m in sorted(models)
         }
-        pins = {}
+        pins, stages = {}, {}
         for m in models:
             state = read_rollout(console.repo, m)
             pins[m] = state.pins if state else {}
+            stages[m] = {v: e for v, e in state.rollouts.items() if e.stages} if state else {}
         return page(
             request,
             "overview.html",
@@ -203,6 +204,8 @@ def install_console(app: FastAPI, console: Console) -> None:
             models=models,
             charts=charts,
             pins=pins,
+            stages=stages,
+            promotions=queries.recent_promotions(engine),
             totals=queries.fleet_totals(engine, console.silent_after_s),
             tag_counts=console.tag_counts,
             failures=queries.failures_by_reason(engine),
