@@ -352,6 +352,7 @@ def run_topology(tmp: Path, repo: Repository, tokens, args) -> dict:
                 NginxSite(
                     repo=repo.path,
                     listen=f"127.0.0.1:{web_port}",
+                    operator_listen=f"127.0.0.1:{free_port()}",
                     api=f"http://127.0.0.1:{api_port}",
                     prefix=tmp / "nginx",
                     user="root" if os.geteuid() == 0 else None,

@@ -7,23 +7,36 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 
 @pytest.mark.slow
 def test_demo_runs_the_whole_story(tmp_path):
+    """Without --workdir, as `make demo` runs it from a repository: the current folder gets
+    nothing, the temporary work folder goes, the report it names stays."""
+    here, tmp = tmp_path / "here", tmp_path / "tmp"
+    here.mkdir()
+    tmp.mkdir()
     result = subprocess.run(
-        [sys.executable, "-m", "litefleet", "demo", "--quick", "--workdir", str(tmp_path / "w")],
+        [sys.executable, "-m", "litefleet", "demo", "--quick"],
         capture_output=True,
         text=True,
         timeout=900,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "160"},
+        cwd=here,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "160", "TMPDIR": str(tmp)},
     )
     tail = result.stdout[-4000:] + result.stderr[-2000:]
     assert result.returncode == 0, tail
     assert re.search(r"all \d+ checks passed", result.stdout), tail
-    report = (tmp_path / "w" / "demo-report.html").read_text()
+    assert list(here.iterdir()) == [], "the demo left files in the current folder"
+    left = [p for p in tmp.glob("litefleet-demo-*") if p.is_dir()]
+    assert not left, f"the temporary work folder is still there: {left}"
+    named = re.search(r"report: (\S+\.html)", result.stdout)
+    assert named, tail
+    report = Path(named.group(1)).read_text()
+    assert Path(named.group(1)).parent == tmp
     assert "<img src='data:image/png;base64," in report
     assert " 0 failed" in report
     # the demo leaves no process behind

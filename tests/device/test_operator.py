@@ -30,6 +30,7 @@ def init_args(home, registry, *extra):
         "blobs",
         "--device-id",
         "op",
+        "--offline",  # these tests are about the settings; the server check has its own
         *extra,
     )
 
@@ -83,6 +84,36 @@ def test_init_on_an_existing_home_is_refused_unless_forced(registry, tmp_path):
     forced = cli(*init_args(home, registry, "--channel", "beta", "--force"))
     assert forced.returncode == 0, forced.stderr
     assert json.loads((home / "config.json").read_text())["channel"] == "beta"
+
+
+def test_init_contacts_the_server_and_writes_nothing_when_it_disagrees(registry, build, tmp_path):
+    from litefleet.registry.repository import Repository
+    from litefleet.testing.services import free_port
+
+    registry.publish(build("v1"), 1)
+    online = [a for a in init_args(tmp_path / "h", registry) if a != "--offline"]
+    model_at = online.index("--model") + 1
+    wrong_model = [*online[:model_at], "blob", *online[model_at + 1 :]]
+    out = cli(*wrong_model)
+    assert out.returncode == 2 and "no model 'blob' (have: blobs)" in out.stderr, out.stderr
+    nowhere = [a if a != registry.url else f"http://127.0.0.1:{free_port()}" for a in online]
+    out = cli(*nowhere)
+    assert out.returncode == 2 and "cannot reach http://127.0.0.1:" in out.stderr, out.stderr
+    assert "--offline" in out.stderr
+    other = Repository.init(tmp_path / "other-repo").metadata_dir / "1.root.json"
+    stranger = [a if a != registry.root else other for a in online]
+    out = cli(*stranger)
+    assert out.returncode == 2 and registry.url in out.stderr, out.stderr
+    assert not (tmp_path / "h").exists(), "a failed init wrote something"
+    out = cli(*online)
+    assert out.returncode == 0 and f"{registry.url} publishes it" in out.stdout, out.stderr
+    offline = cli(
+        *[a if a != registry.url else "http://nowhere.invalid" for a in online],
+        "--offline",
+        "--home",
+        tmp_path / "h2",
+    )
+    assert offline.returncode == 0, offline.stderr
 
 
 def test_root_must_be_self_signed_root_metadata(registry, tmp_path):

@@ -130,3 +130,15 @@ def test_failed_rebuild_keeps_the_previous_build(tmp_path, build_factory):
     result = run_build("--data", "missing.npz", "--out", "out", cwd=tmp_path)
     assert result.returncode == 2
     assert sorted(p.name for p in good.iterdir()) == before
+
+
+def test_out_onto_an_existing_folder_is_refused_unless_forced(tmp_path):
+    earlier = tmp_path / "out"
+    earlier.mkdir()
+    (earlier / "report.json").write_text("{}")  # a build a release may have come from
+    result = run_build("--data", "nope.npz", "--out", "out", cwd=tmp_path)
+    assert_clean_failure(result, "--out out already holds a build folder", "--force")
+    assert (earlier / "report.json").read_text() == "{}"
+    forced = run_build("--data", "nope.npz", "--out", "out", "--force", cwd=tmp_path)
+    assert_clean_failure(forced, "data file not found")  # past the guard, to the next check
+    assert (earlier / "report.json").read_text() == "{}"  # a failed build replaces nothing

@@ -99,3 +99,51 @@ def test_fleet_status(app, published, serve):
     assert "digits" in table.output and "100% active" in table.output
     down = run(app, "fleet", "status", "--server", "http://127.0.0.1:9")
     assert isinstance(down.exception, UserError)
+
+
+def test_fleet_status_says_where_the_fleet_view_lives(app, tmp_path):
+    import http.server
+    import threading
+
+    from litefleet.testing.services import free_port
+
+    down = run(app, "fleet", "status", "--server", f"http://127.0.0.1:{free_port()}")
+    assert isinstance(down.exception, UserError)
+    assert "connection refused" in str(down.exception) and "--server" in str(down.exception)
+    # a server without the fleet view (as nginx's devices' listener is): 404 says so
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as web:
+        threading.Thread(target=web.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{web.server_address[1]}"
+        wrong = run(app, "fleet", "status", "--server", url)
+        web.shutdown()
+    assert isinstance(wrong.exception, UserError)
+    assert "HTTP 404" in str(wrong.exception) and "operator listener" in str(wrong.exception)
+
+
+def test_init_says_whether_keys_are_encrypted(app, tmp_path, monkeypatch):
+    monkeypatch.delenv("LITEFLEET_KEY_PASSPHRASE", raising=False)
+    plain = run(app, "repo", "init", tmp_path / "plain")
+    assert plain.exit_code == 0 and "keys NOT encrypted" in plain.output
+    assert "LITEFLEET_KEY_PASSPHRASE" in plain.output
+    monkeypatch.setenv("LITEFLEET_KEY_PASSPHRASE", "correct horse")
+    sealed = run(app, "repo", "init", tmp_path / "sealed")
+    assert sealed.exit_code == 0 and "keys encrypted with the passphrase" in sealed.output
+    pem = next((tmp_path / "sealed.offline-keys" / "targets").glob("*.pem")).read_text()
+    assert "ENCRYPTED" in pem.splitlines()[0]
+
+
+def test_moved_offline_keys_say_how_to_point_at_them(app, tmp_path, monkeypatch):
+    """docs/deploy.md: `mv repo.offline-keys usb/`; the next signature names the variable."""
+    monkeypatch.delenv("LITEFLEET_OFFLINE_KEYS_DIR", raising=False)
+    monkeypatch.delenv("LITEFLEET_KEY_PASSPHRASE", raising=False)
+    assert run(app, "repo", "init", tmp_path / "repo").exit_code == 0
+    (tmp_path / "usb").mkdir()
+    (tmp_path / "repo.offline-keys").rename(tmp_path / "usb" / "repo.offline-keys")
+    moved = run(app, "repo", "resign", tmp_path / "repo", "targets")
+    assert isinstance(moved.exception, UserError)
+    assert "LITEFLEET_OFFLINE_KEYS_DIR=" in str(moved.exception)
+    assert "repo.offline-keys" in str(moved.exception)
+    monkeypatch.setenv("LITEFLEET_OFFLINE_KEYS_DIR", str(tmp_path / "usb" / "repo.offline-keys"))
+    again = run(app, "repo", "resign", tmp_path / "repo", "targets")
+    assert again.exit_code == 0 and "targets version 2" in again.output

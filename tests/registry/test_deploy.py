@@ -1,5 +1,6 @@
 """`litefleet deploy nginx`: the written nginx.conf, run by real nginx, answers the static
-tree like the Python server (types, caching, ETag, Range, nothing hidden) and proxies /v1/."""
+tree like the Python server (types, caching, ETag, Range, nothing hidden), proxies a
+device's reports, and keeps every operator path off the devices' listener."""
 
 from __future__ import annotations
 
@@ -23,29 +24,37 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _raw(url: str, path: str) -> int:
+def _raw(url: str, path: str, method: str = "GET") -> int:
+    """The status for `path` sent exactly as written (no client-side normalisation)."""
     host, port = url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
     try:
-        conn.putrequest("GET", path, skip_accept_encoding=True)
+        conn.putrequest(method, path, skip_accept_encoding=True)
         conn.endheaders()
         return conn.getresponse().status
     finally:
         conn.close()
 
 
-def test_nginx_serves_like_the_python_server(published, serve, tmp_path):
-    api = serve(published)
-    port = free_port()
+def _site(repo, api_url: str, prefix: Path) -> tuple[Path, int, str]:
+    """nginx.conf for `repo` on free ports: (file, devices' port, operator URL)."""
+    port, ops = free_port(), free_port()
     conf = write_nginx(
         NginxSite(
-            repo=published.path,
+            repo=repo.path,
             listen=f"127.0.0.1:{port}",
-            api=api.url,
-            prefix=tmp_path / "nginx",
+            operator_listen=f"127.0.0.1:{ops}",
+            api=api_url,
+            prefix=prefix,
             user="root" if os.geteuid() == 0 else None,
         )
     )
+    return conf, port, f"http://127.0.0.1:{ops}"
+
+
+def test_nginx_serves_like_the_python_server(published, serve, tmp_path):
+    api = serve(published)
+    conf, port, _ = _site(published, api.url, tmp_path / "nginx")
     (published.metadata_dir / ".timestamp.json.tmp").write_text("{}")  # a write in flight
     name = next(p for p in published.load("targets").signed.targets if p.endswith(".tflite"))
     model = published.target_file(name)
@@ -89,9 +98,53 @@ def test_nginx_serves_like_the_python_server(published, serve, tmp_path):
             headers={"Authorization": f"Bearer {token}"},
         )
         assert forged.status_code == 403
-        assert httpx.get(f"{web.url}/v1/fleet").status_code == 401, "operator API without auth"
-        ok = httpx.get(f"{web.url}/v1/fleet", headers=operator_headers(published))
-        assert ok.status_code == 200
+        # an ordinary poll writes no error line: python-tuf asks for the next root.json
+        assert httpx.get(f"{web.url}/metadata/2.root.json").status_code == 404
+    errors = (tmp_path / "nginx" / "logs" / "error.log").read_text()
+    assert "2.root.json" not in errors and "[error]" not in errors, errors
+
+
+OPERATOR_PATHS = [
+    ("GET", "/"),
+    ("GET", "/login"),
+    ("GET", "/console/"),
+    ("GET", "/console/models/digits"),
+    ("GET", "/v1/fleet"),
+    ("GET", "/v1/fleet?tag=x"),
+    ("GET", "/v1/halts"),
+    ("GET", "/v1/operator/models"),
+    ("POST", "/v1/operator/rollout"),
+    ("POST", "/v1/operator/digits/1/pause"),
+    ("GET", "/metrics"),
+    ("GET", "/docs"),
+    ("GET", "/openapi.json"),
+    ("GET", "/v1/devices/cam-1/events"),  # a device path, but not a device's method
+    ("POST", "/v1/devices/cam-1/other"),
+    ("POST", "/v1//fleet"),
+    ("GET", "/V1/FLEET"),
+    ("GET", "/metadata/../v1/fleet"),
+    ("GET", "/healthz/../v1/halts"),
+]
+
+
+def test_devices_listener_exposes_no_operator_endpoint(repo, serve, tmp_path):
+    """Attack: every operator path, and tricks to reach one, sent to the devices' listener;
+    the same paths on the operator listener reach the API (whatever the API answers)."""
+    api = serve(repo)
+    conf, port, ops = _site(repo, api.url, tmp_path / "nginx")
+    with NginxServer(conf, port) as web, httpx.Client(timeout=10) as client:
+        for method, path in OPERATOR_PATHS:
+            answer = _raw(web.url, path, method)
+            assert answer in (400, 403, 404, 405), (method, path, answer)
+        for method, path in OPERATOR_PATHS[:13]:
+            direct = client.request(method, api.url + path).status_code
+            via_ops = client.request(method, ops + path).status_code
+            assert via_ops == direct, (method, path, via_ops, direct)
+        # behind the operator listener, the operator auth still holds
+        assert client.get(f"{ops}/v1/fleet").status_code == 401
+        assert client.get(f"{ops}/v1/fleet", headers=operator_headers(repo)).status_code == 200
+        assert client.get(f"{web.url}/healthz").json()["ok"] is True  # liveness stays
+        assert client.get(f"{web.url}/metadata/timestamp.json").status_code == 200
 
 
 def test_deploy_refuses_bad_options(repo, tmp_path):
@@ -100,5 +153,11 @@ def test_deploy_refuses_bad_options(repo, tmp_path):
     for listen, api in (("8080", "http://127.0.0.1:8000"), ("127.0.0.1:80", "ftp://x")):
         with pytest.raises(UserError):
             write_nginx(NginxSite(repo.path, listen, api, tmp_path / "n"))
+    with pytest.raises(UserError, match="its own port"):
+        write_nginx(
+            NginxSite(
+                repo.path, "0.0.0.0:8080", "http://127.0.0.1:8000", tmp_path / "n", "127.0.0.1:8080"
+            )
+        )
     with pytest.raises(UserError, match="not a litefleet repository"):
         write_nginx(NginxSite(tmp_path, "127.0.0.1:80", "http://127.0.0.1:8000", tmp_path / "n"))

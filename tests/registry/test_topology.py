@@ -56,7 +56,7 @@ pytestmark = pytest.mark.skipif(
 def topology(tmp_path: Path):
     with Lab(tmp_path / "lab") as lab, PostgresServer(tmp_path / "pg") as pg:
         lab.publish("v1", 1)
-        api_port, web_port = free_port(), free_port()
+        api_port, web_port, ops_port = free_port(), free_port(), free_port()
         api = subprocess.Popen(
             [
                 sys.executable,
@@ -81,13 +81,14 @@ def topology(tmp_path: Path):
                 NginxSite(
                     repo=lab.repo.path,
                     listen=f"127.0.0.1:{web_port}",
+                    operator_listen=f"127.0.0.1:{ops_port}",
                     api=f"http://127.0.0.1:{api_port}",
                     prefix=tmp_path / "nginx",
                     user="root" if os.geteuid() == 0 else None,
                 )
             )
             with NginxServer(conf, web_port) as web:
-                yield lab, pg, web
+                yield lab, pg, web, f"http://127.0.0.1:{ops_port}"
         finally:
             api.terminate()
             try:
@@ -116,7 +117,7 @@ def _workers_answering(
 
 
 def test_nginx_two_workers_postgres_three_agents(topology, monkeypatch, tmp_path):
-    lab, pg, web = topology
+    lab, pg, web, ops = topology  # ops: nginx's operator listener (fleet, halts, metrics)
     accepted = [0]
     real_flush = TelemetryQueue.flush
 
@@ -143,7 +144,7 @@ def test_nginx_two_workers_postgres_three_agents(topology, monkeypatch, tmp_path
     def check_all() -> dict[str, object]:
         return {n: Agent(h).check() for n, h in homes.items()}
 
-    assert len(_workers_answering(web.url, operator_headers(lab.repo))) == 2, (
+    assert len(_workers_answering(ops, operator_headers(lab.repo))) == 2, (
         "nginx reaches only one API worker"
     )
     assert {r.active_version for r in check_all().values()} == {1}
@@ -183,7 +184,7 @@ def test_nginx_two_workers_postgres_three_agents(topology, monkeypatch, tmp_path
     assert lab.repo.load("rollout").signed.version == signed_before + 2, (
         "publish signs the rollout once, the pause once: nothing more"
     )
-    halts = httpx.get(f"{web.url}/v1/halts", headers=operator_headers(lab.repo)).json()
+    halts = httpx.get(f"{ops}/v1/halts", headers=operator_headers(lab.repo)).json()
     assert [(h["version"], h["state"], h["pauses"]) for h in halts] == [(3, "paused", 1)]
     assert len(set(workers)) == 2, f"the failure reports reached only workers {set(workers)}"
     workers.clear()
@@ -199,7 +200,7 @@ def test_nginx_two_workers_postgres_three_agents(topology, monkeypatch, tmp_path
     assert len(set(workers)) == 2, f"after the resume, reports reached only {set(workers)}"
     assert read_rollout(lab.repo, MODEL).rollouts[3].status == "active"
     for _ in range(40):  # each worker answers from the shared database
-        r = httpx.get(f"{web.url}/v1/halts", timeout=60, headers=operator_headers(lab.repo))
+        r = httpx.get(f"{ops}/v1/halts", timeout=60, headers=operator_headers(lab.repo))
         assert [(h["state"], h["pauses"]) for h in r.json()] == [("resumed", 1)]
 
     # every event sent is in PostgreSQL (agents' queues are empty: nothing held back)
@@ -210,5 +211,5 @@ def test_nginx_two_workers_postgres_three_agents(topology, monkeypatch, tmp_path
         stored = conn.execute(select(func.count()).select_from(events)).scalar_one()
     engine.dispose()
     assert stored == accepted[0] + sent_direct[0]
-    metrics = httpx.get(f"{web.url}/metrics", headers=operator_headers(lab.repo)).text
+    metrics = httpx.get(f"{ops}/metrics", headers=operator_headers(lab.repo)).text
     assert "litefleet_auto_halts 1.0" in metrics

@@ -127,10 +127,17 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(
             False, "--force", help="Replace the settings of an existing home."
         ),
+        offline: bool = typer.Option(
+            False,
+            "--offline",
+            help="Do not contact the server (a device prepared before its first release).",
+        ),
     ) -> None:
         """Create a device home that follows MODEL on SERVER, trusting ROOT.
 
-        Everything is validated first; on any error nothing is written (exit 2).
+        Everything is validated first, the server included (its metadata must verify with
+        ROOT and it must publish MODEL; --offline skips that); on any error nothing is
+        written (exit 2).
         """
         from litefleet.device.config import read_policy_file
         from litefleet.device.home import init_home
@@ -167,10 +174,14 @@ def register(app: typer.Typer) -> None:
                 probation={"predictions": probation_predictions, "seconds": probation_seconds},
                 sticky_tolerance=sticky_tolerance,
                 force=force,
+                contact_server=not offline,
             )
         except ValueError as exc:  # pydantic validation of the settings
             raise UserError(f"invalid agent settings: {exc}") from None
-        typer.echo(f"initialised {home} for model {cfg.model} as device {cfg.device_id}")
+        checked = "not contacted (--offline)" if offline else f"{cfg.server} publishes it"
+        typer.echo(
+            f"initialised {home} for model {cfg.model} as device {cfg.device_id}; server: {checked}"
+        )
 
     @agent_app.command("check")
     def check(

@@ -54,6 +54,9 @@ def build_command(
     ),
     seed: int | None = typer.Option(None, help="Seed for data split, init and training."),
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing build folder at --out (default: refuse)."
+    ),
     verbose: bool = typer.Option(
         False, "--verbose", help="Show TensorFlow's, absl's and LiteRT's own log lines."
     ),
@@ -64,6 +67,7 @@ def build_command(
     from litefleet.pipeline.recipe import Recipe, load_recipe
 
     quiet_tensorflow(verbose)  # before anything imports TensorFlow
+    refuse_existing_out(out, force)
     base = load_recipe(recipe) if recipe else Recipe()
     chosen = base.with_overrides(
         {
@@ -169,3 +173,17 @@ def chance_warnings(report, out: Path) -> list[str]:
         for c in report.candidates
         if c.accuracy <= bound
     ]
+
+
+def refuse_existing_out(out: Path, force: bool) -> None:
+    """A build replaces its folder whole: never silently, since it may hold the build a
+    release came from (its `baseline.keras` is what a fine-tune starts from)."""
+    from litefleet.errors import UserError
+
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        what = "a build folder" if (out / "report.json").is_file() else "files"
+        raise UserError(
+            f"--out {out} already holds {what}: --force replaces it, or choose another --out"
+        )

@@ -13,7 +13,10 @@ def register(app: typer.Typer) -> None:
 
 def demo_command(
     workdir: Path | None = typer.Option(
-        None, help="Keep everything here (default: a temporary folder, removed at the end)."
+        None,
+        help="Keep everything here: an empty or new folder, or an earlier demo's (replaced)."
+        " Default: a temporary folder, removed at the end; the report is kept in the"
+        " temporary directory.",
     ),
     quick: bool = typer.Option(False, help="Fewer training epochs (what the tests run)."),
     timeout: float = typer.Option(120.0, help="Seconds each step may wait for the fleet."),

@@ -1,4 +1,4 @@
-"""`litefleet deploy nginx`: write the configuration of the fleet topology (docs/deploy.md)."""
+"""`litefleet deploy nginx|postgres`: the parts of the fleet topology (docs/deploy.md)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,20 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    deploy_app = typer.Typer(help="Configuration for a fleet: nginx in front of API workers.")
+    deploy_app = typer.Typer(
+        help="The parts of a fleet server: nginx in front of API workers, PostgreSQL."
+    )
     app.add_typer(deploy_app, name="deploy")
 
     @deploy_app.command("nginx")
     def deploy_nginx(
         repo: Path = typer.Argument(..., help="The repository folder nginx serves."),
         listen: str = typer.Option("127.0.0.1:8080", "--listen", help="HOST:PORT for devices."),
+        operator_listen: str = typer.Option(
+            "127.0.0.1:8081",
+            "--operator-listen",
+            help="HOST:PORT for operators (console, fleet, halts, metrics); keep it private.",
+        ),
         api: str = typer.Option(
             "http://127.0.0.1:8000", "--api", help="URL of `litefleet serve --workers N`."
         ),
@@ -28,12 +35,21 @@ def register(app: typer.Typer) -> None:
         access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
     ) -> None:
         """Write an nginx.conf that serves metadata/ and targets/ from disk and proxies /v1/."""
-        from litefleet.registry.deploy import NginxSite, write_nginx
+        from litefleet.registry.deploy import NginxSite, default_user, write_nginx
 
+        if user is None:
+            user = default_user(repo)
+            if user:
+                typer.echo(
+                    f"nginx runs its workers as {user!r} (the repository's owner; --user to"
+                    " choose another that can read it)",
+                    err=True,
+                )
         conf = write_nginx(
             NginxSite(
                 repo=repo,
                 listen=listen,
+                operator_listen=operator_listen,
                 api=api,
                 prefix=out,
                 user=user,
@@ -42,6 +58,63 @@ def register(app: typer.Typer) -> None:
             )
         )
         prefix = conf.parent
+        if not _loopback(operator_listen):
+            typer.secho(
+                f"WARNING: the operator listener {operator_listen} is not on loopback: keep it"
+                " off the devices' network (firewall, VPN)",
+                err=True,
+                fg="red",
+            )
         typer.echo(f"wrote {conf}")
-        typer.echo(f"start:  nginx -p {prefix} -c {conf}")
-        typer.echo(f"reload: nginx -p {prefix} -c {conf} -s reload")
+        typer.echo(f"devices:   http://{listen}  (metadata, targets, events, healthz)")
+        typer.echo(f"operators: http://{operator_listen}  (console, fleet, halts, metrics)")
+        errors = prefix / "logs" / "error.log"
+        typer.echo(f"start:  nginx -p {prefix} -c {conf} -e {errors}")
+        typer.echo(f"reload: nginx -p {prefix} -c {conf} -e {errors} -s reload")
+
+    @deploy_app.command("postgres")
+    def deploy_postgres(
+        folder: Path = typer.Argument(..., help="Folder of the cluster (made if missing)."),
+        port: int | None = typer.Option(
+            None, "--port", min=1, max=65535, help="Port on 127.0.0.1 (default: a free one)."
+        ),
+        role: str = typer.Option("litefleet", "--role", help="Login role the server uses."),
+        database: str = typer.Option("litefleet", "--database", help="Database it owns."),
+        stop: bool = typer.Option(False, "--stop", help="Stop the cluster in FOLDER."),
+    ) -> None:
+        """Make and start a PostgreSQL cluster for `litefleet serve`; print its URL.
+
+        The URL (password included) is the only line on stdout and is kept in FOLDER/url
+        (mode 0600): `litefleet serve REPO --db "$(cat FOLDER/url)"`. Run again to start
+        a stopped cluster; --stop stops it.
+        """
+        from litefleet.registry.postgres import prepare_cluster, stop_cluster
+
+        if stop:
+            was = stop_cluster(folder)
+            typer.echo(f"PostgreSQL in {folder}: {'stopped' if was else 'was not running'}")
+            return
+        cluster = prepare_cluster(folder, port=port, role=role, database=database)
+        state = (
+            "made and started"
+            if cluster.created
+            else ("started" if cluster.started else "already running")
+        )
+        typer.echo(
+            f"PostgreSQL in {cluster.folder}: {state}, on 127.0.0.1 only; "
+            f"URL also in {cluster.folder / 'url'} (mode 0600)",
+            err=True,
+        )
+        typer.echo(cluster.url)
+
+
+def _loopback(listen: str) -> bool:
+    import ipaddress
+
+    host = listen.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

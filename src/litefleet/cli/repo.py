@@ -6,6 +6,7 @@ command so the rest of the CLI starts without the server dependencies.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -71,6 +72,7 @@ def register(app: typer.Typer) -> None:
 
         Online keys (snapshot, timestamp, rollout) go to REPO/keys, which the server reads;
         offline keys (root, targets) to a separate folder the server never needs."""
+        from litefleet.registry.keys import PASSPHRASE_ENV
         from litefleet.registry.repository import ALL_ROLES, RepoConfig, Repository
 
         config = RepoConfig()
@@ -91,6 +93,13 @@ def register(app: typer.Typer) -> None:
             f"  online keys (the server needs them): {created.keys.path}\n"
             f"  offline keys (root, targets; keep them off the server): {offline}"
         )
+        if os.environ.get(PASSPHRASE_ENV):
+            typer.echo(f"  keys encrypted with the passphrase in {PASSPHRASE_ENV}")
+        else:
+            typer.echo(
+                f"  keys NOT encrypted ({PASSPHRASE_ENV} is not set): whoever reads a key file"
+                f" can sign with it; set {PASSPHRASE_ENV} before `repo init` to encrypt them"
+            )
 
     @repo_app.command("expiry")
     def repo_expiry(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,6 +13,7 @@ from rich.rule import Rule
 from litefleet.demo import story, summary
 from litefleet.demo.fleet import demo_fleet
 from litefleet.demo.processes import ProcessGroup
+from litefleet.errors import UserError
 
 STEPS = [
     ("1. build v1: train, compress, convert, evaluate in LiteRT", "build"),
@@ -23,6 +25,10 @@ STEPS = [
 ]
 
 
+MARK = ".litefleet-demo"
+"""A file in every work folder the demo made: only such a folder is ever replaced."""
+
+
 def run_demo(
     workdir: Path | None,
     *,
@@ -31,15 +37,25 @@ def run_demo(
     min_accuracy: float = 0.85,
     console: Console | None = None,
 ) -> bool:
+    """Run the story; True when every check passed.
+
+    `workdir` given: everything stays there (an earlier demo's folder is replaced, any
+    other non-empty folder is refused). None: a temporary folder, removed at the end
+    unless the demo failed (its logs are kept, and named); the report is kept in a file of
+    its own in the temporary directory, never in the current folder.
+    """
     console = console or Console()
     if not console.is_terminal:
         console.width = max(console.width, 150)  # a log file gets whole tables
     keep = workdir is not None
-    work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="litefleet-demo-"))
-    if keep and work.exists() and any(work.iterdir()):
-        shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
-    console.print(f"work folder: [bold]{work}[/]" + ("" if keep else " (removed at the end)"))
+    work = (
+        prepare_workdir(Path(workdir))
+        if workdir
+        else Path(tempfile.mkdtemp(prefix="litefleet-demo-"))
+    )
+    (work / MARK).touch()
+    if keep:
+        console.print(f"work folder: [bold]{work}[/] (kept)")
     ok = False
     try:
         with ProcessGroup(work / "logs") as processes:
@@ -60,21 +76,44 @@ def run_demo(
             rows = summary.device_rows(run)
             fleet = run.fleet()
             summary.print_summary(run, rows, app, fleet)
-            report = work / "demo-report.html"
+            report = work / "demo-report.html" if keep else kept_report_path()
             summary.write_html(run, report, rows, app, fleet)
-            console.print(f"report: [bold]{report}[/]; logs: {work / 'logs'}")
             ok = summary.print_checks(console, run)
-            if not keep:
-                final = Path.cwd() / "demo-report.html"
-                shutil.copy(report, final)
-                console.print(f"report copied to [bold]{final}[/]")
+            logs = f"; logs: {work / 'logs'}" if keep else ""
+            console.print(f"report: [bold]{report}[/]{logs}")
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: every process the demo started is stopped[/]")
         ok = False
     finally:
-        if not keep:
+        if not keep and ok:
             shutil.rmtree(work, ignore_errors=True)
+        elif not keep:
+            console.print(f"the demo did not pass: its work folder is kept for the logs: {work}")
     return ok
+
+
+def prepare_workdir(work: Path) -> Path:
+    """An empty folder, or one an earlier demo made (emptied); anything else is refused,
+    so `--workdir ~` never deletes a home folder."""
+    if work.exists() and not work.is_dir():
+        raise UserError(f"--workdir {work} is a file")
+    if work.exists() and any(work.iterdir()):
+        if not (work / MARK).is_file():
+            raise UserError(
+                f"--workdir {work} is not empty and no earlier demo made it: choose an empty"
+                " or new folder"
+            )
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def kept_report_path() -> Path:
+    """A new file in the temporary directory (not the current folder, which may be a
+    repository): `litefleet-demo-report-XXXX.html`, kept after the demo."""
+    fd, name = tempfile.mkstemp(prefix="litefleet-demo-report-", suffix=".html")
+    os.close(fd)
+    return Path(name)
 
 
 def _step(run: story.DemoRun, key: str) -> None:

@@ -405,7 +405,7 @@ def step_tampered_release(run: DemoRun) -> None:
 
     refused = run.wait_for("devices refuse the tampered v4", lambda: all(map(refused_v4, watchers)))
     reasons = {
-        r["reason"][:80]
+        r["reason"]  # whole: a reason cut mid-hash says nothing
         for d in watchers
         for r in run.results(d)
         if r.get("version") == 4 and r["action"] in ("rejected", "error")
@@ -414,7 +414,7 @@ def step_tampered_release(run: DemoRun) -> None:
         "tamper",
         "devices refused the tampered v4 files (signed hashes do not match)",
         refused,
-        "; ".join(sorted(reasons))[:200],
+        "; ".join(sorted(reasons)),
     )
     run.check(
         "tamper",

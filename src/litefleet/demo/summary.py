@@ -81,7 +81,7 @@ def print_summary(
     reasons.add_column("reason", overflow="fold")
     for row in rows:
         for action, reason in sorted(row["reasons"].items()):
-            reasons.add_row(row["device"], action, reason[:160])
+            reasons.add_row(row["device"], action, reason)  # folded, never cut
     console.print(reasons)
     releases = Table(title="fleet status from the update server (GET /v1/fleet)")
     for column in ("version", "running", "tried", "failed", "rolled back", "rollout"):
@@ -128,7 +128,7 @@ def write_html(
                 f"{row['bytes_full']:,}",
                 f"{row['bytes_patch']:,}",
                 ", ".join(row["installs"]),
-                "; ".join(f"{k}: {v[:120]}" for k, v in sorted(row["reasons"].items())),
+                "; ".join(f"{k}: {v}" for k, v in sorted(row["reasons"].items())),
             )
         )
         + "</tr>"
@@ -169,7 +169,7 @@ App: {app["requests"]:,} predict calls, {app["failures"]} failed, {app["swaps"]}
 <h2>Fleet status (server)</h2><table><tr><th>release</th><th>running</th><th>tried</th>
 <th>failed</th><th>rolled back</th><th>rollout</th><th>reason</th></tr>{releases}</table>
 <h2>Plots</h2>{figures}
-<h2>Story</h2><ul>{"".join(f"<li>{t:.0f} s: {html.escape(e)}</li>" for t, e in run.events)}</ul>
+<h2>Story</h2><ol>{"".join(f"<li>{t:.0f} s: {html.escape(e)}</li>" for t, e in run.events)}</ol>
 </body></html>"""
     )
 
@@ -207,10 +207,27 @@ def _timeline_png(run: DemoRun) -> str:
             (a.get(d.name) or 0) + (i - len(run.devices) / 2) * 0.04 for _, a in run.timeline
         ]
         ax.step(times, versions, where="post", label=d.name)
-    for t, what in run.events:
-        ax.axvline(t, color="grey", alpha=0.3)
-        ax.text(t, 0.2, what, rotation=90, fontsize=6, va="bottom", color="grey")
-    ax.set_xlabel("seconds into the demo")
+    # events as numbered markers along the top (the story below the plots lists them by
+    # number): the texts themselves overlapped, being seconds apart on a minutes-long axis
+    top = max((v or 0) for _, a in run.timeline for v in a.values()) + 0.6
+    last_x, level = -1e9, 0
+    span = max(times[-1] - times[0], 1.0) if times else 1.0
+    for number, (t, _what) in enumerate(run.events, start=1):
+        ax.axvline(t, color="grey", alpha=0.3, linewidth=0.8)
+        level = level + 1 if t - last_x < span / 40 else 0  # stagger markers close in time
+        last_x = t
+        ax.text(
+            t,
+            top + 0.35 * (level % 3),
+            str(number),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": "grey", "lw": 0.6},
+        )
+    ax.set_ylim(-0.3, top + 1.3)
+    ax.set_yticks(range(int(top) + 1))  # versions are whole numbers (0: no model yet)
+    ax.set_xlabel("seconds into the demo (numbers: the story's events, listed below)")
     ax.set_ylabel("active version")
     ax.legend(fontsize=7, loc="upper left")
     return _png(fig)

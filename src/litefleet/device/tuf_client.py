@@ -175,7 +175,20 @@ class Session:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def models(self) -> list[str]:
+        """The models this repository publishes (those with a signed release index)."""
+        try:  # the targets metadata the refresh just verified
+            targets = self.updater._trusted_set.targets.targets
+        except (AttributeError, KeyError):
+            return []
+        return sorted({p.split("/")[0] for p in targets if p.endswith("/releases.json")})
+
     def index(self) -> ReleaseIndex:
+        with _translated():
+            known = self.updater.get_targetinfo(index_path(self.model))
+        if known is None:
+            have = ", ".join(self.models()) or "none yet"
+            raise VerificationError(f"no model {self.model!r} (have: {have})")
         data = self.read(index_path(self.model))
         try:
             index = ReleaseIndex.model_validate_json(data)

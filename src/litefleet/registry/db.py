@@ -29,7 +29,10 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+from litefleet.errors import UserError
 
 MAX_VERSION = 2**31 - 1
 """Release counters are PostgreSQL `integer`s: the API refuses anything larger (422)."""
@@ -173,14 +176,23 @@ Index("ix_audit_time", audit.c.time)
 Index("ix_alert_due", alert_outbox.c.status, alert_outbox.c.next_try)
 
 
-def open_database(url: str, pool_size: int = 5) -> Engine:
-    """An engine with a connection pool and the schema in place."""
+def open_database(url: str, pool_size: int = 5, connect_timeout: int | None = None) -> Engine:
+    """An engine with a connection pool and the schema in place.
+
+    `connect_timeout`: seconds a PostgreSQL connection may take to open (None: libpq's
+    default, which waits as long as TCP does for an address that does not answer).
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
+        args = {"connect_timeout": connect_timeout} if connect_timeout else {}
         engine = create_engine(
-            url, pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True
+            url,
+            pool_size=pool_size,
+            max_overflow=2 * pool_size,
+            pool_pre_ping=True,
+            connect_args=args,
         )
     meta.create_all(engine)
     _upgrade(engine)
@@ -229,3 +241,39 @@ def _upgrade(engine: Engine) -> None:
                     " FROM events WHERE version IS NOT NULL GROUP BY model, version, device_id"
                 )
             )
+
+
+URL_EXAMPLE = "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB or sqlite:///PATH"
+
+
+def check_database(url: str, connect_timeout: int = 5) -> None:
+    """Open the database once as a worker would (connect, create the schema), then close it.
+
+    `litefleet serve` calls this before it starts any worker: a worker that cannot open its
+    database dies at start-up, and a supervisor would respawn it for ever.
+
+    Raises:
+        UserError: the URL does not parse, its driver is not installed, or the server
+            refuses the connection or the login; one line that names the database
+            (password hidden) and the cause.
+    """
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        raise UserError(f"--db {url!r} is not a database URL (expected {URL_EXAMPLE})") from None
+    try:
+        engine = open_database(url, pool_size=1, connect_timeout=connect_timeout)
+    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
+        driver = make_url(url).drivername
+        raise UserError(
+            f"--db {shown}: no driver for {driver!r} ({exc}); litefleet[server] installs"
+            " psycopg for postgresql+psycopg://"
+        ) from None
+    except DBAPIError as exc:
+        raise UserError(f"--db {shown}: {_first_line(exc.orig or exc)}") from None
+    engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

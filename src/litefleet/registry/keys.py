@@ -86,6 +86,12 @@ class KeyStore:
         if self.allowed is not None and role not in self.allowed:
             raise UserError(f"this process may not sign for the offline role {role!r}")
         files = sorted(self.role_dir(role).glob("*.pem"))
+        if not files and role in OFFLINE_ROLES and self.offline_path is not None:
+            raise UserError(
+                f"no private key for the offline role {role!r} in {self.role_dir(role)}"
+                f" (moved to removable media?): point at the folder that holds root/ and"
+                f" targets/ with {OFFLINE_KEYS_DIR_ENV}=/media/…/{self.offline_path.name}"
+            )
         if not files:
             raise UserError(f"no private key for role {role!r} in {self.role_dir(role)}")
         return [_load(f) for f in files]

@@ -51,10 +51,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from prometheus_client.core import GaugeMetricFamily
 from pydantic import ValidationError
 
+from litefleet.errors import UserError
 from litefleet.registry.alerts import AlertBook, AlertLoop, Alerts
 from litefleet.registry.console import queries as console_queries
 from litefleet.registry.console.auth import OperatorAuth
 from litefleet.registry.console.routes import Console, install_console
+from litefleet.registry.db import check_database
 from litefleet.registry.fleet import FleetReport, fleet_report
 from litefleet.registry.halt import HaltKeeper, HaltRule, RolloutView
 from litefleet.registry.judge import CanaryJudge
@@ -66,6 +68,7 @@ from litefleet.registry.repository import Repository
 from litefleet.registry.staticfiles import RepoFiles
 from litefleet.registry.telemetry import FAILURE_TYPES, TelemetryStore
 from litefleet.registry.tokens import DeviceTokens, TokenIndex
+from litefleet.registry.workers import WorkersDied, run_workers
 from litefleet.release import ROLLOUT_ROLE, EventBatch
 
 log = logging.getLogger("litefleet.server")
@@ -466,9 +469,15 @@ def serve(
 ) -> None:
     """Run the server in the foreground (the `litefleet serve` command).
 
-    `workers > 1`: uvicorn starts that many processes on one socket; each builds its app
-    from `SETTINGS_ENV` (`app_from_env`), and Prometheus counters go to a shared folder.
+    The database is opened once here first: a bad URL, a missing driver or a refused login
+    is one `UserError` before any worker starts. `workers > 1`: N processes on one socket
+    (`workers.run_workers`); each builds its app from `SETTINGS_ENV` (`app_from_env`), and
+    Prometheus counters go to a shared folder. Workers that keep dying stop the server.
+
+    Raises:
+        UserError: the database cannot be used, or the workers keep dying (the reason).
     """
+    check_database(settings.db_url or default_db_url(settings.repo))
     if workers <= 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
         return
@@ -476,14 +485,16 @@ def serve(
     os.environ[SETTINGS_ENV] = settings.to_env()
     os.environ[MULTIPROC_ENV] = str(metrics_dir)
     try:
-        uvicorn.run(
+        run_workers(
             "litefleet.registry.server:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
+            host,
+            port,
+            workers,
             log_level="info",
+            timeout_worker_healthcheck=30,
         )
+    except WorkersDied as exc:
+        raise UserError(f"serve stopped: {exc}") from None
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
