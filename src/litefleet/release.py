@@ -26,7 +26,14 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_serializer,
+    model_validator,
+)
 
 Precision = Literal["float32", "float16", "dynamic", "int8", "int4", "weight-int8", "weight-int4"]
 """How a `.tflite` file stores its weights and computes: the four converter recipes, then
@@ -501,11 +508,22 @@ def _canonical_file(path: str, model: str, version: int, name: str) -> bool:
 RolloutStatus = Literal["active", "paused", "aborted"]
 
 
+Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+PinKey = Annotated[str, Field(pattern=r"^(device|tag):[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+
+
 class RolloutEntry(_Strict):
     percent: float = Field(ge=0, le=100)
     status: RolloutStatus = "active"
     reason: str = ""
     updated: str = ""
+    tags: list[Tag] = Field(default_factory=list)
+    """Only devices in one of these groups are offered it (empty: every device)."""
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_tags(self, handler):
+        return _omit_empty(handler(self), ("tags",))
+
     stages: list[float] = Field(default_factory=list, max_length=16)
     """Automatic stages (`publish --stages 1,10,50,100`): the server moves to the next one
     when the current one has baked and the canary judge says good (`registry/promote.py`);
@@ -528,6 +546,25 @@ class RolloutState(_Strict):
     schema_version: Literal[1] = 1
     model: Name
     rollouts: dict[Version, RolloutEntry] = Field(default_factory=dict)
+    pins: dict[PinKey, Version] = Field(default_factory=dict)
+    """`device:ID` or `tag:NAME` -> the release those devices run, whatever the rollouts say
+    (a device pin wins over a tag pin; an aborted pinned release is not run)."""
+    groups: dict[Tag, list[str]] = Field(default_factory=dict)
+    """Members of every tag a rollout or a pin names (the server's device groups, signed
+    here so a device learns its groups from the same signature)."""
+
+    def tags_of(self, device_id: str) -> set[str]:
+        return {tag for tag, members in self.groups.items() if device_id in members}
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_groups(self, handler):
+        return _omit_empty(handler(self), ("pins", "groups"))
+
+
+def _omit_empty(data: dict, keys: tuple[str, ...]) -> dict:
+    """Leave out empty fields added later: a state that uses none of them reads the same
+    as before, so agents of an older version still accept it."""
+    return {k: v for k, v in data.items() if k not in keys or v}
 
 
 def in_rollout(device_id: str, model: str, version: int, percent: float) -> bool:

@@ -18,6 +18,7 @@ from litefleet.registry.judge import CanaryJudge
 from litefleet.registry.rollout import change_rollout, read_rollout
 from litefleet.release import rollout_bucket
 from litefleet.testing.lab import Lab
+from litefleet.testing.operators import operator_headers
 
 STAGES = [25.0, 50.0, 100.0]
 PROBATION = {"predictions": 100, "seconds": 10**6, "canary": {"cpu_share": 1.0}}
@@ -71,7 +72,7 @@ def test_a_good_fine_tune_is_promoted_through_every_stage_by_itself(lab):
         seen.append(_percent(lab))
     assert seen[0] == 25.0 and seen[-1] == 100.0, seen
     assert all(Agent(h).check().active_version == 2 for h in homes.values())
-    steps = httpx.get(f"{lab.server.url}/v1/promotions").json()
+    steps = httpx.get(f"{lab.server.url}/v1/promotions", headers=operator_headers(lab.repo)).json()
     assert [(s["from_percent"], s["to_percent"]) for s in steps] == [(25, 50), (50, 100)]
     assert all("judge:" in s["reason"] and "pid" in s["by"] for s in steps), steps
 
@@ -95,8 +96,15 @@ def test_a_hold_or_an_unsure_judge_never_promotes(lab):
             Agent(home).check()
     assert _percent(lab) == 25.0
     row = next(
-        r for r in httpx.get(f"{lab.server.url}/v1/fleet").json()["releases"] if r["version"] == 2
+        r
+        for r in httpx.get(f"{lab.server.url}/v1/fleet", headers=operator_headers(lab.repo)).json()[
+            "releases"
+        ]
+        if r["version"] == 2
     )
     assert row["canary_devices"] >= 1
     assert read_rollout(lab.repo, "blobs").rollouts[2].hold
-    assert httpx.get(f"{lab.server.url}/v1/promotions").json() == []
+    assert (
+        httpx.get(f"{lab.server.url}/v1/promotions", headers=operator_headers(lab.repo)).json()
+        == []
+    )

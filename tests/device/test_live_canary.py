@@ -22,6 +22,7 @@ from litefleet.registry.halt import HaltRule
 from litefleet.registry.rollout import read_rollout
 from litefleet.testing import tiny_models
 from litefleet.testing.lab import Lab
+from litefleet.testing.operators import operator_headers
 
 BIAS_OFFSET = 348  # the tiny v1 float32 model's output biases (see tests/registry/test_quality)
 DEVICES = 4
@@ -88,7 +89,11 @@ def test_bad_on_live_release_rolled_back_by_probation_and_paused_by_the_judge(la
     entry = read_rollout(lab.repo, "blobs").rollouts[2]
     assert entry.status == "paused" and entry.reason.startswith("judge:"), entry
     row = next(
-        r for r in httpx.get(f"{lab.server.url}/v1/fleet").json()["releases"] if r["version"] == 2
+        r
+        for r in httpx.get(f"{lab.server.url}/v1/fleet", headers=operator_headers(lab.repo)).json()[
+            "releases"
+        ]
+        if r["version"] == 2
     )
     assert (row["canary_devices"], row["canary_failed"], row["judge"]) == (DEVICES, DEVICES, "bad")
     assert 0.55 < row["live_agreement"] < 0.8, row

@@ -17,12 +17,15 @@ import httpx
 from litefleet.device.agent import Agent
 from litefleet.device.store import ModelStore
 from litefleet.registry.rollout import read_rollout
+from litefleet.testing.operators import operator_headers
 
 from .test_e2e import cli
 
 
 def _fleet(registry) -> dict[int, dict]:
-    rows = httpx.get(f"{registry.url}/v1/fleet").json()["releases"]
+    rows = httpx.get(
+        f"{registry.url}/v1/fleet", headers=operator_headers(registry.lab.repo)
+    ).json()["releases"]
     return {r["version"]: r for r in rows}
 
 

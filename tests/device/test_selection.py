@@ -133,3 +133,43 @@ def test_a_cohort_predicate_replaces_the_device_hash():
     assert 0 < len(inside) < len(devices)
     for d in devices:
         assert choose(idx, ro, device=d).version == (2 if d in inside else 1), d
+
+
+def test_a_tagged_rollout_reaches_only_its_groups():
+    ro = RolloutState(
+        model="m",
+        rollouts={1: FULL, 2: RolloutEntry(percent=100, tags=["camera"])},
+        groups={"camera": ["cam1"], "kiosk": ["d1"]},
+    )
+    assert choose(index(1, 2), ro, active=1, highest=1, device="d1").kind == "none"
+    c = choose(index(1, 2), ro, active=1, highest=1, device="cam1")
+    assert (c.kind, c.version) == ("install", 2)
+
+
+def test_a_pin_holds_a_device_or_group_on_its_release():
+    ro = RolloutState(
+        model="m",
+        rollouts={1: FULL, 2: FULL, 3: FULL},
+        pins={"device:d1": 2, "tag:kiosk": 1, "tag:lab": 3},
+        groups={"kiosk": ["k1", "d1"], "lab": ["k1"]},
+    )
+    idx = index(1, 2, 3)
+    assert choose(idx, ro, active=2, highest=2, device="d1").reason == "pinned to release 2"
+    assert choose(idx, ro, active=2, highest=2, device="d1").kind == "none", "device pin wins"
+    c = choose(idx, ro, active=None, highest=0, device="k1")
+    assert (c.kind, c.version) == ("install", 1), "first tag pin by name"
+    assert choose(idx, ro, active=1, highest=1, device="other").version == 3, "unpinned"
+    c = choose(idx, ro, active=3, highest=3, device="k1")
+    assert (c.kind, c.version) == ("back", 1), "a pin below the active release goes back"
+
+
+def test_a_pin_on_an_aborted_or_blocked_release_is_ignored():
+    ro = RolloutState(
+        model="m",
+        rollouts={1: FULL, 2: RolloutEntry(percent=100, status="aborted")},
+        pins={"device:d1": 2},
+    )
+    c = choose(index(1, 2), ro, active=None, highest=0, device="d1")
+    assert (c.kind, c.version) == ("install", 1)
+    ro2 = ro.model_copy(update={"pins": {"device:d1": 1}})
+    assert choose(index(1, 2), ro2, active=None, highest=0, blocked={1}).kind == "none"

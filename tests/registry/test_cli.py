@@ -13,6 +13,7 @@ from litefleet.cli.repo import register
 from litefleet.errors import UserError
 from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import read_rollout
+from litefleet.testing.operators import operator_token
 
 from .conftest import MODEL, tree
 
@@ -87,11 +88,14 @@ def test_user_errors(app, published, builds, tmp_path, args):
 
 def test_fleet_status(app, published, serve):
     server = serve(published)
-    result = run(app, "fleet", "status", "--server", server.url, "--json")
+    token = operator_token(published, "ops", "viewer")
+    refused = run(app, "fleet", "status", "--server", server.url)
+    assert isinstance(refused.exception, UserError) and "operator token" in str(refused.exception)
+    result = run(app, "fleet", "status", "--server", server.url, "--json", "--token", token)
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)["releases"]
     assert [(r["version"], r["rollout_status"]) for r in rows] == [(1, "active"), (2, "active")]
-    table = run(app, "fleet", "status", "--server", server.url)
+    table = run(app, "fleet", "status", "--server", server.url, "--token", token)
     assert "digits" in table.output and "100% active" in table.output
     down = run(app, "fleet", "status", "--server", "http://127.0.0.1:9")
     assert isinstance(down.exception, UserError)

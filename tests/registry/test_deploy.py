@@ -13,6 +13,7 @@ import pytest
 
 from litefleet.registry.deploy import NginxSite, write_nginx
 from litefleet.registry.tokens import DeviceTokens
+from litefleet.testing.operators import operator_headers
 from litefleet.testing.services import NginxServer, free_port
 
 from .conftest import MODEL
@@ -139,6 +140,9 @@ def test_devices_listener_exposes_no_operator_endpoint(repo, serve, tmp_path):
             direct = client.request(method, api.url + path).status_code
             via_ops = client.request(method, ops + path).status_code
             assert via_ops == direct, (method, path, via_ops, direct)
+        # behind the operator listener, the operator auth still holds
+        assert client.get(f"{ops}/v1/fleet").status_code == 401
+        assert client.get(f"{ops}/v1/fleet", headers=operator_headers(repo)).status_code == 200
         assert client.get(f"{web.url}/healthz").json()["ok"] is True  # liveness stays
         assert client.get(f"{web.url}/metadata/timestamp.json").status_code == 200
 

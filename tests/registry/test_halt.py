@@ -20,6 +20,7 @@ from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import change_rollout, read_rollout
 from litefleet.registry.tokens import DeviceTokens
 from litefleet.release import in_rollout
+from litefleet.testing.operators import operator_headers
 
 from .conftest import MODEL
 
@@ -124,7 +125,7 @@ def test_two_workers_pause_once_and_respect_an_operator_resume(published, serve,
     assert _status(published) == "paused"
     assert _rollout_version(published) == before + 1, "the pause was signed more than once"
     for w in workers:
-        halts = httpx.get(f"{w.url}/v1/halts").json()
+        halts = httpx.get(f"{w.url}/v1/halts", headers=operator_headers(published)).json()
         assert [(h["state"], h["pauses"]) for h in halts] == [("paused", 1)]
 
     change_rollout(published, MODEL, 2, "resume", reason="operator: false alarm")
@@ -134,14 +135,14 @@ def test_two_workers_pause_once_and_respect_an_operator_resume(published, serve,
         assert _report(workers[i % 3], d, t, "health_failed", "rolled_back") == 202
     assert _status(published) == "active", "old failures paused a resumed release again"
     for w in workers:
-        halts = httpx.get(f"{w.url}/v1/halts").json()
+        halts = httpx.get(f"{w.url}/v1/halts", headers=operator_headers(published)).json()
         assert halts[0]["state"] == "resumed" and "operator" in halts[0]["resumed_by"]
     # new evidence after the resume may pause it once more
     fresh = book.issue_many([f"new-{i}" for i in range(4)])  # 4 of 16: above 20 %
     for i, (d, t) in enumerate(fresh.items()):
         assert _report(workers[i % 2], d, t, "installed", "health_failed") == 202
     assert _status(published) == "paused"
-    halts = httpx.get(f"{workers[0].url}/v1/halts").json()
+    halts = httpx.get(f"{workers[0].url}/v1/halts", headers=operator_headers(published)).json()
     assert (halts[0]["state"], halts[0]["pauses"]) == ("paused", 2)
 
 

@@ -21,6 +21,7 @@ from litefleet.registry.publish import read_index
 from litefleet.registry.quality import chance_bound, read_policy, set_floor
 from litefleet.testing import tiny_models
 from litefleet.testing.lab import Lab
+from litefleet.testing.operators import operator_headers
 
 BIAS_OFFSET = 348
 """Where the tiny v1 float32 model keeps its 3 output biases (float32) in its flatbuffer."""
@@ -67,7 +68,9 @@ def test_first_publish_sets_the_floor_shown_by_repo_floor_and_fleet_status(lab):
     assert out.returncode == 0 and "floor 0.965" in out.stdout, out.stderr
     out = _cli("repo", "floor", str(lab.repo.path), "blobs", "0.99", "--tolerance", "0.01")
     assert out.returncode == 0 and "floor 0.990" in out.stdout and "operator" in out.stdout
-    fleet = httpx.get(f"{lab.server.url}/v1/fleet").json()["releases"]
+    fleet = httpx.get(f"{lab.server.url}/v1/fleet", headers=operator_headers(lab.repo)).json()[
+        "releases"
+    ]
     assert fleet[0]["quality_floor"] == 0.99
 
 

@@ -16,6 +16,7 @@ from litefleet.device.telemetry import TelemetryQueue
 from litefleet.registry.telemetry import TelemetryStore
 from litefleet.release import EventBatch
 from litefleet.testing.lab import Lab
+from litefleet.testing.operators import operator_headers
 
 MODEL = "blobs"
 
@@ -45,7 +46,8 @@ def _post(client: httpx.Client, url: str, body: bytes, token: str) -> int:
 
 
 def _view(server) -> list[tuple]:
-    rows = httpx.get(f"{server.url}/v1/fleet").json()["releases"]
+    repo = server.server.config.app.state.repo
+    rows = httpx.get(f"{server.url}/v1/fleet", headers=operator_headers(repo)).json()["releases"]
     return [(r["version"], r["running"], r["tried"], r["failed"], r["rolled_back"]) for r in rows]
 
 

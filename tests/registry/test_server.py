@@ -13,6 +13,7 @@ from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import read_rollout
 from litefleet.registry.telemetry import TelemetryStore
 from litefleet.registry.tokens import DeviceTokens
+from litefleet.testing.operators import operator_headers
 
 from .conftest import MODEL, make_updater, tree
 
@@ -230,15 +231,17 @@ def test_automatic_halt_pauses_rollout_for_devices(published, serve, tokens, tmp
     info = updater.get_targetinfo(f"{MODEL}/rollout.json")
     assert '"paused"' in Path(updater.download_target(info)).read_text()
 
-    fleet = httpx.get(f"{server.url}/v1/fleet").json()["releases"]
+    fleet = httpx.get(f"{server.url}/v1/fleet", headers=operator_headers(published)).json()[
+        "releases"
+    ]
     row = next(r for r in fleet if r["version"] == 2)
     assert (row["running"], row["tried"], row["failed"], row["rolled_back"]) == (4, 7, 3, 1)
     assert row["rollout_status"] == "paused" and row["halt_state"] == "paused"
     assert next(r for r in fleet if r["version"] == 1)["running"] == 1
-    metrics = httpx.get(f"{server.url}/metrics").text
+    metrics = httpx.get(f"{server.url}/metrics", headers=operator_headers(published)).text
     assert 'litefleet_release_failed{model="digits",version="2"} 3.0' in metrics
     assert "litefleet_auto_halts 1.0" in metrics
-    halts = httpx.get(f"{server.url}/v1/halts").json()
+    halts = httpx.get(f"{server.url}/v1/halts", headers=operator_headers(published)).json()
     assert [(h["version"], h["state"], h["pauses"]) for h in halts] == [(2, "paused", 1)]
     assert "pid" in halts[0]["paused_by"] and "3/7" in halts[0]["reason"]
 

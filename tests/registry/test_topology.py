@@ -35,6 +35,7 @@ from litefleet.registry.rollout import change_rollout, read_rollout
 from litefleet.registry.server import WORKER_HEADER
 from litefleet.registry.tokens import DeviceTokens
 from litefleet.testing.lab import MODEL, Lab
+from litefleet.testing.operators import operator_headers
 from litefleet.testing.services import (
     NginxServer,
     PostgresServer,
@@ -96,13 +97,15 @@ def topology(tmp_path: Path):
                 api.kill()
 
 
-def _workers_answering(url: str, rounds: int = 60, burst: int = 16) -> set[str]:
+def _workers_answering(
+    url: str, headers: dict[str, str], rounds: int = 60, burst: int = 16
+) -> set[str]:
     """Bursts of concurrent /v1/halts through nginx until both worker pids have answered
     (the two processes share one socket: concurrent connections spread over them)."""
     seen: set[str] = set()
 
     def one(_: int) -> str:
-        return httpx.get(f"{url}/v1/halts", timeout=60).headers[WORKER_HEADER]
+        return httpx.get(f"{url}/v1/halts", timeout=60, headers=headers).headers[WORKER_HEADER]
 
     with ThreadPoolExecutor(burst) as pool:
         for _ in range(rounds):
@@ -141,7 +144,9 @@ def test_nginx_two_workers_postgres_three_agents(topology, monkeypatch, tmp_path
     def check_all() -> dict[str, object]:
         return {n: Agent(h).check() for n, h in homes.items()}
 
-    assert len(_workers_answering(ops)) == 2, "nginx reaches only one API worker"
+    assert len(_workers_answering(ops, operator_headers(lab.repo))) == 2, (
+        "nginx reaches only one API worker"
+    )
     assert {r.active_version for r in check_all().values()} == {1}
     lab.publish("v2", 2)
     assert {r.active_version for r in check_all().values()} == {2}
@@ -179,7 +184,7 @@ def test_nginx_two_workers_postgres_three_agents(topology, monkeypatch, tmp_path
     assert lab.repo.load("rollout").signed.version == signed_before + 2, (
         "publish signs the rollout once, the pause once: nothing more"
     )
-    halts = httpx.get(f"{ops}/v1/halts").json()
+    halts = httpx.get(f"{ops}/v1/halts", headers=operator_headers(lab.repo)).json()
     assert [(h["version"], h["state"], h["pauses"]) for h in halts] == [(3, "paused", 1)]
     assert len(set(workers)) == 2, f"the failure reports reached only workers {set(workers)}"
     workers.clear()
@@ -195,7 +200,7 @@ def test_nginx_two_workers_postgres_three_agents(topology, monkeypatch, tmp_path
     assert len(set(workers)) == 2, f"after the resume, reports reached only {set(workers)}"
     assert read_rollout(lab.repo, MODEL).rollouts[3].status == "active"
     for _ in range(40):  # each worker answers from the shared database
-        r = httpx.get(f"{ops}/v1/halts", timeout=60)
+        r = httpx.get(f"{ops}/v1/halts", timeout=60, headers=operator_headers(lab.repo))
         assert [(h["state"], h["pauses"]) for h in r.json()] == [("resumed", 1)]
 
     # every event sent is in PostgreSQL (agents' queues are empty: nothing held back)
@@ -206,5 +211,5 @@ def test_nginx_two_workers_postgres_three_agents(topology, monkeypatch, tmp_path
         stored = conn.execute(select(func.count()).select_from(events)).scalar_one()
     engine.dispose()
     assert stored == accepted[0] + sent_direct[0]
-    metrics = httpx.get(f"{ops}/metrics").text
+    metrics = httpx.get(f"{ops}/metrics", headers=operator_headers(lab.repo)).text
     assert "litefleet_auto_halts 1.0" in metrics

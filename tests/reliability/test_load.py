@@ -18,6 +18,7 @@ from litefleet.registry.telemetry import TelemetryStore
 from litefleet.registry.tokens import DeviceTokens
 from litefleet.selftest.tally import Tally
 from litefleet.testing.lab import MODEL
+from litefleet.testing.operators import operator_headers
 
 from .conftest import FULL, size
 
@@ -110,7 +111,7 @@ def test_thousand_devices_against_one_server(lab, report):
         tokens = DeviceTokens(lab.repo.keys.path).issue_many(f"load-{i}" for i in range(DEVICES))
         asyncio.run(_fleet(url, tokens, seconds, stats))
         took = time.monotonic() - t0
-        fleet = httpx.get(f"{url}/v1/fleet", timeout=60).json()
+        fleet = httpx.get(f"{url}/v1/fleet", timeout=60, headers=operator_headers(lab.repo)).json()
     finally:
         proc.terminate()
         proc.wait(30)

@@ -196,10 +196,14 @@ def register(app: typer.Typer) -> None:
         ),
         revoke: bool = typer.Option(False, "--revoke", help="Revoke the devices' tokens."),
         label: str = typer.Option("", help="A note stored next to the token's hash."),
+        tag: list[str] = typer.Option(
+            [], "--tag", help="Device group, e.g. camera, eu (repeatable; default: keep)."
+        ),
     ) -> None:
         """Issue a telemetry token per device (prints `ID TOKEN` lines when several; only
         hashes are kept). A token reports for its own device only; a new one replaces the
-        device's old one."""
+        device's old one. `--tag` puts the devices in groups (rollouts and pins can target
+        them; the console and `fleet status --tag` filter by them)."""
         from litefleet.registry.repository import Repository
         from litefleet.registry.tokens import DeviceTokens
 
@@ -215,12 +219,87 @@ def register(app: typer.Typer) -> None:
             for d in ids:
                 typer.echo(f"{d}: {book.revoke(d)} token(s) revoked")
             return
-        issued = book.issue_many(ids, label)
+        issued = book.issue_many(ids, label, tag or None)
+        if tag:
+            _refresh_groups(Repository(repo))
         if len(issued) == 1 and devices_file is None:
             typer.echo(next(iter(issued.values())))
             return
         for d, token in issued.items():
             typer.echo(f"{d} {token}")
+
+    @repo_app.command("tag")
+    def repo_tag(
+        repo: Path = typer.Argument(...),
+        device: str = typer.Option(..., "--device", help="An enrolled device id."),
+        tag: list[str] = typer.Option([], "--tag", help="The device's groups (replaces them)."),
+    ) -> None:
+        """Set an enrolled device's groups (rollouts and pins naming a group are re-signed
+        with the new members)."""
+        from litefleet.registry.repository import Repository
+        from litefleet.registry.tokens import DeviceTokens
+
+        r = Repository(repo)
+        tags = DeviceTokens(r.keys.path).set_tags(device, tag)
+        _refresh_groups(r)
+        typer.echo(f"{device}: {', '.join(tags) or '(no tags)'}")
+
+    operator_app = typer.Typer(help="Operator accounts for the console and the operator API.")
+    repo_app.add_typer(operator_app, name="operator")
+
+    @operator_app.command("add")
+    def operator_add(
+        repo: Path = typer.Argument(...),
+        name: str = typer.Argument(..., help="Account name (A-Z a-z 0-9 _ -)."),
+        role: str = typer.Option("viewer", "--role", help="viewer (reads) or operator (steers)."),
+    ) -> None:
+        """Create (or reset) an account; prints its secret ONCE: the console password and the
+        CLI's bearer token (`fleet status --token`, LITEFLEET_OPERATOR_TOKEN)."""
+        from litefleet.registry.operators import OperatorBook
+        from litefleet.registry.repository import Repository
+
+        typer.echo(OperatorBook(Repository(repo).keys.path).add(name, role))
+
+    @operator_app.command("list")
+    def operator_list(repo: Path = typer.Argument(...)) -> None:
+        """Accounts and their roles (secrets are never shown again)."""
+        from litefleet.registry.operators import OperatorBook
+        from litefleet.registry.repository import Repository
+
+        for name, role in OperatorBook(Repository(repo).keys.path).list().items():
+            typer.echo(f"{name} {role}")
+
+    @operator_app.command("remove")
+    def operator_remove(repo: Path = typer.Argument(...), name: str = typer.Argument(...)) -> None:
+        """Delete an account: its token and its console sessions stop working at once."""
+        from litefleet.registry.operators import OperatorBook
+        from litefleet.registry.repository import Repository
+
+        if not OperatorBook(Repository(repo).keys.path).remove(name):
+            raise UserError(f"no operator {name!r}")
+        typer.echo(f"removed {name}")
+
+    @app.command("pin")
+    def pin_cmd(
+        repo: Path = typer.Argument(...),
+        model: str = typer.Option(..., "--model"),
+        device: str | None = typer.Option(None, "--device", help="Pin one device."),
+        tag: str | None = typer.Option(None, "--tag", help="Pin a device group."),
+        version: int | None = typer.Option(None, "--version", help="The release to run."),
+        unpin: bool = typer.Option(False, "--unpin", help="Remove the pin."),
+    ) -> None:
+        """Pin a device or a group to one release (signed in rollout.json, like a rollout)."""
+        from litefleet.registry.repository import Repository
+        from litefleet.registry.rollout import set_pin
+
+        if (device is None) == (tag is None):
+            raise UserError("give one of --device ID or --tag NAME")
+        if unpin == (version is not None):
+            raise UserError("give one of --version N or --unpin")
+        target = f"device:{device}" if device is not None else f"tag:{tag}"
+        state = set_pin(Repository(repo), model, target, version)
+        pinned = state.pins.get(target)
+        typer.echo(f"{model} {target}: " + (f"pinned to {pinned}" if pinned else "unpinned"))
 
     @app.command("publish")
     def publish_cmd(
@@ -308,8 +387,13 @@ def register(app: typer.Typer) -> None:
         hold: bool = typer.Option(False, "--hold", help="No automatic stage until --release."),
         release: bool = typer.Option(False, "--release", help="Let automatic stages go on."),
         reason: str = typer.Option("", help="Recorded in the signed rollout state."),
+        tag: list[str] = typer.Option(
+            [], "--tag", help="Offer it only to these device groups (repeatable)."
+        ),
+        all_devices: bool = typer.Option(False, "--all-devices", help="Remove --tag limits."),
     ) -> None:
-        """Change who gets a release: one of --percent, --pause, --resume, --abort."""
+        """Change who gets a release: one of --percent, --pause, --resume, --abort (with
+        --percent: --tag GROUP limits it to groups, --all-devices lifts that)."""
         from litefleet.registry.repository import Repository
         from litefleet.registry.rollout import change_rollout
 
@@ -329,7 +413,10 @@ def register(app: typer.Typer) -> None:
             raise UserError(
                 "give exactly one of --percent, --pause, --resume, --abort, --hold, --release"
             )
-        state = change_rollout(Repository(repo), model, version, chosen[0], percent, reason)
+        tags = [] if all_devices else (tag or None)
+        state = change_rollout(
+            Repository(repo), model, version, chosen[0], percent, reason, tags=tags
+        )
         entry = state.rollouts[version]
         staged = (
             f", stages {','.join(f'{p:g}' for p in entry.stages)}"
@@ -337,7 +424,8 @@ def register(app: typer.Typer) -> None:
             if entry.stages
             else ""
         )
-        typer.echo(f"{model} {version}: {entry.status}, {entry.percent:g}%{staged}")
+        groups = f", groups {', '.join(entry.tags)}" if entry.tags else ""
+        typer.echo(f"{model} {version}: {entry.status}, {entry.percent:g}%{staged}{groups}")
 
     @app.command("serve")
     def serve_cmd(
@@ -363,6 +451,9 @@ def register(app: typer.Typer) -> None:
         device_rate: float = typer.Option(
             2.0, min=0.01, help="Reports per second per device (per worker), then 429."
         ),
+        public_metrics: bool = typer.Option(
+            False, "--public-metrics", help="Serve /metrics without operator auth."
+        ),
     ) -> None:
         """Serve the repository, collect telemetry, halt failing rollouts, re-sign timestamps."""
         from litefleet.registry.halt import HaltRule
@@ -386,22 +477,104 @@ def register(app: typer.Typer) -> None:
         rule = HaltRule(
             threshold=halt_threshold, min_devices=halt_min_devices, min_failed=halt_min_failed
         )
-        settings = ServerSettings(repo=repo, db_url=db, halt=rule, device_rate=device_rate)
+        settings = ServerSettings(
+            repo=repo,
+            db_url=db,
+            halt=rule,
+            device_rate=device_rate,
+            public_metrics=public_metrics,
+        )
         serve(settings, host=host, port=port, workers=workers)
 
     @fleet_app.command("status")
     def fleet_status(
         server: str = typer.Option("http://127.0.0.1:8080", "--server"),
         as_json: bool = typer.Option(False, "--json", help="Print the raw report."),
+        token: str | None = typer.Option(
+            None,
+            "--token",
+            envvar="LITEFLEET_OPERATOR_TOKEN",
+            help="An operator's secret (repo operator add); or LITEFLEET_OPERATOR_TOKEN.",
+        ),
+        tag: str | None = typer.Option(None, "--tag", help="Count only this device group."),
     ) -> None:
         """Per model and release: devices running it, failures, rollbacks, rollout state."""
         from litefleet.registry.fleetclient import fetch_fleet
 
-        report = fetch_fleet(server)
+        report = fetch_fleet(server, token=token, tag=tag)
         if as_json:
             typer.echo(report.model_dump_json(indent=1))
             return
         _print_fleet(report)
+
+    alerts_app = typer.Typer(help="Webhooks on halts, failure rates and silent devices.")
+    app.add_typer(alerts_app, name="alerts")
+
+    @alerts_app.command("add")
+    def alerts_add(
+        repo: Path = typer.Argument(...),
+        url: str = typer.Option(..., "--url", help="Where to POST (http:// or https://)."),
+        hook_id: str = typer.Option("default", "--id", help="A name for this webhook."),
+        on: list[str] = typer.Option(
+            [], "--on", help="halt, failure_rate, unseen (repeatable; default: all three)."
+        ),
+        secret: str | None = typer.Option(
+            None, "--secret", help="Shared HMAC secret (default: a new one, printed)."
+        ),
+        failure_rate: float = typer.Option(0.2, help="Alert above this failure share."),
+        min_devices: int = typer.Option(5, help="...once at least this many devices tried."),
+        unseen_checks: int = typer.Option(3, help="Silent for more than this many checks..."),
+        check_interval: str = typer.Option("1h", help="...of this interval (30m, 1h, 1d)."),
+    ) -> None:
+        """Add (or replace) a webhook; prints its HMAC-SHA256 secret."""
+        from litefleet.registry.alerts import KINDS, AlertBook, Hook
+        from litefleet.registry.repository import Repository
+
+        hook = AlertBook(Repository(repo).keys.path).add(
+            Hook(
+                id=hook_id,
+                url=url,
+                secret=secret or "",
+                on=list(on) or list(KINDS),
+                failure_rate=failure_rate,
+                min_devices=min_devices,
+                unseen_checks=unseen_checks,
+                check_interval_s=_seconds(check_interval),
+            )
+        )
+        typer.echo(f"webhook {hook.id} -> {hook.url} on {', '.join(hook.on)}")
+        typer.echo(f"secret (X-Litefleet-Signature: sha256=HMAC of the body): {hook.secret}")
+
+    @alerts_app.command("list")
+    def alerts_list(repo: Path = typer.Argument(...)) -> None:
+        """Configured webhooks (secrets not shown)."""
+        from litefleet.registry.alerts import AlertBook
+        from litefleet.registry.repository import Repository
+
+        for h in AlertBook(Repository(repo).keys.path).hooks():
+            typer.echo(
+                f"{h.id} {h.url} on={','.join(h.on)} failure_rate>{h.failure_rate:g} "
+                f"unseen>{h.unseen_checks}x{h.check_interval_s:g}s"
+            )
+
+    @alerts_app.command("remove")
+    def alerts_remove(repo: Path = typer.Argument(...), hook_id: str = typer.Argument(...)):
+        """Delete a webhook."""
+        from litefleet.registry.alerts import AlertBook
+        from litefleet.registry.repository import Repository
+
+        if not AlertBook(Repository(repo).keys.path).remove(hook_id):
+            raise UserError(f"no webhook {hook_id!r}")
+        typer.echo(f"removed {hook_id}")
+
+
+def _refresh_groups(repo) -> None:
+    """Re-sign rollout states naming a group whose members changed (needs the rollout key)."""
+    from litefleet.registry.rollout import refresh_groups
+
+    if repo.keys.has("rollout"):
+        for model in repo.models():
+            refresh_groups(repo, model)
 
 
 def _print_fleet(report) -> None:

@@ -107,7 +107,10 @@ class DemoRun:
         return device.results(self.log(device))
 
     def fleet(self) -> dict[str, Any]:
-        return httpx.get(f"{self.server_url}/v1/fleet", timeout=10).json()
+        from litefleet.testing.operators import operator_headers
+
+        headers = operator_headers(self.repo, "demo", "viewer")
+        return httpx.get(f"{self.server_url}/v1/fleet", timeout=10, headers=headers).json()
 
     def release_status(self, version: int) -> dict[str, Any]:
         for r in self.fleet().get("releases", []):

@@ -9,6 +9,10 @@ Pure functions of the signed index, the signed rollout state and the local journ
   an operator unblocked (`agent unblock`): their bytes were verified and gated here already.
 - The one way down: the active release is `aborted` in the signed rollout state; then the
   device goes back to the newest earlier release that is not aborted.
+- A rollout entry with `tags` is offered only to members of those groups (`groups` in the
+  same signed state). A pin (`pins["device:ID"]`, else `pins["tag:NAME"]`) names the one
+  release the device runs, whatever the rollouts and the channel say; a pinned release that
+  is aborted, blocked or gone from the index is ignored.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ def choose_release(
             return in_rollout(device_id, index.model, version, percent)
 
     entries = rollout.rollouts if rollout else {}
+    groups = rollout.tags_of(device_id) if rollout else set()
 
     def aborted(v: int) -> bool:
         e = entries.get(v)
@@ -65,6 +70,17 @@ def choose_release(
         if older:
             return Choice("back", max(older), f"release {active} was aborted")
         return Choice("none", None, f"release {active} was aborted and nothing older is left")
+    pinned = _pinned(rollout, device_id, groups) if rollout else None
+    if (
+        pinned is not None
+        and index.release(pinned) is not None
+        and not aborted(pinned)
+        and pinned not in blocked
+    ):
+        if pinned == active:
+            return Choice("none", None, f"pinned to release {pinned}")
+        kind = "install" if pinned > highest else "back"
+        return Choice(kind, pinned, f"pinned to release {pinned}")
     offered = []
     for r in index.releases:
         e = entries.get(r.version)
@@ -72,6 +88,7 @@ def choose_release(
             r.channel == channel
             and e is not None
             and e.status == "active"
+            and (not e.tags or groups.intersection(e.tags))
             and (r.version > highest or _again(r.version, allowed_again, active))
             and r.version not in blocked
             and in_cohort(r.version, e.percent)
@@ -80,6 +97,13 @@ def choose_release(
     if not offered:
         return Choice("none", None, _why_none(index, entries, channel, highest, active, blocked))
     return Choice("install", max(offered), "")
+
+
+def _pinned(rollout: RolloutState, device_id: str, groups: set[str]) -> int | None:
+    if f"device:{device_id}" in rollout.pins:
+        return rollout.pins[f"device:{device_id}"]
+    tag_pins = sorted(k for k in rollout.pins if k.startswith("tag:") and k[4:] in groups)
+    return rollout.pins[tag_pins[0]] if tag_pins else None
 
 
 def _again(version: int, allowed_again: set[int], active: int | None) -> bool:

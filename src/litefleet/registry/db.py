@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
     inspect,
@@ -85,6 +86,69 @@ halts = Table(
     Column("resumed_at", Float, nullable=True),
     Column("resumed_by", String(128), nullable=False, default=""),
 )
+release_devices = Table(
+    "release_devices",
+    meta,
+    # one row per device that reported a release: the fleet counts are counts of these rows,
+    # never a count(distinct) over millions of events (kept by TelemetryStore.add)
+    Column("model", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("device_id", String(128), primary_key=True),
+    Column("health_failed", Boolean, nullable=False, default=False),
+    Column("rolled_back", Boolean, nullable=False, default=False),
+)
+device_tags = Table(
+    "device_tags",
+    meta,
+    # a copy of the enrollment book's tags (tokens.json), for SQL filters; synced by the server
+    Column("device_id", String(128), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+)
+operator_sessions = Table(
+    "operator_sessions",
+    meta,
+    Column("id_hash", String(64), primary_key=True),  # sha256 of the cookie's secret
+    Column("name", String(64), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("expires", Float, nullable=False),
+)
+audit = Table(
+    "audit",
+    meta,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("time", Float, nullable=False),
+    Column("who", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target", String(256), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("reason", Text, nullable=False, default=""),
+)
+adoption = Table(
+    "adoption",
+    meta,
+    # devices running each release, sampled every few minutes: the adoption plot
+    Column("bucket", Float, primary_key=True),
+    Column("model", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("running", Integer, nullable=False),
+)
+alert_outbox = Table(
+    "alert_outbox",
+    meta,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("hook", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("key", String(256), nullable=False),  # one alert per (hook, key), whatever worker
+    Column("payload", Text, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_try", Float, nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),  # pending|sent|failed
+    Column("last_error", Text, nullable=False, default=""),
+    Column("sent_at", Float, nullable=True),
+    UniqueConstraint("hook", "key", name="uq_alert_key"),
+)
 promotions = Table(
     "promotions",
     meta,
@@ -103,7 +167,13 @@ promotions = Table(
 Index("ix_events_release", events.c.model, events.c.version, events.c.type, events.c.offered)
 Index("ix_events_device", events.c.device_id)
 Index("ux_events_event", events.c.device_id, events.c.event_id, unique=True)
+Index("ix_events_device_type", events.c.device_id, events.c.type, events.c.id)  # console pages
+Index("ix_events_failures", events.c.type, events.c.model, events.c.reason)
 Index("ix_devices_release", devices.c.model, devices.c.version)
+Index("ix_devices_seen", devices.c.last_seen)
+Index("ix_device_tags_tag", device_tags.c.tag, device_tags.c.device_id)
+Index("ix_audit_time", audit.c.time)
+Index("ix_alert_due", alert_outbox.c.status, alert_outbox.c.next_try)
 
 
 def open_database(url: str, pool_size: int = 5, connect_timeout: int | None = None) -> Engine:
@@ -159,6 +229,18 @@ def _upgrade(engine: Engine) -> None:
                 "CREATE UNIQUE INDEX IF NOT EXISTS ux_events_event ON events (device_id, event_id)"
             )
         )
+    with engine.begin() as conn:  # a database from before release_devices: fill it once
+        empty = conn.execute(text("SELECT 1 FROM release_devices LIMIT 1")).first() is None
+        if empty and conn.execute(text("SELECT 1 FROM events LIMIT 1")).first() is not None:
+            conn.execute(
+                text(
+                    "INSERT INTO release_devices (model, version, device_id, health_failed,"
+                    " rolled_back) SELECT model, version, device_id,"
+                    " MAX(CASE WHEN type = 'health_failed' THEN 1 ELSE 0 END) = 1,"
+                    " MAX(CASE WHEN type = 'rolled_back' THEN 1 ELSE 0 END) = 1"
+                    " FROM events WHERE version IS NOT NULL GROUP BY model, version, device_id"
+                )
+            )
 
 
 URL_EXAMPLE = "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB or sqlite:///PATH"

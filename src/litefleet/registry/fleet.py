@@ -14,7 +14,7 @@ from litefleet.registry.judge import CanaryJudge
 from litefleet.registry.quality import read_policy
 from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import read_rollout
-from litefleet.registry.telemetry import TelemetryStore
+from litefleet.registry.telemetry import ReleaseHealth, TelemetryStore
 from litefleet.release import ReleaseIndex, index_path
 
 
@@ -31,6 +31,7 @@ class FleetRow(BaseModel):
     rollout_percent: float | None = None
     rollout_status: str | None = None
     rollout_reason: str = ""
+    rollout_tags: list[str] = []
     halt_state: str | None = None
     """The server's decision: pausing, paused, resumed (by an operator), armed; None: none."""
     auto_pauses: int = 0
@@ -47,12 +48,18 @@ class FleetRow(BaseModel):
 
 class FleetReport(BaseModel):
     releases: list[FleetRow]
+    tag: str | None = None
+    """The counts are of this device group only (None: the whole fleet)."""
 
 
 def fleet_report(
-    repo: Repository, store: TelemetryStore, decisions: list[HaltRecord] = ()
+    repo: Repository,
+    store: TelemetryStore,
+    decisions: list[HaltRecord] = (),
+    tag: str | None = None,
 ) -> FleetReport:
-    """Published releases (with rollout state) joined with what devices reported."""
+    """Published releases (with rollout state) joined with what devices reported
+    (two grouped queries whatever the number of releases and devices)."""
     rows: dict[tuple[str, int], FleetRow] = {}
     for model in repo.models():
         data = repo.read_target(index_path(model))
@@ -70,13 +77,15 @@ def fleet_report(
                 rollout_percent=entry.percent if entry else None,
                 rollout_status=entry.status if entry else None,
                 rollout_reason=entry.reason if entry else "",
+                rollout_tags=entry.tags if entry else [],
                 quality_floor=floor,
             )
-    for model, version in store.releases():
+    health = store.health_all(tag)
+    for model, version in health:
         rows.setdefault((model, version), FleetRow(model=model, version=version))
     halts = {(d.model, d.version): d for d in decisions}
     for (model, version), row in rows.items():
-        h = store.health(model, version)
+        h = health.get((model, version)) or ReleaseHealth(model, version, 0, 0, 0, 0, 0)
         decision = halts.get((model, version))
         summaries = store.canary_summaries(model, version)
         judged = (
@@ -100,4 +109,4 @@ def fleet_report(
                 "judge": judged.verdict if judged else None,
             }
         )
-    return FleetReport(releases=[rows[k] for k in sorted(rows)])
+    return FleetReport(releases=[rows[k] for k in sorted(rows)], tag=tag)

@@ -14,13 +14,24 @@ WHERE = (
 )
 
 
-def fetch_fleet(server: str, timeout: float = 10.0) -> FleetReport:
-    """`GET /v1/fleet`; a server that cannot be reached is one clear UserError that says
-    where the fleet view lives."""
+def fetch_fleet(
+    server: str, timeout: float = 10.0, token: str | None = None, tag: str | None = None
+) -> FleetReport:
+    """`GET /v1/fleet` with an operator's token; a server that cannot be reached, that has
+    no fleet view, or that refuses the token, is one clear UserError."""
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    params = {"tag": tag} if tag else {}
     try:
-        resp = httpx.get(f"{server.rstrip('/')}/v1/fleet", timeout=timeout)
+        resp = httpx.get(
+            f"{server.rstrip('/')}/v1/fleet", timeout=timeout, headers=headers, params=params
+        )
     except httpx.HTTPError as exc:
         raise UserError(f"cannot read the fleet from {server}: {cause(exc)}; {WHERE}") from exc
+    if resp.status_code in (401, 403):
+        raise UserError(
+            f"{server} refused the request ({resp.status_code}): give an operator token "
+            "(--token or LITEFLEET_OPERATOR_TOKEN; `litefleet repo operator add` makes one)"
+        )
     if resp.status_code == 404:
         raise UserError(
             f"{server} has no fleet view (HTTP 404): nginx's devices' listener serves no"

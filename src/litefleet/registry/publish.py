@@ -248,7 +248,7 @@ def publish(
             # device still running one must learn it may not)
             live = {r.version for r in kept_list}
             rollouts = {v: e for v, e in rollouts.items() if v in live or e.status == "aborted"}
-            new_state = RolloutState(model=model, rollouts=rollouts)
+            new_state = state.model_copy(update={"rollouts": rollouts})  # pins, groups kept
             state_bytes = new_state.model_dump_json(indent=1).encode()
             _refuse_oversize(f"{model}/rollout.json", len(state_bytes), MAX_INDEX_BYTES)
             tx.add_target(rollout_path(model), state_bytes)

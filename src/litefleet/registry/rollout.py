@@ -5,6 +5,11 @@ aborted). Both the CLI (`litefleet rollout`) and the server's automatic halt cha
 through `change_rollout`, under the repository lock, with only the rollout, snapshot and
 timestamp keys: so the server can stop a bad release but never sign a model file.
 
+Device groups: a rollout may name `tags` (only those groups are offered it) and a device or
+a group may be pinned to one release (`set_pin`); every signature refreshes `groups`, the
+members of each tag the state names, from the enrollment book (`tokens.py`), so devices
+learn their groups from the same signed file.
+
 Rules: an aborted release stays aborted (publish a new version instead); a paused one can
 be resumed; the percentage may go up or down (the cohort hash makes raising it only add
 devices). A staged release (`publish --stages`) is moved on by the server (`promote.py`,
@@ -43,6 +48,7 @@ def change_rollout(
     action: Action,
     percent: float | None = None,
     reason: str = "",
+    tags: list[str] | None = None,
 ) -> RolloutState:
     """Apply one rollout action to a published release and sign the new state.
 
@@ -52,6 +58,7 @@ def change_rollout(
         action: the rollout action (set a percent, pause, resume, abort).
         percent: the new share of the fleet for a percent change.
         reason: recorded in the signed state.
+        tags: when given, only devices in these groups are offered it ([] = every device).
 
     Returns:
         The new signed `RolloutState` of the model.
@@ -73,9 +80,63 @@ def change_rollout(
         state = read_rollout(repo, model) or RolloutState(model=model)
         current = state.rollouts.get(version, RolloutEntry(percent=0.0))
         entry = _apply(current, action, percent, reason or action, f"{model} {version}")
-        new = RolloutState(model=model, rollouts={**state.rollouts, version: entry})
-        with repo.transaction(roles=(ROLLOUT_ROLE,)) as tx:
-            tx.add_target(rollout_path(model), new.model_dump_json(indent=1).encode())
+        if tags is not None:
+            entry = entry.model_copy(update={"tags": sorted(set(tags))})
+        new = state.model_copy(update={"rollouts": {**state.rollouts, version: entry}})
+        return _sign(repo, new)
+
+
+def set_pin(
+    repo: Repository, model: str, target: str, version: int | None, reason: str = ""
+) -> RolloutState:
+    """Pin `target` (`device:ID` or `tag:NAME`) to a published release; None unpins it."""
+    if not target.startswith(("device:", "tag:")):
+        raise UserError(f"pin target {target!r} must look like device:ID or tag:NAME")
+    with repo.lock():
+        data = repo.read_target(index_path(model))
+        if data is None:
+            raise UserError(f"unknown model {model!r}")
+        if version is not None and ReleaseIndex.model_validate_json(data).release(version) is None:
+            raise UserError(f"{model} has no release {version}")
+        state = read_rollout(repo, model) or RolloutState(model=model)
+        pins = {k: v for k, v in state.pins.items() if k != target}
+        if version is not None:
+            pins[target] = version
+        try:
+            new = RolloutState.model_validate({**state.model_dump(), "pins": pins})
+        except ValueError as exc:
+            raise UserError(f"pin target {target!r}: not a valid device id or tag") from exc
+        return _sign(repo, new)
+
+
+def refresh_groups(repo: Repository, model: str) -> RolloutState | None:
+    """Re-sign the model's state when the members of a tag it names changed."""
+    with repo.lock():
+        state = read_rollout(repo, model)
+        if state is None or not _named_tags(state):
+            return state
+        if _with_groups(repo, state).groups == state.groups:
+            return state
+        return _sign(repo, state)
+
+
+def _named_tags(state: RolloutState) -> set[str]:
+    tags = {t for e in state.rollouts.values() for t in e.tags}
+    return tags | {k[4:] for k in state.pins if k.startswith("tag:")}
+
+
+def _with_groups(repo: Repository, state: RolloutState) -> RolloutState:
+    from litefleet.registry.tokens import DeviceTokens
+
+    members = DeviceTokens(repo.keys.path).members(_named_tags(state))
+    return state.model_copy(update={"groups": {t: sorted(ids) for t, ids in members.items()}})
+
+
+def _sign(repo: Repository, state: RolloutState) -> RolloutState:
+    """Sign `state` (groups refreshed) as the model's rollout.json; caller holds the lock."""
+    new = _with_groups(repo, state)
+    with repo.transaction(roles=(ROLLOUT_ROLE,)) as tx:
+        tx.add_target(rollout_path(new.model), new.model_dump_json(indent=1).encode())
     return new
 
 
@@ -88,7 +149,7 @@ def pause_if_active(repo: Repository, model: str, version: int, reason: str) -> 
         if state is None or entry is None or entry.status != "active":
             return None
         paused = entry.model_copy(update={"status": "paused", "reason": reason, "updated": _now()})
-        new = RolloutState(model=model, rollouts={**state.rollouts, version: paused})
+        new = state.model_copy(update={"rollouts": {**state.rollouts, version: paused}})
         with repo.transaction(roles=(ROLLOUT_ROLE,)) as tx:
             tx.add_target(rollout_path(model), new.model_dump_json(indent=1).encode())
     return paused
@@ -114,7 +175,7 @@ def promote_if_due(
                 "updated": _now(),
             }
         )
-        new = RolloutState(model=model, rollouts={**state.rollouts, version: moved})
+        new = state.model_copy(update={"rollouts": {**state.rollouts, version: moved}})
         with repo.transaction(roles=(ROLLOUT_ROLE,)) as tx:
             tx.add_target(rollout_path(model), new.model_dump_json(indent=1).encode())
     return entry.percent, moved

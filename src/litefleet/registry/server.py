@@ -3,9 +3,17 @@
     GET  /metadata/<file>, /targets/<path>   the repository, as static files (ETag, Range)
     POST /v1/devices/{device_id}/events      an `EventBatch`, `Authorization: Bearer <token>`
                                              (the device's own token, `repo token --device`)
-    GET  /v1/fleet                           `FleetReport` (per model and release)
-    GET  /v1/halts                           the server's pause decisions (who, when, why)
-    GET  /metrics, /healthz                  Prometheus (all workers), liveness
+    GET  /v1/fleet[?tag=T]                   `FleetReport` (per model and release)   [operator]
+    GET  /v1/halts                           the server's pause decisions (who, when, why) [op.]
+    GET  /metrics                            Prometheus (all workers)   [operator, unless
+                                             `public_metrics`]
+    GET  /healthz                            liveness
+    GET  /, /login, /console/...             the operator's console (`registry/console/`)
+    .../v1/operator/...                      console actions as an API       [operator]
+
+[operator]: an operator's bearer token (`op.NAME.SECRET`) or a console session (+ CSRF
+token for a change); a device token is refused there, as an operator token is refused
+for device reports (`registry/operators.py`).
 
 The server holds only online keys (snapshot, timestamp, rollout; `KeyStore(allowed=...)`
 refuses the others), so it can re-sign the timestamp before it expires and pause a failing
@@ -44,11 +52,16 @@ from prometheus_client.core import GaugeMetricFamily
 from pydantic import ValidationError
 
 from litefleet.errors import UserError
+from litefleet.registry.alerts import AlertBook, AlertLoop, Alerts
+from litefleet.registry.console import queries as console_queries
+from litefleet.registry.console.auth import OperatorAuth
+from litefleet.registry.console.routes import Console, install_console
 from litefleet.registry.db import check_database
 from litefleet.registry.fleet import FleetReport, fleet_report
 from litefleet.registry.halt import HaltKeeper, HaltRule, RolloutView
 from litefleet.registry.judge import CanaryJudge
 from litefleet.registry.keys import ONLINE_ROLES, offline_keys_exposed
+from litefleet.registry.operators import AuditLog, OperatorBook, Sessions
 from litefleet.registry.promote import Promoter
 from litefleet.registry.ratelimit import DeviceRateLimit
 from litefleet.registry.repository import Repository
@@ -87,6 +100,14 @@ class ServerSettings:
     """Reports per second a device may send after its burst (per worker; then 429)."""
     device_burst: int = 30
     db_pool_size: int = 5
+    public_metrics: bool = False
+    """Serve `/metrics` without operator auth (a scraper on a private network)."""
+    alert_interval: float = 5.0
+    """Seconds between deliveries of due webhooks (and silent-device checks, >= 30 s)."""
+    adoption_interval: float = 300.0
+    """Seconds between samples of the adoption plot."""
+    silent_after_s: float = 3 * 3600.0
+    """A device whose last report is older than this shows as `silent` in the console."""
 
     def to_env(self) -> str:
         """JSON for `SETTINGS_ENV`: how `serve --workers N` hands settings to each worker."""
@@ -132,6 +153,23 @@ def create_app(settings: ServerSettings) -> FastAPI:
     promoter = Promoter(keeper, view)
     scrape, events_total, rejected_total = _metrics(repo, store, keeper)
     worker = str(os.getpid())
+    auth = OperatorAuth(OperatorBook(keys.path), Sessions(store.engine))
+    alerts = Alerts(AlertBook(keys.path), store.engine)
+    console = Console(
+        repo=repo,
+        store=store,
+        keeper=keeper,
+        auth=auth,
+        audit=AuditLog(store.engine),
+        alerts=alerts,
+        devices=tokens.tokens,
+        silent_after_s=settings.silent_after_s,
+        adoption_s=settings.adoption_interval,
+        can_sign=can_halt,
+    )
+
+    def sample() -> None:
+        console_queries.sample_adoption(store.engine, settings.adoption_interval)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -142,6 +180,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 target=_refresh_loop, args=(repo, settings, stop), daemon=True, name="resign"
             )
             worker.start()
+        loop = AlertLoop(alerts, settings.alert_interval, extra=sample)
+        loop.start()
         stepper = None
         if settings.promote_interval and can_halt:
             stepper = threading.Thread(
@@ -152,6 +192,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
             )
             stepper.start()
         yield
+        loop.close()
         stop.set()
         for thread in (worker, stepper):
             if thread:
@@ -204,28 +245,39 @@ def create_app(settings: ServerSettings) -> FastAPI:
         }
         # only a failure or a canary summary can make a release cross a rule
         if can_halt and failing:
-            await run_in_threadpool(_consider, keeper, failing)
+            await run_in_threadpool(_consider, keeper, failing, alerts)
+        if failing and alerts.wants("failure_rate"):
+            await run_in_threadpool(_failure_alerts, store, alerts, failing)
         judged = {(e.model, e.version) for e in batch.events if e.type == "canary"}
         if can_halt and judged:  # a new live summary may be what a staged release waits for
             await run_in_threadpool(_promote, promoter, judged)
         return {"stored": len(batch.events)}
 
     @app.get("/v1/fleet")
-    def get_fleet() -> FleetReport:
-        return fleet_report(repo, store, keeper.sync_all())
+    def get_fleet(request: Request, tag: str | None = None) -> FleetReport:
+        auth.require(request)
+        if tag:
+            console.sync_tags()
+        return fleet_report(repo, store, keeper.sync_all(), tag or None)
 
     @app.get("/v1/promotions")
-    def get_promotions() -> list[dict[str, Any]]:
+    def get_promotions(request: Request) -> list[dict[str, Any]]:
+        auth.require(request)
         return promoter.history()
 
     @app.get("/v1/halts")
-    def get_halts(response: Response) -> list[dict[str, Any]]:
+    def get_halts(request: Request, response: Response) -> list[dict[str, Any]]:
         response.headers[WORKER_HEADER] = worker
+        auth.require(request)
         return [asdict(r) for r in keeper.sync_all()]
 
     @app.get("/metrics")
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        if not settings.public_metrics:
+            auth.require(request)
         return Response(generate_latest(scrape), media_type=CONTENT_TYPE_LATEST)
+
+    install_console(app, console)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -241,12 +293,25 @@ def create_app(settings: ServerSettings) -> FastAPI:
     return app
 
 
-def _consider(keeper: HaltKeeper, releases: set[tuple[str, int]]) -> None:
+def _consider(keeper: HaltKeeper, releases: set[tuple[str, int]], alerts: Alerts) -> None:
     for model, version in sorted(releases):
         try:
-            keeper.consider(model, version)
+            if keeper.consider(model, version):
+                record = keeper.book.get(model, version)
+                if record is not None:
+                    alerts.on_halt(
+                        model, version, record.reason, record.paused_by, record.generation
+                    )
         except Exception:  # a halt that fails must not lose the events already stored
             log.exception("automatic halt of %s %s failed", model, version)
+
+
+def _failure_alerts(store: TelemetryStore, alerts: Alerts, releases: set[tuple[str, int]]) -> None:
+    try:
+        for model, version in sorted(releases):
+            alerts.on_failures(store.health(model, version))
+    except Exception:
+        log.exception("failure-rate alert")
 
 
 def _promote(promoter: Promoter, releases: set[tuple[str, int]]) -> None:

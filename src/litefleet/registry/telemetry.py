@@ -33,11 +33,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 
-from litefleet.registry.db import devices, events, open_database
+from litefleet.registry.db import device_tags, devices, events, open_database, release_devices
 from litefleet.registry.judge import DeviceSummary
 from litefleet.release import EventBatch, TelemetryEvent
 
@@ -122,7 +122,9 @@ class TelemetryStore:
                 rows,
             )
             new = {r["event_id"] for r in rows}
-            self._update_devices(conn, device_id, [e for i, e in fresh if i in new], received)
+            stored = [e for i, e in fresh if i in new]
+            self._update_devices(conn, device_id, stored, received)
+            self._update_release_devices(conn, device_id, stored)
         return {(r["model"], r["version"]) for r in rows if r["version"] is not None}
 
     @staticmethod
@@ -210,36 +212,76 @@ class TelemetryStore:
             rows,
         )
 
-    def health(self, model: str, version: int) -> ReleaseHealth:
-        """Devices that tried, failed and run one release (every report, as users see it)."""
-        rel = (events.c.model == model) & (events.c.version == version)
-        distinct = func.count(events.c.device_id.distinct())
-        with self.engine.connect() as conn:
-            tried = conn.execute(select(distinct).where(rel)).scalar_one()
-            by_type = dict(
-                conn.execute(
-                    select(events.c.type, distinct)
-                    .where(rel & events.c.type.in_(FAILURE_TYPES))
-                    .group_by(events.c.type)
-                ).all()
+    def _update_release_devices(
+        self, conn: Connection, device_id: str, stored: list[TelemetryEvent]
+    ) -> None:
+        """One row per (release, device) that reported it, with its failure flags."""
+        flags: dict[tuple[str, int], dict[str, bool]] = {}
+        for e in stored:
+            if e.version is None:
+                continue
+            f = flags.setdefault(
+                (e.model, e.version), {"health_failed": False, "rolled_back": False}
             )
-            failed = conn.execute(
-                select(distinct).where(rel & events.c.type.in_(FAILURE_TYPES))
-            ).scalar_one()
-            running = conn.execute(
-                select(func.count())
-                .select_from(devices)
-                .where((devices.c.model == model) & (devices.c.version == version))
-            ).scalar_one()
-        return ReleaseHealth(
-            model=model,
-            version=version,
-            tried=tried,
-            failed=failed,
-            health_failed=by_type.get("health_failed", 0),
-            rolled_back=by_type.get("rolled_back", 0),
-            running=running,
+            if e.type in f:
+                f[e.type] = True
+        if not flags:
+            return
+        rows = [
+            {"model": m, "version": v, "device_id": device_id, **f}
+            for (m, v), f in sorted(flags.items())
+        ]
+        insert = (postgresql if self.dialect == "postgresql" else sqlite).insert(release_devices)
+        table = release_devices.c
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=[table.model, table.version, table.device_id],
+                set_={
+                    "health_failed": table.health_failed | insert.excluded.health_failed,
+                    "rolled_back": table.rolled_back | insert.excluded.rolled_back,
+                },
+            ),
+            rows,
         )
+
+    def health(self, model: str, version: int, tag: str | None = None) -> ReleaseHealth:
+        """Devices that tried, failed and run one release (every report, as users see it);
+        `tag`: only devices in that group."""
+        return self.health_all(tag).get(
+            (model, version), ReleaseHealth(model, version, 0, 0, 0, 0, 0)
+        )
+
+    def health_all(self, tag: str | None = None) -> dict[tuple[str, int], ReleaseHealth]:
+        """`health` of every release in two grouped queries over the small summary tables."""
+        rd, dv = release_devices.c, devices.c
+        failed = rd.health_failed | rd.rolled_back
+        q_tried = select(
+            rd.model,
+            rd.version,
+            func.count(),
+            func.sum(case((failed, 1), else_=0)),
+            func.sum(case((rd.health_failed, 1), else_=0)),
+            func.sum(case((rd.rolled_back, 1), else_=0)),
+        ).group_by(rd.model, rd.version)
+        q_running = (
+            select(dv.model, dv.version, func.count())
+            .where(dv.version.is_not(None))
+            .group_by(dv.model, dv.version)
+        )
+        if tag is not None:
+            members = select(device_tags.c.device_id).where(device_tags.c.tag == tag)
+            q_tried = q_tried.where(rd.device_id.in_(members))
+            q_running = q_running.where(dv.device_id.in_(members))
+        with self.engine.connect() as conn:
+            tried = {(m, v): rest for m, v, *rest in conn.execute(q_tried)}
+            running = {(m, v): n for m, v, n in conn.execute(q_running)}
+        out = {}
+        for key in tried.keys() | running.keys():
+            t, f, hf, rb = tried.get(key, (0, 0, 0, 0))
+            out[key] = ReleaseHealth(
+                key[0], key[1], int(t), int(f or 0), int(hf or 0), int(rb or 0), running.get(key, 0)
+            )
+        return out
 
     def halt_counts(self, model: str, version: int, since: float | None) -> tuple[int, int]:
         """(tried, failed) over distinct devices that were offered the release.
@@ -298,12 +340,9 @@ class TelemetryStore:
 
     def releases(self) -> list[tuple[str, int]]:
         """Every (model, version) any device reported, sorted."""
+        rd = release_devices.c
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(events.c.model, events.c.version)
-                .where(events.c.version.is_not(None))
-                .distinct()
-            ).all()
+            rows = conn.execute(select(rd.model, rd.version).distinct()).all()
         return sorted((m, v) for m, v in rows)
 
     def count_events(self) -> int:

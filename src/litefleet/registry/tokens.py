@@ -9,6 +9,10 @@ server reads). The server answers a report for `/v1/devices/{id}/events` with:
 - 403 when the token is valid but belongs to another device: one device (or one leaked
   token) can never speak for the rest of the fleet.
 
+Device groups (tags) live beside each device's token hash: given at enrollment
+(`repo token --device ID --tag camera --tag eu`) or set later by an operator (`repo tag`,
+the console). A new token for a device keeps its tags unless new ones are given.
+
 There is no fleet-wide token any more: a token file written by an older version (hash ->
 label, bound to nobody) is read as "no device", so those tokens are refused (401).
 
@@ -34,6 +38,19 @@ from litefleet.registry.keys import make_private_dir, write_private_file
 TOKENS_FILE = "tokens.json"
 DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 """What a device id may be: also a URL path segment and a database key, so kept plain."""
+TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_TAGS = 16
+
+
+def check_tags(tags: Iterable[str]) -> list[str]:
+    """Sorted, unique, valid tags, or one UserError naming the bad one."""
+    out = sorted(set(tags))
+    for tag in out:
+        if not TAG_RE.match(tag):
+            raise UserError(f"tag {tag[:80]!r}: 1-64 characters of A-Z a-z 0-9 . _ -")
+    if len(out) > MAX_TAGS:
+        raise UserError(f"at most {MAX_TAGS} tags per device, not {len(out)}")
+    return out
 
 
 def token_hash(token: str) -> str:
@@ -47,11 +64,13 @@ class DeviceTokens:
         self.dir = Path(keys_dir)
         self.path = self.dir / TOKENS_FILE
 
-    def issue(self, device_id: str, label: str = "") -> str:
+    def issue(self, device_id: str, label: str = "", tags: Iterable[str] | None = None) -> str:
         """A fresh token for `device_id`; any earlier token of that device stops working."""
-        return self.issue_many([device_id], label)[device_id]
+        return self.issue_many([device_id], label, tags)[device_id]
 
-    def issue_many(self, device_ids: Iterable[str], label: str = "") -> dict[str, str]:
+    def issue_many(
+        self, device_ids: Iterable[str], label: str = "", tags: Iterable[str] | None = None
+    ) -> dict[str, str]:
         """Tokens for many devices in one write (enrolling a whole fleet)."""
         ids = list(dict.fromkeys(device_ids))
         for device_id in ids:
@@ -59,14 +78,50 @@ class DeviceTokens:
                 raise UserError(
                     f"device id {device_id[:140]!r}: 1-128 characters of A-Z a-z 0-9 . _ : -"
                 )
+        new_tags = None if tags is None else check_tags(tags)
         issued = {d: secrets.token_urlsafe(32) for d in ids}
         now = datetime.now(UTC).replace(microsecond=0).isoformat()
         with self._locked():
-            entries = {h: e for h, e in self._read().items() if e.get("device") not in issued}
+            old = self._read()
+            kept_tags = {e.get("device"): e.get("tags", []) for e in old.values()}
+            entries = {h: e for h, e in old.items() if e.get("device") not in issued}
             for device_id, token in issued.items():
-                entries[token_hash(token)] = {"device": device_id, "label": label, "issued": now}
+                entries[token_hash(token)] = {
+                    "device": device_id,
+                    "label": label,
+                    "issued": now,
+                    "tags": new_tags if new_tags is not None else kept_tags.get(device_id, []),
+                }
             self._write(entries)
         return issued
+
+    def set_tags(self, device_id: str, tags: Iterable[str]) -> list[str]:
+        """Replace an enrolled device's tags; UserError for a device never enrolled."""
+        clean = check_tags(tags)
+        with self._locked():
+            entries = self._read()
+            mine = [e for e in entries.values() if e.get("device") == device_id]
+            if not mine:
+                raise UserError(f"device {device_id!r} is not enrolled (repo token --device)")
+            for e in mine:
+                e["tags"] = clean
+            self._write(entries)
+        return clean
+
+    def tags_by_device(self) -> dict[str, list[str]]:
+        """Every enrolled device -> its tags (possibly none)."""
+        return {
+            e["device"]: list(e.get("tags", [])) for e in self._read().values() if "device" in e
+        }
+
+    def members(self, tags: Iterable[str]) -> dict[str, list[str]]:
+        """tag -> enrolled devices carrying it, for each of `tags`."""
+        wanted = set(tags)
+        out: dict[str, list[str]] = {t: [] for t in wanted}
+        for device, device_tags in self.tags_by_device().items():
+            for t in wanted.intersection(device_tags):
+                out[t].append(device)
+        return out
 
     def revoke(self, device_id: str) -> int:
         """Remove every token of `device_id`; return how many there were."""
