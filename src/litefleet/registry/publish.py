@@ -16,6 +16,7 @@ from pathlib import Path
 from litefleet.delta import worthwhile_patch
 from litefleet.errors import UserError
 from litefleet.registry.buildfolder import Build, check_name, load_build
+from litefleet.registry.push import notify
 from litefleet.registry.repository import Repository, Transaction
 from litefleet.registry.rollout import read_rollout
 from litefleet.release import (
@@ -171,6 +172,7 @@ def publish(
             }
             new_state = RolloutState(model=model, rollouts=rollouts)
             tx.add_target(rollout_path(model), new_state.model_dump_json(indent=1).encode())
+    notify(repo, model, "release", version)  # online devices check now (issue 23)
     return Published(model, version, [c.name for c in build.report.candidates], patches)
 
 

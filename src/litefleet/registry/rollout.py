@@ -4,6 +4,7 @@
 aborted). Both the CLI (`litefleet rollout`) and the server's automatic halt change it
 through `change_rollout`, under the repository lock, with only the rollout, snapshot and
 timestamp keys: so the server can stop a bad release but never sign a model file.
+Each signed change then nudges the model's online devices (`push.notify`, issue 23).
 
 Rules: an aborted release stays aborted (publish a new version instead); a paused one can
 be resumed; the percentage may go up or down (the cohort hash makes raising it only add
@@ -16,6 +17,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from litefleet.errors import UserError
+from litefleet.nudge import Kind
+from litefleet.registry.push import notify
 from litefleet.registry.repository import Repository
 from litefleet.release import (
     ROLLOUT_ROLE,
@@ -27,6 +30,12 @@ from litefleet.release import (
 )
 
 Action = Literal["percent", "pause", "resume", "abort"]
+NUDGE_OF: dict[str, Kind] = {
+    "percent": "stage",
+    "pause": "pause",
+    "resume": "resume",
+    "abort": "abort",
+}
 
 
 def read_rollout(repo: Repository, model: str) -> RolloutState | None:
@@ -74,6 +83,7 @@ def change_rollout(
         new = RolloutState(model=model, rollouts={**state.rollouts, version: entry})
         with repo.transaction(roles=(ROLLOUT_ROLE,)) as tx:
             tx.add_target(rollout_path(model), new.model_dump_json(indent=1).encode())
+    notify(repo, model, NUDGE_OF[action], version)
     return new
 
 
@@ -89,6 +99,7 @@ def pause_if_active(repo: Repository, model: str, version: int, reason: str) -> 
         new = RolloutState(model=model, rollouts={**state.rollouts, version: paused})
         with repo.transaction(roles=(ROLLOUT_ROLE,)) as tx:
             tx.add_target(rollout_path(model), new.model_dump_json(indent=1).encode())
+    notify(repo, model, "pause", version)
     return paused
 
 

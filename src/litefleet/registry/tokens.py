@@ -30,6 +30,7 @@ from pathlib import Path
 from litefleet.errors import UserError
 from litefleet.lock import FileLock
 from litefleet.registry.keys import make_private_dir, write_private_file
+from litefleet.registry.mosquitto import MqttAccounts
 
 TOKENS_FILE = "tokens.json"
 DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -66,6 +67,7 @@ class DeviceTokens:
             for device_id, token in issued.items():
                 entries[token_hash(token)] = {"device": device_id, "label": label, "issued": now}
             self._write(entries)
+        MqttAccounts(self.dir).set_tokens(issued)  # the push broker's accounts (issue 23)
         return issued
 
     def revoke(self, device_id: str) -> int:
@@ -74,6 +76,7 @@ class DeviceTokens:
             entries = self._read()
             kept = {h: e for h, e in entries.items() if e.get("device") != device_id}
             self._write(kept)
+        MqttAccounts(self.dir).drop(device_id)
         return len(entries) - len(kept)
 
     def by_hash(self) -> dict[str, str]:
