@@ -47,6 +47,9 @@ class PushConfig(BaseModel):
     broker: str = Field(pattern=r"^mqtts?://[^\s/:]+(:\d{1,5})?/?$")
     """mqtt://HOST:PORT (mqtts:// for TLS with the system's CAs)."""
     enabled: bool = True
+    halt_spread_s: float = Field(default=0.0, ge=0)
+    """A pause/abort nudge: check within this (0: at once; a fleet of millions behind one
+    small server may want a few seconds, see docs/push.md)."""
     release_spread_s: float = Field(default=180.0, ge=0)
     """A release/stage/resume nudge: check at a uniform random point within this."""
     reconnect_spread_s: float = Field(default=30.0, ge=0)
@@ -94,7 +97,7 @@ class NudgeGate:
         self.reason = ""
 
     def nudge(self, now: float, urgency: str, reason: str) -> None:
-        spread = {"now": 0.0, "spread": self.cfg.release_spread_s}.get(
+        spread = {"now": self.cfg.halt_spread_s, "spread": self.cfg.release_spread_s}.get(
             urgency, self.cfg.reconnect_spread_s
         )
         due = now + self.rng.uniform(0, spread) if spread else now
