@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -43,11 +44,12 @@ import aiomqtt
 import psutil
 
 from litefleet.nudge import model_topic, mqtt_password
+from litefleet.registry.deploy import NginxSite, write_nginx
 from litefleet.registry.mosquitto import MosquittoSite, write_mosquitto
 from litefleet.registry.rollout import change_rollout
 from litefleet.registry.tokens import DeviceTokens
 from litefleet.testing.lab import MODEL, Lab
-from litefleet.testing.services import MosquittoServer, free_port, wait_for_port
+from litefleet.testing.services import MosquittoServer, NginxServer, free_port, wait_for_port
 
 
 class Operator:
@@ -87,20 +89,25 @@ class Peak:
     def __init__(self, procs: dict[str, psutil.Process]) -> None:
         self.procs = procs
         self.cpu0 = {k: self._cpu(p) for k, p in procs.items()}
-        self.rss = {k: p.memory_info().rss for k, p in procs.items()}
+        self.rss = {k: self._rss(p) for k, p in procs.items()}
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._sample, daemon=True)
         self._t.start()
 
     @staticmethod
-    def _cpu(p: psutil.Process) -> float:
-        t = p.cpu_times()
-        return t.user + t.system
+    def _tree(p: psutil.Process) -> list[psutil.Process]:
+        return [p, *p.children(recursive=True)]  # nginx: master + workers
+
+    def _cpu(self, p: psutil.Process) -> float:
+        return sum(q.cpu_times().user + q.cpu_times().system for q in self._tree(p))
+
+    def _rss(self, p: psutil.Process) -> int:
+        return sum(q.memory_info().rss for q in self._tree(p))
 
     def _sample(self) -> None:
         while not self._stop.wait(0.1):
             for k, p in self.procs.items():
-                self.rss[k] = max(self.rss[k], p.memory_info().rss)
+                self.rss[k] = max(self.rss[k], self._rss(p))
 
     def done(self) -> dict:
         self._stop.set()
@@ -283,6 +290,9 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=256, help="HTTP keep-alive connections.")
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--skip-poll", action="store_true")
+    ap.add_argument(
+        "--nginx", action="store_true", help="Devices fetch through nginx (deploy nginx)."
+    )
     args = ap.parse_args()
     me = psutil.Process()
     gen0 = me.cpu_times()
@@ -311,11 +321,26 @@ def main() -> None:
             wait_for_port(http_port, timeout=120, proc=server)
             base = f"http://127.0.0.1:{http_port}"
             results = {}
-            with MosquittoServer(write_mosquitto(site), port) as broker:
+            with contextlib.ExitStack() as stack:
+                broker = stack.enter_context(MosquittoServer(write_mosquitto(site), port))
                 procs = {
                     "mosquitto": psutil.Process(broker.proc.pid),
                     "litefleet_serve": psutil.Process(server.pid),
                 }
+                if args.nginx:  # the fleet topology: nginx serves the signed files from disk
+                    web_port = free_port()
+                    conf = write_nginx(
+                        NginxSite(
+                            repo=lab.repo.path,
+                            listen=f"127.0.0.1:{web_port}",
+                            api=base,
+                            prefix=tmp / "nginx",
+                            user="root" if os.geteuid() == 0 else None,
+                        )
+                    )
+                    web = stack.enter_context(NginxServer(conf, web_port))
+                    procs["nginx"] = psutil.Process(web.proc.pid)
+                    base = web.url
                 results["push"] = asyncio.run(run_push(args, lab, base, port, tokens, procs, op))
                 op.change(1, "resume")
                 if not args.skip_poll:
@@ -330,6 +355,7 @@ def main() -> None:
     out = {
         "bench": "push",
         "devices": args.devices,
+        "front": "nginx (litefleet deploy nginx)" if args.nginx else "litefleet serve alone",
         "cpus": os.cpu_count(),
         **results,
         "generator_cpu_s": round(gen1.user + gen1.system - gen0.user - gen0.system, 1),

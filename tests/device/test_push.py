@@ -20,7 +20,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from litefleet.device.push import NudgeGate, PushConfig, RateLimit, push_status
+from litefleet.device.push import NudgeGate, PushChannel, PushConfig, RateLimit, push_status
 from litefleet.device.store import ModelStore
 from litefleet.nudge import Nudge, device_topic, model_topic, mqtt_password
 from litefleet.registry.mosquitto import MosquittoSite, write_mosquitto
@@ -180,6 +180,38 @@ def test_rate_limit_and_jitter_rules_on_a_virtual_clock():
     assert spread.take(1.0) == "push: pause 4 (now)"
 
 
+def test_a_nudge_that_is_not_one_is_ignored_unread(tmp_path):
+    cfg = PushConfig(broker="mqtt://127.0.0.1:1")
+    channel = PushChannel(cfg, tmp_path, "digits", "cam-1", "token")
+    good = Nudge.of("digits", "abort", 3).model_dump_json().encode()
+    assert channel._parse(good) == Nudge.of("digits", "abort", 3)
+    for bad in (
+        b"x" * 10_000,  # oversized
+        b"{not json",
+        Nudge.of("other-model", "abort", 3).model_dump_json().encode(),  # not its model
+        good.replace(b'"urgency":"now"', b'"urgency":"now","install":"evil.tflite"'),
+        good.replace(b'"abort"', b'"downgrade"'),
+    ):
+        assert channel._parse(bad) is None, bad
+
+
+def test_the_broker_password_is_no_telemetry_token(tmp_path):
+    """A broker (or a sniffer of plain MQTT) learns the device's broker password; it is an
+    HMAC of the token, so it cannot post reports as the device."""
+    import httpx
+
+    with Lab(tmp_path / "lab") as lab:
+        token = lab.token_for("cam-1")
+        url = f"{lab.server.url}/v1/devices/cam-1/events"
+        as_broker = httpx.post(url, json={"events": []}, headers=auth(mqtt_password(token)))
+        assert as_broker.status_code == 401
+        assert httpx.post(url, json={"events": []}, headers=auth(token)).status_code != 401
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 # ---------------------------------------------------------------------- the broker
 
 
@@ -295,6 +327,8 @@ def test_a_flood_of_nudges_does_not_make_an_agent_check_more_than_its_limit(plab
         # the connect check took one token of the burst (2): at most one more in 120 s
         assert len(nudged) <= 1, nudged
         assert plab.push("flooded")["checks"] <= 2
+        # 30 of them said "abort 1": the signed state says active, so the device stays on 1
+        assert all(r["action"] == "none" for r in nudged) and plab.active("flooded") == 1
 
 
 def test_broker_killed_mid_test_agents_keep_polling_and_reconnect(plab):
