@@ -22,6 +22,7 @@ import pytest
 
 from litefleet.device.push import NudgeGate, PushChannel, PushConfig, RateLimit, push_status
 from litefleet.device.store import ModelStore
+from litefleet.errors import UserError
 from litefleet.nudge import Nudge, device_topic, model_topic, mqtt_password
 from litefleet.registry.mosquitto import MosquittoSite, write_mosquitto
 from litefleet.registry.push import Publisher, PushSettings
@@ -210,6 +211,38 @@ def test_the_broker_password_is_no_telemetry_token(tmp_path):
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def test_deploy_mosquitto_writes_accounts_acls_and_a_private_publisher_account(tmp_path):
+    from typer.testing import CliRunner
+
+    from litefleet.cli import app
+    from litefleet.registry.repository import Repository
+    from litefleet.registry.tokens import DeviceTokens
+
+    repo = Repository.init(tmp_path / "repo")
+    tokens = DeviceTokens(repo.keys.path)
+    tokens.issue_many(["cam-1", "cam-2"])
+    tokens.revoke("cam-2")  # a revoked device loses its broker account too
+    out = tmp_path / "mq"
+    args = ["deploy", "mosquitto", str(repo.path), "--out", str(out), "--listen", "0.0.0.0:1884"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    users = [line.split(":")[0] for line in (out / "passwd").read_text().splitlines()]
+    assert users == ["cam-1", "litefleet-server"]
+    assert all(
+        h.split(":", 1)[1].startswith("$7$101$") for h in (out / "passwd").read_text().split()
+    )
+    assert (out / "passwd").stat().st_mode & 0o077 == 0
+    settings = PushSettings.load(repo.keys.path)
+    assert settings.broker == "mqtt://127.0.0.1:1884" and settings.username == "litefleet-server"
+    assert (repo.keys.path / "push.json").stat().st_mode & 0o077 == 0
+    conf = (out / "mosquitto.conf").read_text()
+    assert "allow_anonymous false" in conf and "listener 1884 0.0.0.0" in conf
+    acl = (out / "acl").read_text()
+    assert "pattern read litefleet/device/%u" in acl and "write" not in acl.split("user ")[0]
+    again = CliRunner().invoke(app, [*args[:-2], "--listen", "bad"])
+    assert isinstance(again.exception, UserError) and "HOST:PORT" in str(again.exception)
 
 
 # ---------------------------------------------------------------------- the broker
