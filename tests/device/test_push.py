@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from litefleet.device.push import NudgeGate, PushChannel, PushConfig, RateLimit, push_status
+from litefleet.device.status import status_of
 from litefleet.device.store import ModelStore
 from litefleet.errors import UserError
 from litefleet.nudge import Nudge, device_topic, model_topic, mqtt_password
@@ -381,3 +382,6 @@ def test_broker_killed_mid_test_agents_keep_polling_and_reconnect(plab):
         wait_for(lambda: plab.push("steady").get("connects", 0) >= 2, 60, "reconnect")
         plab.lab.rollout(2, "abort")
         wait_for(lambda: plab.active("steady") == 1, 30, "abort after the broker came back")
+        wait_for(lambda: plab.push("steady").get("last_nudge"), 10, "the abort nudge")
+        text = status_of(plab.lab.root / "devices" / "steady")["push"]["text"]
+        assert "connected since" in text and "last nudge abort 2" in text, text
