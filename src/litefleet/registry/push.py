@@ -82,6 +82,9 @@ class Publisher:
             protocol=mqtt.MQTTv311,
         )
         self.client.username_pw_set(settings.username, settings.password)
+        self.client.connect_timeout = (
+            PUBLISH_TIMEOUT_S  # a black-holed broker: seconds, not minutes
+        )
         self.client.on_connect = self._on_connect
 
     def _on_connect(self, _client, _userdata, _flags, reason, _props) -> None:
