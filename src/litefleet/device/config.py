@@ -68,7 +68,7 @@ class AgentConfig(BaseModel):
     @model_validator(mode="after")
     def _push_needs_token(self) -> AgentConfig:
         if self.push is not None and self.push.enabled and not self.token:
-            raise ValueError("push needs the device's token (agent init --token)")
+            raise UserError("push needs the device's token (agent init --token)")
         return self
 
     @model_validator(mode="after")
