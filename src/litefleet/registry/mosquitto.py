@@ -18,6 +18,7 @@ After enrolling devices, run the command again and reload the broker (`kill -HUP
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,8 @@ class MosquittoSite:
     """Folder for mosquitto.conf, passwd, acl."""
     listen: str = "127.0.0.1:1883"
     user: str | None = None
-    """`user` directive: the account mosquitto drops to when started as root."""
+    """`user` directive: the account mosquitto drops to when started as root (the files
+    are given to it when written as root)."""
     max_connections: int = -1
 
 
@@ -145,4 +147,17 @@ def write_mosquitto(site: MosquittoSite) -> Path:
     write_private_file(passwd, "".join(f"{u}:{h}\n" for u, h in sorted(accounts.items())).encode())
     acl.write_text(acl_text())
     conf.write_text(config_text(site, passwd, acl))
+    if site.user and site.user != "root" and os.geteuid() == 0:
+        _give_to(site.user, passwd, acl, conf)  # mosquitto reads them after dropping to it
     return conf
+
+
+def _give_to(user: str, *paths: Path) -> None:
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise UserError(f"--user {user!r}: no such account on this machine") from None
+    for path in paths:
+        os.chown(path, entry.pw_uid, entry.pw_gid)
