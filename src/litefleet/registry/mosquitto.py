@@ -96,6 +96,8 @@ def acl_text() -> str:
     return (
         "# litefleet push channel (written by `litefleet deploy mosquitto`)\n"
         "# every device: read its model topics and its own topic, publish nothing\n"
+        "# (mosquitto warns that the first pattern names no %u: intended, every device\n"
+        "# reads the model topics, which say no more than the public metadata/)\n"
         f"pattern read {TOPIC_ROOT}/model/+\n"
         f"pattern read {TOPIC_ROOT}/device/%u\n"
         "\n"
