@@ -182,6 +182,37 @@ def test_rate_limit_and_jitter_rules_on_a_virtual_clock():
     assert spread.take(1.0) == "push: pause 4 (now)"
 
 
+def test_a_nudge_makes_the_strategy_ask_now_its_rules_still_decide_and_abort_wins(
+    registry, device, build, tmp_path
+):
+    """Conditional strategy on a metered network: a nudged release is deferred by the
+    download rules like a scheduled one; a nudged abort rolls back at once (to the version
+    kept on disk: going back to one never installed is a download, which the rules judge)."""
+    from litefleet.device.agent import Agent
+    from litefleet.device.conditions import JsonConditions
+
+    conditions = tmp_path / "conditions.json"
+    conditions.write_text(json.dumps({"network": "unmetered", "battery_percent": 90}))
+    registry.publish(build("v1"), 1)
+    policy = {"interval": 3600.0, "rules": {"small_bytes": 0, "escalation": None}}
+    home = device("cond", strategy="conditional", policy=policy)
+    agent = Agent(home, conditions=JsonConditions(conditions))
+    state = agent.policy_state()
+    state, r = agent.step(state, nudged="push: (re)connected")
+    assert (r.action, r.active_version, r.trigger) == ("installed", 1, "push: (re)connected")
+    registry.publish(build("v2"), 2)
+    state, r = agent.step(state, nudged="push: release 2 (spread)")
+    assert (r.action, r.active_version) == ("installed", 2), r
+    conditions.write_text(json.dumps({"network": "metered", "battery_percent": 90}))
+    registry.publish(build("v3"), 3)
+    assert agent.step(state)[1] is None  # not due: polling is an hour away
+    state, r = agent.step(state, nudged="push: release 3 (spread)")
+    assert r.action == "deferred" and r.reason.startswith("require_unmetered"), r
+    registry.rollout(2, "abort")
+    state, r = agent.step(state, nudged="push: abort 2 (now)")
+    assert (r.action, r.active_version) == ("rolled_back", 1), r
+
+
 def test_a_nudge_that_is_not_one_is_ignored_unread(tmp_path):
     cfg = PushConfig(broker="mqtt://127.0.0.1:1")
     channel = PushChannel(cfg, tmp_path, "digits", "cam-1", "token")
