@@ -30,6 +30,7 @@ EXTRA_OF = {
             "httpx",
             "psutil",
             "urllib3",
+            "paho",
         ),
         "device",
     ),

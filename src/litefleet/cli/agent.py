@@ -58,6 +58,8 @@ def status_lines(s: dict) -> list[str]:
     lines.append(f"downloads: {s['download_rules']}")
     lines.append(f"metadata: {s['metadata']['age_text']}")
     lines.append(f"telemetry queued: {s['telemetry_queued']}")
+    if "push" in s:
+        lines.append(f"push: {s['push']['text']}")
     lines.extend(f"WARNING: {w}" for w in s["warnings"])
     return lines
 
@@ -154,6 +156,11 @@ def register(app: typer.Typer) -> None:
             "--offline",
             help="Do not contact the server (a device prepared before its first release).",
         ),
+        push: str | None = typer.Option(
+            None,
+            "--push",
+            help="MQTT broker of the fleet's push nudges, e.g. mqtt://broker:1883 (needs --token).",
+        ),
     ) -> None:
         """Create a device home that follows MODEL on SERVER, trusting ROOT.
 
@@ -195,6 +202,7 @@ def register(app: typer.Typer) -> None:
                 keep=keep,
                 probation={"predictions": probation_predictions, "seconds": probation_seconds},
                 sticky_tolerance=sticky_tolerance,
+                push={"broker": push} if push else None,
                 force=force,
                 contact_server=not offline,
             )
@@ -248,10 +256,52 @@ def register(app: typer.Typer) -> None:
             else:
                 typer.echo(run_line(r))
 
+        from litefleet.device.push import start_push
+
+        agent = Agent(home)
+        push = start_push(agent.config, home)  # None when push is off for this device
         try:
-            Agent(home).run(max_cycles=max_cycles, tick=tick, on_result=show)
+            agent.run(max_cycles=max_cycles, tick=tick, on_result=show, push=push)
         except KeyboardInterrupt:
             raise SystemExit(130) from None
+        finally:
+            if push is not None:
+                push.close()
+
+    @agent_app.command("push")
+    def push_settings(
+        home: Path = HOME,
+        broker: str | None = typer.Option(None, "--broker", help="mqtt://HOST:PORT"),
+        on: bool | None = typer.Option(None, "--on/--off", help="Use push nudges or not."),
+        settings: str | None = typer.Option(
+            None,
+            "--settings",
+            help='JSON, e.g. \'{"release_spread_s": 60, "min_interval_s": 30, "burst": 2}\'.',
+        ),
+    ) -> None:
+        """Show or change this device's push settings (takes effect at the next `run`)."""
+        from litefleet.device.config import load_config, save_config, validate_config
+        from litefleet.errors import UserError
+
+        cfg = load_config(home)
+        current = cfg.push.model_dump() if cfg.push else {}
+        try:
+            extra = json.loads(settings) if settings else {}
+        except json.JSONDecodeError as exc:
+            raise UserError(f"--settings is not JSON: {exc}") from None
+        if not isinstance(extra, dict):
+            raise UserError("--settings must be a JSON object")
+        changes = {**extra, **({"broker": broker} if broker else {})}
+        if on is not None:
+            changes["enabled"] = on
+        if changes:
+            if "broker" not in current and "broker" not in changes:
+                raise UserError("no broker yet: give --broker mqtt://HOST:PORT")
+            data = cfg.model_dump(mode="json", exclude_none=True)
+            data["push"] = {**current, **changes}
+            cfg = validate_config(data)
+            save_config(home, cfg)
+        _print_json(cfg.push.model_dump() if cfg.push else {"enabled": False})
 
     @agent_app.command("status")
     def status(

@@ -1,4 +1,5 @@
-"""`litefleet deploy nginx|postgres`: the parts of the fleet topology (docs/deploy.md)."""
+"""`litefleet deploy nginx|postgres|mosquitto`: the parts of the fleet topology
+(docs/deploy.md, docs/push.md)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,27 @@ def register(app: typer.Typer) -> None:
         errors = prefix / "logs" / "error.log"
         typer.echo(f"start:  nginx -p {prefix} -c {conf} -e {errors}")
         typer.echo(f"reload: nginx -p {prefix} -c {conf} -e {errors} -s reload")
+
+    @deploy_app.command("mosquitto")
+    def deploy_mosquitto(
+        repo: Path = typer.Argument(..., help="The repository (its keys/ hold device accounts)."),
+        listen: str = typer.Option("127.0.0.1:1883", "--listen", help="HOST:PORT for devices."),
+        out: Path = typer.Option(
+            Path("mosquitto"), "--out", help="Folder for mosquitto.conf, passwd, acl."
+        ),
+        user: str | None = typer.Option(
+            None, "--user", help="Account mosquitto drops to when started as root."
+        ),
+    ) -> None:
+        """Write the push broker's config: per-device accounts, ACLs, the server's publisher."""
+        from litefleet.registry.mosquitto import MosquittoSite, write_mosquitto
+        from litefleet.registry.repository import Repository
+
+        keys = Repository(repo).keys.path
+        conf = write_mosquitto(MosquittoSite(keys_dir=keys, out=out, listen=listen, user=user))
+        typer.echo(f"wrote {conf} (server publisher account: {keys / 'push.json'})")
+        typer.echo(f"start:  mosquitto -c {conf}")
+        typer.echo("after enrolling devices: run this again, then kill -HUP the broker")
 
     @deploy_app.command("postgres")
     def deploy_postgres(

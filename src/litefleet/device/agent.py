@@ -731,17 +731,20 @@ class Agent:
     def feedback(self) -> Feedback:
         return read_feedback(self.home, self.store.active_version())
 
-    def step(self, state: PolicyState) -> tuple[PolicyState, CheckResult | None]:
-        """One tick of the run loop: probation, then a check if the strategy says so."""
+    def step(
+        self, state: PolicyState, nudged: str | None = None
+    ) -> tuple[PolicyState, CheckResult | None]:
+        """One tick of the run loop: probation, then a check if the strategy says so or a
+        push nudge asks for one (`nudged`: its reason; the download rules still apply)."""
         result = self.watch_probation()
         if result is not None:
             result.trigger = "probation verdict"
         feedback = self.feedback()
         now = self.clock.now()
-        if result is None and not self.policy.due(state, now, feedback):
+        if result is None and nudged is None and not self.policy.due(state, now, feedback):
             return state, None
         if result is None:
-            trigger = self.policy.why_due(state, now, feedback)
+            trigger = nudged or self.policy.why_due(state, now, feedback)
             result = self.check(flush_telemetry=False, state=state)
             result.trigger = trigger
             self.telemetry.record(
@@ -768,15 +771,17 @@ class Agent:
         max_cycles: int | None = None,
         tick: float = 5.0,
         on_result=None,
+        push=None,
     ) -> None:
-        """Loop until `stop` is set (or `max_cycles` checks ran)."""
+        """Loop until `stop` is set (or `max_cycles` checks ran). `push`: a
+        `device.push.PushChannel` whose due nudges trigger checks between polls."""
         stop = stop or threading.Event()
         state = self.policy_state()
         with contextlib.suppress(OSError):  # `agent status` shows next_check from the start
             self._remember_policy(state)
         cycles = 0
         while not stop.is_set():
-            state, result = self.step(state)
+            state, result = self.step(state, push.take() if push else None)
             if result is not None:
                 cycles += 1
                 if on_result:
@@ -784,7 +789,9 @@ class Agent:
                 if max_cycles is not None and cycles >= max_cycles:
                     return
             wait = max(0.0, min(tick, state.next_check - self.clock.now()))
-            if isinstance(self.clock, SystemClock):
+            if isinstance(self.clock, SystemClock) and push is not None:
+                push.wait(wait)  # wakes early when a nudge arrives or falls due
+            elif isinstance(self.clock, SystemClock):
                 stop.wait(wait)
             else:
                 self.clock.sleep(max(wait, 1e-3))

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from litefleet.device.policy import StrategyName
 from litefleet.device.probation import ProbationRules
 from litefleet.device.profile import DeviceProfile
+from litefleet.device.push import PushConfig
 from litefleet.errors import UserError
 from litefleet.fsutil import atomic_write_json, read_json
 from litefleet.release import PRECISIONS, Precision, Signature
@@ -61,6 +62,14 @@ class AgentConfig(BaseModel):
     """Overall deadline of one metadata download (on top of `timeout_s` per read)."""
     min_throughput_bytes_s: float = Field(default=8192.0, gt=0)
     """A target download may take `metadata_deadline_s` + its size / this, no longer."""
+    push: PushConfig | None = None
+    """The push channel (issue 23): broker URL, on/off, jitter and rate limit of nudges."""
+
+    @model_validator(mode="after")
+    def _push_needs_token(self) -> AgentConfig:
+        if self.push is not None and self.push.enabled and not self.token:
+            raise UserError("push needs the device's token (agent init --token)")
+        return self
 
     @model_validator(mode="after")
     def _policy_fits_strategy(self) -> AgentConfig:

@@ -55,6 +55,41 @@ def status_of(home: Path, now: float | None = None) -> dict[str, Any]:
         "telemetry_queued": len(telemetry.pending()),
         "warnings": telemetry.warnings(),
         "history": [h.model_dump() for h in st.history[-10:]],
+        "push": _push_words(cfg, home, now),
+    }
+
+
+def _push_words(cfg, home: Path, now: float) -> dict[str, Any]:
+    """The push channel: configured?, connected (as the last `run` saw it), last nudge."""
+    from litefleet.device.push import push_status
+
+    if cfg.push is None or not cfg.push.enabled:
+        return {"enabled": False, "text": "off (polling only)"}
+    seen = push_status(home) or {}
+    if not seen:
+        state = "not started (no `agent run` yet)"
+    elif seen.get("connected"):
+        state = f"connected since {_when(seen['since'], now).removesuffix(' (due)')}"
+    else:
+        since = (
+            f" since {_when(seen['since'], now).removesuffix(' (due)')}"
+            if seen.get("since")
+            else ""
+        )
+        state = f"disconnected{since}" + (f" ({seen['error']})" if seen.get("error") else "")
+    last = seen.get("last_nudge")
+    nudge = (
+        f"last nudge {last['kind']} {last.get('version') or ''} "
+        f"{_when(last['at'], now).removesuffix(' (due)')}".replace("  ", " ")
+        if last
+        else "no nudge yet"
+    )
+    counts = f"{seen.get('nudges', 0)} nudges, {seen.get('checks', 0)} nudged checks"
+    return {
+        "enabled": True,
+        "broker": cfg.push.broker,
+        **seen,
+        "text": f"{cfg.push.broker}: {state}; {nudge}; {counts}",
     }
 
 

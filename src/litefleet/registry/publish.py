@@ -28,6 +28,7 @@ from litefleet.errors import UserError
 from litefleet.registry.buildfolder import Build, check_name, load_build
 from litefleet.registry.compaction import INDEX_KEEP, kept_releases
 from litefleet.registry.gatespec import gate_spec
+from litefleet.registry.push import notify
 from litefleet.registry.quality import assess, remember_first_floor
 from litefleet.registry.releasefiles import add_release_files, release_files
 from litefleet.registry.repository import Repository, Transaction
@@ -256,6 +257,7 @@ def publish(
                 _refuse_oversize(f"{role}.json", tx.signed_bytes(role), MAX_TARGETS_METADATA_BYTES)
         if quality is not None:
             remember_first_floor(repo, model, quality, version)
+    notify(repo, model, "release", version)  # online devices check now (issue 23)
     return Published(
         model,
         version,

@@ -4,6 +4,7 @@
 aborted). Both the CLI (`litefleet rollout`) and the server's automatic halt change it
 through `change_rollout`, under the repository lock, with only the rollout, snapshot and
 timestamp keys: so the server can stop a bad release but never sign a model file.
+Each signed change then nudges the model's online devices (`push.notify`, issue 23).
 
 Device groups: a rollout may name `tags` (only those groups are offered it) and a device or
 a group may be pinned to one release (`set_pin`); every signature refreshes `groups`, the
@@ -23,6 +24,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from litefleet.errors import UserError
+from litefleet.nudge import Kind
+from litefleet.registry.push import notify
 from litefleet.registry.repository import Repository
 from litefleet.release import (
     ROLLOUT_ROLE,
@@ -34,6 +37,14 @@ from litefleet.release import (
 )
 
 Action = Literal["percent", "pause", "resume", "abort", "hold", "release"]
+NUDGE_OF: dict[str, Kind] = {
+    "percent": "stage",
+    "pause": "pause",
+    "resume": "resume",
+    "abort": "abort",
+    "hold": "stage",
+    "release": "stage",
+}
 
 
 def read_rollout(repo: Repository, model: str) -> RolloutState | None:
@@ -83,7 +94,9 @@ def change_rollout(
         if tags is not None:
             entry = entry.model_copy(update={"tags": sorted(set(tags))})
         new = state.model_copy(update={"rollouts": {**state.rollouts, version: entry}})
-        return _sign(repo, new)
+        signed = _sign(repo, new)
+    notify(repo, model, NUDGE_OF[action], version)
+    return signed
 
 
 def set_pin(
@@ -106,7 +119,9 @@ def set_pin(
             new = RolloutState.model_validate({**state.model_dump(), "pins": pins})
         except ValueError as exc:
             raise UserError(f"pin target {target!r}: not a valid device id or tag") from exc
-        return _sign(repo, new)
+        signed = _sign(repo, new)
+    notify(repo, model, "stage", version)
+    return signed
 
 
 def refresh_groups(repo: Repository, model: str) -> RolloutState | None:
@@ -152,6 +167,7 @@ def pause_if_active(repo: Repository, model: str, version: int, reason: str) -> 
         new = state.model_copy(update={"rollouts": {**state.rollouts, version: paused}})
         with repo.transaction(roles=(ROLLOUT_ROLE,)) as tx:
             tx.add_target(rollout_path(model), new.model_dump_json(indent=1).encode())
+    notify(repo, model, "pause", version)
     return paused
 
 
@@ -178,6 +194,7 @@ def promote_if_due(
         new = state.model_copy(update={"rollouts": {**state.rollouts, version: moved}})
         with repo.transaction(roles=(ROLLOUT_ROLE,)) as tx:
             tx.add_target(rollout_path(model), new.model_dump_json(indent=1).encode())
+    notify(repo, model, "stage", version)
     return entry.percent, moved
 
 

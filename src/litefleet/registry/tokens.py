@@ -34,6 +34,7 @@ from pathlib import Path
 from litefleet.errors import UserError
 from litefleet.lock import FileLock
 from litefleet.registry.keys import make_private_dir, write_private_file
+from litefleet.registry.mosquitto import MqttAccounts
 
 TOKENS_FILE = "tokens.json"
 DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -93,6 +94,7 @@ class DeviceTokens:
                     "tags": new_tags if new_tags is not None else kept_tags.get(device_id, []),
                 }
             self._write(entries)
+        MqttAccounts(self.dir).set_tokens(issued)  # the push broker's accounts (issue 23)
         return issued
 
     def set_tags(self, device_id: str, tags: Iterable[str]) -> list[str]:
@@ -129,6 +131,7 @@ class DeviceTokens:
             entries = self._read()
             kept = {h: e for h, e in entries.items() if e.get("device") != device_id}
             self._write(kept)
+        MqttAccounts(self.dir).drop(device_id)
         return len(entries) - len(kept)
 
     def by_hash(self) -> dict[str, str]:

@@ -195,12 +195,26 @@ class ServerConfig(_Section):
     sends devices back. None: paused only (devices stay until the next release)."""
 
 
+class PushSim(_Section):
+    """Push nudges (issue 23; `litefleet.device.push`): a device online when the signed state
+    changes checks at once for a pause or an abort, within `release_spread_s` for a release
+    or a stage; a device offline then checks when it is back online (within
+    `reconnect_spread_s`). Polling goes on as configured. The device's rate limit never
+    binds here (a few nudges a day)."""
+
+    halt_spread_s: float = Field(0.0, ge=0)
+    release_spread_s: float = Field(180.0, ge=0)
+    reconnect_spread_s: float = Field(30.0, ge=0)
+
+
 class RunConfig(_Section):
     """One simulated strategy: a name in the report and overrides of the policy's fields."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
     strategy: StrategyName
     policy: dict[str, Any] = Field(default_factory=dict)
+    push: PushSim | None = None
+    """Push nudges on top of the strategy's polling (None: polling only)."""
     sticky_tolerance: float = Field(0.01, ge=0, le=1)
     """The agent's `--sticky-tolerance`: 0 always takes the most accurate variant."""
     sample_aware: bool = True

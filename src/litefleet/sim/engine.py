@@ -179,6 +179,12 @@ class FleetRun:
         self._reports: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._horizon = -np.inf
         self._soon = np.empty(0, dtype=np.int64)
+        self.push = run.push
+        self.nudge_at = np.full(n, np.inf)
+        """When a push nudge makes the device check (inf: none pending)."""
+        self._changes_seen = 0
+        self._halt_seen: list[tuple[float, str, int, np.ndarray]] = []
+        """Per pause/abort: (time, kind, version, each device's first check since)."""
 
     # ------------------------------------------------------------------ the loop
 
@@ -214,8 +220,10 @@ class FleetRun:
 
     def server_changed(self, now: float) -> None:
         """The server's signed state changed at `now` (a publish, a stage, a pause, an
-        abort): account for the devices it leaves stale or on an aborted release."""
+        abort): account for the devices it leaves stale or on an aborted release; with
+        push, nudge the online devices."""
         self._fleet_changed(now)
+        self._on_changes()
 
     def step_until(self, stop: float, last: bool) -> None:
         """Every device that wakes before `stop` (or at it when `last`), at its own time."""
@@ -224,6 +232,7 @@ class FleetRun:
     def finish(self) -> RunMetrics:
         """Close the books at the end of the run; the metrics."""
         self._close(self.end)
+        self.m.halt_reach = self._halt_reach()
         return self.m
 
     def _step(self, stop: float, last: bool) -> None:
@@ -243,12 +252,13 @@ class FleetRun:
                 return
             self._round(idx, wake[due])
             self._flush_reports()
+            self._on_changes()  # an automatic halt in these reports: nudge now
 
     def _schedule(self, idx: np.ndarray, now: np.ndarray) -> None:
         t = self.states.next_check[idx]
         watched = ~np.isnan(self.probation[idx]) | self.is_bad[self.active[idx]]
         t = np.where(watched, np.minimum(t, now + self.tick), t)
-        self.wake[idx] = np.maximum(t, now)
+        self.wake[idx] = np.maximum(np.minimum(t, self.nudge_at[idx]), now)
 
     def _round(self, idx: np.ndarray, now: np.ndarray) -> None:
         """`Agent.step` for each device of `idx` at its own time `now`."""
@@ -279,7 +289,9 @@ class FleetRun:
             self.probation[p[verdict == PASSED]] = np.nan
         feedback = self._feedback(idx, now)
         states = self.states.take(idx)
-        due = policy.due_many(states, now, feedback)
+        nudged = self.nudge_at[idx] <= now
+        self.nudge_at[idx[nudged]] = np.inf
+        due = policy.due_many(states, now, feedback) | nudged  # a nudge: check now
         d, td = idx[due], now[due]
         if len(d):
             outcome = self._check(d, td)
@@ -306,6 +318,9 @@ class FleetRun:
         on = np.flatnonzero(~offline)
         d_on, t_on = d[on], now[on]
         self.m.count_checks(t_on)
+        for t_h, _, _, seen in self._halt_seen:  # who has learnt of each pause/abort, when
+            late = t_on >= t_h
+            seen[d_on[late]] = np.minimum(seen[d_on[late]], t_on[late])
         kind, version = self._choose(d_on)
         offered = np.where(kind == C_INSTALL, version, 0)
         self.waits.answered(d_on, t_on, offered, self.highest[d_on], self.server)
@@ -588,6 +603,65 @@ class FleetRun:
                 self.m.on_bad_at_abort[v] = int(np.count_nonzero(self.active == v))
         everyone = np.arange(self.n)
         self._stale(everyone, np.full(self.n, now))
+
+    # ------------------------------------------------------------------ push (issue 23)
+
+    def _on_changes(self) -> None:
+        """Each new signed change: start watching who learns of a halt; with push, nudge."""
+        changes = self.server.changes
+        while self._changes_seen < len(changes):
+            t, kind, _version = changes[self._changes_seen]
+            self._changes_seen += 1
+            if kind in ("pause", "abort"):
+                self._halt_seen.append((t, kind, _version, np.full(self.n, np.inf)))
+            if self.push is not None:
+                self._nudge(t, kind)
+
+    def _nudge(self, t: float, kind: str) -> None:
+        """Online devices check at `t` (a halt) or within the release spread; offline ones
+        when they are back online (the reconnect check), within the reconnect spread."""
+        every = np.arange(self.n)
+        online = self.traces.network_many(every, np.full(self.n, t)) != NONE
+        halt = kind in ("pause", "abort")
+        spread = self.push.halt_spread_s if halt else self.push.release_spread_s
+        at = np.full(self.n, t)
+        on, off = every[online], every[~online]
+        if spread and len(on):
+            at[on] += spread * self._u(on)
+        if len(off):
+            at[off] = self._back_online(off, t) + self.push.reconnect_spread_s * self._u(off)
+        self.nudge_at = np.minimum(self.nudge_at, at)
+        self.wake = np.minimum(self.wake, np.maximum(at, t))
+        soon = every[self.wake < self._horizon]
+        self._soon = np.union1d(self._soon, soon)
+
+    def _back_online(self, d: np.ndarray, t: float, days: int = 7) -> np.ndarray:
+        """Start of the first hour after `t` each device of `d` has a network (inf: none
+        within `days`): the traces are hourly."""
+        back = np.full(len(d), np.inf)
+        todo = np.arange(len(d))
+        first = int(t // 3600.0) + 1
+        for hour in range(first, min(self.traces.hours, first + 24 * days)):
+            if not len(todo):
+                break
+            net = self.traces.network_many(d[todo], np.full(len(todo), hour * 3600.0))
+            up = net != NONE
+            back[todo[up]] = hour * 3600.0
+            todo = todo[~up]
+        return back
+
+    def _halt_reach(self) -> list[dict[str, object]]:
+        out = []
+        for t_h, kind, version, seen in self._halt_seen:
+            hours = np.sort(seen - t_h) / 3600.0
+            reach = {}
+            for q in (0.5, 0.95):
+                k = int(np.ceil(q * self.n)) - 1
+                reach[f"hours_to_{int(q * 100)}"] = (
+                    float(hours[k]) if np.isfinite(hours[k]) else None
+                )
+            out.append({"kind": kind, "version": version, "hour": t_h / 3600.0, **reach})
+        return out
 
     def _close(self, now: float) -> None:
         since = self.stale_since

@@ -187,6 +187,9 @@ class RunMetrics:
                 "probation_rollbacks": self.probation_rollbacks,
                 "abort_rollbacks": self.abort_rollbacks,
                 "halts": halts,
+                # per pause/abort: hours until 50/95 % of the fleet had checked since;
+                # set by `FleetRun.run` (a sharded run does not merge it)
+                "reach": getattr(self, "halt_reach", []),
             },
             "decisions": {
                 "installs": self.installs,

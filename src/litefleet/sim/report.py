@@ -78,6 +78,7 @@ def _rows(result: SimResult) -> list[tuple[str, Any]]:
             ),
         ),
         ("halted at (hour)", _halts),
+        ("halt known to 95% after (h)", _halt_reach),
         ("checks reaching server", lambda s: f"{s['load']['checks']:,}"),
         ("deferred downloads", lambda s: f"{s['decisions']['deferred']:,}"),
         ("check rate, mean (req/s)", lambda s: f"{s['load']['mean_rps']:.2f}"),
@@ -103,6 +104,19 @@ def _reach(v: int):
         return f"{_hours(r['hours_to_50'])} / {_hours(r['hours_to_95'])}"
 
     return fmt
+
+
+def _halt_reach(s: dict) -> str:
+    """Hours until 95 % of the fleet had checked since each pause/abort (push shrinks it)."""
+    reach = s["bad_release"].get("reach") or []
+    return (
+        ", ".join(
+            f"{r['kind']} v{r['version']}: "
+            + ("never" if r["hours_to_95"] is None else f"{r['hours_to_95']:.1f}")
+            for r in reach
+        )
+        or "-"
+    )
 
 
 def _reach_online(v: int):

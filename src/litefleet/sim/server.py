@@ -70,6 +70,8 @@ class SimServer:
     failed: dict[int, np.ndarray] = field(default_factory=dict)
     _counts: dict[int, list[int]] = field(default_factory=dict)
     """Per version: [devices that tried it, devices that failed it]."""
+    changes: list[tuple[float, str, int]] = field(default_factory=list)
+    """(time, publish|percent|pause|abort, version) of every signed change: what push nudges."""
     _queue: list[tuple[float, int, str, int, float]] = field(default_factory=list)
     _seq: int = 0
 
@@ -100,7 +102,9 @@ class SimServer:
         changed = False
         while self._queue and self._queue[0][0] <= now:
             t, _, action, version, percent = heapq.heappop(self._queue)
-            changed |= self._apply(t, action, version, percent)
+            if self._apply(t, action, version, percent):
+                changed = True
+                self.changes.append((t, action, version))
         return changed
 
     def report_many(
@@ -162,6 +166,7 @@ class SimServer:
         if not self.rule.should_halt(health):
             return False
         self._set(version, status="paused", reason=self.rule.reason(health))
+        self.changes.append((now, "pause", version))
         self.halts.append(Halt(version, now, health.tried, health.failed, self.rule.reason(health)))
         after = self.cfg.server.abort_after_hours
         if after is not None:

@@ -187,3 +187,50 @@ class NginxServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+def mosquitto_binary() -> str | None:
+    found = shutil.which("mosquitto")
+    return found or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+
+
+class MosquittoServer:
+    """Mosquitto on a config written by `registry.mosquitto.write_mosquitto` (Debian package
+    `mosquitto`). `stop()` kills it (SIGKILL: the broker dying mid-test) and `start()`
+    brings it back on the same port."""
+
+    def __init__(self, conf: Path, port: int):
+        self.conf = Path(conf)
+        self.port = port
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> MosquittoServer:
+        binary = mosquitto_binary()
+        if binary is None:
+            raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
+        log = (self.conf.parent / "mosquitto.log").open("ab")
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(self.conf)], stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        try:
+            wait_for_port(self.port, proc=self.proc)
+        except RuntimeError as exc:
+            text = (self.conf.parent / "mosquitto.log").read_text(errors="replace")[-800:]
+            raise RuntimeError(f"mosquitto did not start: {exc} {text}") from exc
+        return self
+
+    def stop(self, kill: bool = True) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill() if kill else self.proc.terminate()
+            self.proc.wait(15)
+
+    def __enter__(self) -> MosquittoServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop(kill=False)
