@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,10 @@ EPS = 1e-4
 """Floor for bin shares, so an empty bin does not make PSI infinite."""
 PER_FEATURE = 16
 """Elements averaged into one pooled feature (when the input has that many)."""
+DRIFT_BUDGET = 0.05
+"""Share of the inference time the monitor may spend binning live inputs (`observe`)."""
+CREDIT_CAP_S = 0.002
+"""Most binning time saved up while inputs were skipped (bounds a burst of work)."""
 SMOOTHING = 0.5
 """Pseudo-count added to every live bin before PSI (see `DriftMonitor.drift`)."""
 
@@ -177,6 +182,11 @@ class DriftMonitor:
         self.predictions = 0
         self.errors = 0
         self._confidence_sum = 0.0
+        self._confidence_n = 0
+        self.skipped = 0
+        """Inputs left unbinned to keep within `DRIFT_BUDGET` (see `observe`)."""
+        self._credit = 0.0
+        self._cost_s = 0.0
 
     def features(self, x: Inputs) -> np.ndarray | None:
         """Pooled features of ONE sample (with or without a batch axis of 1), or None when
@@ -209,15 +219,33 @@ class DriftMonitor:
         ]
         return np.concatenate(parts, axis=1, dtype=np.float64)
 
-    def observe(self, x: Inputs, probabilities: np.ndarray | None) -> None:
+    def observe(
+        self, x: Inputs, probabilities: np.ndarray | None, inference_s: float | None = None
+    ) -> None:
+        """Count one live prediction. With `inference_s` (what the inference took), an
+        input past the first `BATCH` (always looked at: probation needs an early signal) is
+        looked at (binned, its confidence counted) only while the monitor's own measured
+        cost stays within `DRIFT_BUDGET` of the inference time (a token bucket): on a model
+        that runs in microseconds most inputs are skipped, on a camera model none is."""
         with self._lock:
             self.predictions += 1
+            if inference_s is not None and self.predictions > BATCH:
+                self._credit = min(self._credit + DRIFT_BUDGET * inference_s, CREDIT_CAP_S)
+                if self._credit < self._cost_s:
+                    self.skipped += 1
+                    return
+                start = time.perf_counter()
             if probabilities is not None and probabilities.size:
                 self._confidence_sum += float(probabilities.max())
+                self._confidence_n += 1
             if self._plan and self._gather(x, self._buffer[self._buffered]):
                 self._buffered += 1
                 if self._buffered == BATCH:
                     self._bin_buffer()
+            if inference_s is not None and self.predictions > BATCH:
+                spent = time.perf_counter() - start
+                self._credit -= spent
+                self._cost_s = spent if not self._cost_s else 0.9 * self._cost_s + 0.1 * spent
 
     def _bin_buffer(self) -> None:
         """Pool and bin the buffered samples into the counts (lock held)."""
@@ -249,10 +277,10 @@ class DriftMonitor:
         drift = self.drift()
         with self._lock:
             n = self.predictions
-            ok = n - self.errors
+            seen = self._confidence_n
             return Feedback(
                 drift=drift,
                 error_rate=self.errors / n if n else 0.0,
-                confidence=self._confidence_sum / ok if ok else 1.0,
+                confidence=self._confidence_sum / seen if seen else 1.0,
                 predictions=n,
             )
