@@ -5,14 +5,15 @@ The release ships `drift.json`: reference statistics of the training inputs, bou
 whatever the model. Each input is reduced to at most `MAX_DRIFT_FEATURES` pooled features
 (`pool`: a fixed set of evenly spaced elements, averaged in runs of `per_feature`), and each
 feature gets quantile bins. The monitor pools each live input the same way and counts it
-into the same bins: a fixed cost per prediction (a gather of at most 64 x 64 elements and one
-vectorised comparison), a fixed memory, for an 8x8 digit and a 224x224x3 photo alike.
+into the same bins: a fixed cost per prediction (a gather of at most 64 x 16 elements, pooled and
+binned in batches), a fixed memory, for an 8x8 digit and a 224x224x3 photo alike.
 PSI = sum((p - q) * ln(p / q)) over bins, averaged over features; < 0.1 is stable,
 > 0.25 a significant shift.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from litefleet.release import (
 
 EPS = 1e-4
 """Floor for bin shares, so an empty bin does not make PSI infinite."""
-PER_FEATURE = 64
+PER_FEATURE = 16
 """Elements averaged into one pooled feature (when the input has that many)."""
 SMOOTHING = 0.5
 """Pseudo-count added to every live bin before PSI (see `DriftMonitor.drift`)."""
@@ -135,11 +136,19 @@ def _bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.bincount(idx, minlength=len(edges) - 1).astype(np.float64)
 
 
+BATCH = 64
+"""Samples kept before they are pooled and binned together (amortises everything but one
+gather per sample; the buffer holds at most 64 x 64 x 16 float32, 256 KB)."""
+
+
 class DriftMonitor:
     """Counts pooled live inputs per reference bin; thread-safe, fixed cost per sample.
 
-    Statistics of the first format (`LegacyFeatureStats`, one feature per element) are
-    not monitored: an old installed version reports no drift rather than paying per element.
+    A sample costs one `np.take` of at most 64 x 16 elements into a buffer (the number of
+    numpy calls, not the elements, is what a sample costs); pooling and binning run on a
+    whole buffer at once, when it is full or when the drift is read. Statistics of the
+    first format (`LegacyFeatureStats`, one feature per element) are not monitored: an old
+    installed version reports no drift rather than paying per element.
     """
 
     def __init__(self, stats: FeatureStats | LegacyFeatureStats | None) -> None:
@@ -147,21 +156,24 @@ class DriftMonitor:
         self.stats = stats if isinstance(stats, FeatureStats) else None
         self._plan = list(self.stats.inputs) if self.stats else []
         self._positions = [positions(spec) for spec in self._plan]
+        bounds = np.cumsum([0] + [len(p) for p in self._positions])
+        self._slices = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+        n = len(self.stats.edges) if self.stats else 0
         width = max((len(e) for e in self.stats.edges), default=2) if self.stats else 2
         # interior edges padded with +inf: a value's bin = how many interior edges are <= it
         # (searchsorted side="right" for every feature in one comparison)
-        self._interior = np.full((len(self.stats.edges) if self.stats else 0, width - 2), np.inf)
-        self._expected = np.zeros((len(self._interior), width - 1))
+        self._interior = np.full((n, width - 2), np.inf)
+        self._expected = np.zeros((n, width - 1))
+        self._valid = np.zeros(self._expected.shape, dtype=bool)
         if self.stats:
             for i, (e, f) in enumerate(zip(self.stats.edges, self.stats.fractions, strict=True)):
                 self._interior[i, : len(e) - 2] = e[1:-1]
                 self._expected[i, : len(f)] = f
-        self._valid = np.zeros(self._expected.shape, dtype=bool)
-        if self.stats:
-            for i, f in enumerate(self.stats.fractions):
                 self._valid[i, : len(f)] = True
-        self._rows = np.arange(len(self._interior))
+        self._offsets = np.arange(n) * (width - 1)
         self._counts = np.zeros_like(self._expected)
+        self._buffer = np.zeros((BATCH, int(bounds[-1])), dtype=np.float32)
+        self._buffered = 0
         self.predictions = 0
         self.errors = 0
         self._confidence_sum = 0.0
@@ -169,26 +181,53 @@ class DriftMonitor:
     def features(self, x: Inputs) -> np.ndarray | None:
         """Pooled features of ONE sample (with or without a batch axis of 1), or None when
         the input does not have the shape the statistics describe."""
+        row = np.zeros(self._buffer.shape[1], dtype=np.float32)
+        return self._pool(row[None])[0] if self._gather(x, row) else None
+
+    def _gather(self, x: Inputs, row: np.ndarray) -> bool:
+        """The sampled elements of one sample into `row`; False when its shape is not the
+        one the statistics describe."""
+        if isinstance(x, np.ndarray) and len(self._plan) == 1:  # the common case, fast
+            if x.size != self._plan[0].elements:
+                return False
+            np.take(x, self._positions[0], out=row, mode="clip")
+            return True
         arrays = _as_list(x)
         if len(arrays) != len(self._plan):
-            return None
-        parts = []
-        for a, spec, pos in zip(arrays, self._plan, self._positions, strict=True):
-            flat = a.reshape(-1)
-            if flat.size != spec.elements:
-                return None
-            parts.append(flat[pos].reshape(spec.features, spec.per_feature).mean(axis=1))
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+            return False
+        if any(a.size != spec.elements for a, spec in zip(arrays, self._plan, strict=True)):
+            return False
+        for a, pos, part in zip(arrays, self._positions, self._slices, strict=True):
+            np.take(np.asarray(a, dtype=np.float32), pos, out=row[part], mode="clip")
+        return True
+
+    def _pool(self, rows: np.ndarray) -> np.ndarray:
+        """(samples, features) means of the gathered elements of each feature."""
+        parts = [
+            rows[:, part].reshape(len(rows), spec.features, spec.per_feature).mean(axis=2)
+            for spec, part in zip(self._plan, self._slices, strict=True)
+        ]
+        return np.concatenate(parts, axis=1, dtype=np.float64)
 
     def observe(self, x: Inputs, probabilities: np.ndarray | None) -> None:
-        feats = self.features(x) if self._plan else None
         with self._lock:
             self.predictions += 1
             if probabilities is not None and probabilities.size:
-                self._confidence_sum += float(np.max(probabilities))
-            if feats is not None:
-                bins = (self._interior <= feats[:, None]).sum(axis=1)
-                self._counts[self._rows, bins] += 1
+                self._confidence_sum += float(probabilities.max())
+            if self._plan and self._gather(x, self._buffer[self._buffered]):
+                self._buffered += 1
+                if self._buffered == BATCH:
+                    self._bin_buffer()
+
+    def _bin_buffer(self) -> None:
+        """Pool and bin the buffered samples into the counts (lock held)."""
+        if not self._buffered:
+            return
+        feats = self._pool(self._buffer[: self._buffered])
+        bins = (self._interior[None] <= feats[:, :, None]).sum(axis=2)
+        cells = (bins + self._offsets).ravel()
+        self._counts += np.bincount(cells, minlength=self._counts.size).reshape(self._counts.shape)
+        self._buffered = 0
 
     def error(self) -> None:
         with self._lock:
@@ -197,6 +236,7 @@ class DriftMonitor:
 
     def drift(self) -> float:
         with self._lock:
+            self._bin_buffer()
             if not self._plan or self._counts.sum() == 0:
                 return 0.0
             # Jeffreys smoothing (+0.5 per bin): with few samples most bins are empty, and

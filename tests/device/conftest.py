@@ -21,7 +21,7 @@ import pytest
 from litefleet.device.store import Manifest, ModelStore, sha256_file
 from litefleet.drift import reference_stats
 from litefleet.litert import LoadedModel
-from litefleet.release import BuildReport, CandidateReport
+from litefleet.release import DRIFT_FILE, BuildReport, CandidateReport
 from litefleet.testing import tiny_models
 from litefleet.testing.lab import Lab
 from litefleet.testing.tiny_data import dataset
@@ -123,6 +123,7 @@ def install_local(
     d = np.load(models_dir / "data.npz")
     with store.staging() as stage:
         (stage / f"{precision}.tflite").write_bytes(src.read_bytes())
+        (stage / DRIFT_FILE).write_text(reference_stats(d["x"][:400]).model_dump_json())
         manifest = Manifest(
             model="blobs",
             version=version,
@@ -133,7 +134,6 @@ def install_local(
             bytes=src.stat().st_size,
             signature=m.signature,
             source="local",
-            reference_stats=reference_stats(d["x"][:400]),
         )
         store.commit(stage, manifest)
     if activate:

@@ -51,7 +51,7 @@ def test_only_version_failing_probation_does_not_wedge_the_agent(lab):
 def test_fetcher_resumes_with_range_and_drops_bad_partials(lab, tmp_path: Path):
     """python-tuf's fetcher restarted every cut download from byte 0."""
     lab.publish("v1", 1)
-    path = next(lab.repo.targets_dir.rglob("*golden.npz")).relative_to(lab.repo.targets_dir)
+    path = next(lab.repo.targets_dir.rglob("*golden-inputs.npz")).relative_to(lab.repo.targets_dir)
     url = f"{lab.proxy.url}/targets/{path}"
     whole = httpx.get(f"{lab.server.url}/targets/{path}").content
     fetcher = ResumingFetcher(

@@ -228,6 +228,9 @@ class ResumingFetcher(Urllib3Fetcher):
                 part.unlink(missing_ok=True)
             return self._request(url, 0, part)
         if response.status >= 400:
+            # the server sent the error's body too (a 404 for the next root, every check)
+            length = response.headers.get("content-length", "")
+            self.bytes_received += int(length) if length.isdigit() else 0
             response.close()  # never return a connection with an unread body to the pool
             raise exceptions.DownloadHTTPError(
                 f"HTTP error occurred with status {response.status}", response.status
