@@ -15,6 +15,7 @@ apt-get; without them the test is skipped and says which is missing.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -159,8 +160,12 @@ def test_nginx_two_workers_postgres_three_agents(topology, monkeypatch, tmp_path
     workers: list[str] = []
     sent_direct = [0]
 
+    stamps = itertools.count()
+
     def report(device: str) -> None:
-        body = {"events": [{"type": "health_failed", "model": MODEL, "version": 3, "time": 1e9}]}
+        # a new event each time (the server stores a replayed event once: issue 20)
+        at = 1e9 + next(stamps)
+        body = {"events": [{"type": "health_failed", "model": MODEL, "version": 3, "time": at}]}
         with httpx.Client(timeout=60) as client:
             r = client.post(
                 f"{web.url}/v1/devices/{device}/events",
