@@ -333,6 +333,7 @@ def main() -> None:
                         NginxSite(
                             repo=lab.repo.path,
                             listen=f"127.0.0.1:{web_port}",
+                            operator_listen=f"127.0.0.1:{free_port()}",
                             api=base,
                             prefix=tmp / "nginx",
                             user="root" if os.geteuid() == 0 else None,

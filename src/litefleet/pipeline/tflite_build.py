@@ -166,6 +166,7 @@ def build_tflite(
             skipped=skipped,
             model_kind="tflite",
             task=task,
+            test_samples=n_eval if labels is not None else None,
             reference_stats=_drift(samples),
             environment=_environment(delegated),
             recipe=recipe or {},
