@@ -82,10 +82,10 @@ def test_an_input_of_another_shape_or_old_statistics_count_no_drift():
 
 def test_the_monitor_keeps_to_its_share_of_the_inference_time():
     """With the inference time given, a monitor skips inputs on a model that runs in
-    microseconds and looks at every one on a slow model; the first batch is always seen."""
+    microseconds and looks at every one on a slow model; the first inputs are always seen."""
     import numpy as np
 
-    from litefleet.drift import BATCH, DriftMonitor, reference_stats
+    from litefleet.drift import WARMUP, DriftMonitor, reference_stats
 
     rng = np.random.default_rng(0)
     train = rng.random((200, 32, 32, 3), dtype=np.float32)
@@ -96,8 +96,8 @@ def test_the_monitor_keeps_to_its_share_of_the_inference_time():
         slow.observe(x, None, inference_s=1.0)  # a second: every input fits
     assert fast.skipped > 1000 and fast.snapshot().predictions == 2000
     assert slow.skipped == 0
-    assert fast.drift() > 0  # the first batch was binned all the same
+    assert fast.drift() > 0  # the first inputs were binned all the same
     first = DriftMonitor(reference_stats(train))
-    for _ in range(BATCH):
+    for _ in range(WARMUP):
         first.observe(x, None, inference_s=1e-9)
     assert first.skipped == 0

@@ -32,6 +32,8 @@ EPS = 1e-4
 """Floor for bin shares, so an empty bin does not make PSI infinite."""
 PER_FEATURE = 16
 """Elements averaged into one pooled feature (when the input has that many)."""
+WARMUP = 256
+"""Inputs of a version the monitor always looks at, whatever they cost (probation's signal)."""
 DRIFT_BUDGET = 0.05
 """Share of the inference time the monitor may spend binning live inputs (`observe`)."""
 CREDIT_CAP_S = 0.002
@@ -223,13 +225,13 @@ class DriftMonitor:
         self, x: Inputs, probabilities: np.ndarray | None, inference_s: float | None = None
     ) -> None:
         """Count one live prediction. With `inference_s` (what the inference took), an
-        input past the first `BATCH` (always looked at: probation needs an early signal) is
+        input past the first `WARMUP` (always looked at: probation needs an early signal) is
         looked at (binned, its confidence counted) only while the monitor's own measured
         cost stays within `DRIFT_BUDGET` of the inference time (a token bucket): on a model
         that runs in microseconds most inputs are skipped, on a camera model none is."""
         with self._lock:
             self.predictions += 1
-            if inference_s is not None and self.predictions > BATCH:
+            if inference_s is not None and self.predictions > WARMUP:
                 self._credit = min(self._credit + DRIFT_BUDGET * inference_s, CREDIT_CAP_S)
                 if self._credit < self._cost_s:
                     self.skipped += 1
@@ -242,7 +244,7 @@ class DriftMonitor:
                 self._buffered += 1
                 if self._buffered == BATCH:
                     self._bin_buffer()
-            if inference_s is not None and self.predictions > BATCH:
+            if inference_s is not None and self.predictions > WARMUP:
                 spent = time.perf_counter() - start
                 self._credit -= spent
                 self._cost_s = spent if not self._cost_s else 0.9 * self._cost_s + 0.1 * spent

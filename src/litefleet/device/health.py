@@ -248,7 +248,7 @@ def health_check_task(
         **kw,  # type: ignore[arg-type]
     )
     reason = report.reason
-    if not report.ok and reason.rstrip().endswith(":"):  # LiteRT failed without a word
+    if not report.ok and _wordless(reason):  # LiteRT failed without a word
         limit = os.environ.get(MEMORY_ENV, "?")
         reason += f" no reason given (memory limit of {limit} MB likely hit)"
     return {
@@ -280,3 +280,9 @@ def _brief(sig: Signature) -> str:
     ins = ",".join(f"{t.dtype}{t.shape}" for t in sig.inputs)
     outs = ",".join(f"{t.dtype}{t.shape}" for t in sig.outputs)
     return f"({ins})->({outs})"
+
+
+def _wordless(reason: str) -> bool:
+    """LiteRT refused with no message of its own (only the exception's type name left)."""
+    tail = reason.rstrip()
+    return tail.endswith(":") or tail.endswith((": RuntimeError", ": ValueError"))

@@ -235,7 +235,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False, include_context=False)
             raise refuse(422, "invalid", errors) from None
-        await run_in_threadpool(store.add, device_id, batch, time.time(), view.offered)
+        stored = await run_in_threadpool(store.add, device_id, batch, time.time(), view.offered)
         for e in batch.events:
             events_total.labels(e.type).inc()
         failing = {
@@ -251,7 +251,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         judged = {(e.model, e.version) for e in batch.events if e.type == "canary"}
         if can_halt and judged:  # a new live summary may be what a staged release waits for
             await run_in_threadpool(_promote, promoter, judged)
-        return {"stored": len(batch.events)}
+        return {"stored": stored}  # events seen before (a replay, a retry) are not stored
 
     @app.get("/v1/fleet")
     def get_fleet(request: Request, tag: str | None = None) -> FleetReport:

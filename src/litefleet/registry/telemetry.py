@@ -78,8 +78,9 @@ class TelemetryStore:
         batch: EventBatch,
         received: float,
         offered: Offered | None = None,
-    ) -> set[tuple[str, int]]:
-        """Store a validated batch in one transaction; return the releases it names."""
+    ) -> int:
+        """Store a validated batch in one transaction; return how many of its events were
+        new (an event id already stored, a replay, is not stored again)."""
         cohort: dict[tuple[str, int], bool] = {}  # one cohort check per release, not per event
 
         def was_offered(model: str, version: int | None) -> bool:
@@ -107,13 +108,13 @@ class TelemetryStore:
             for event_id, e in fresh
         ]
         if not rows:
-            return set()  # a replay: nothing new, nothing changes (not even last_seen)
+            return 0  # a replay: nothing new, nothing changes (not even last_seen)
         insert = self._insert(events)
         with self.engine.begin() as conn:
             known = self._known_ids(conn, device_id, [r["event_id"] for r in rows])
             rows = [r for r in rows if r["event_id"] not in known]
             if not rows:
-                return set()
+                return 0
             # a concurrent worker may store the same id first: the unique index keeps one
             conn.execute(
                 insert.on_conflict_do_nothing(
@@ -125,7 +126,7 @@ class TelemetryStore:
             stored = [e for i, e in fresh if i in new]
             self._update_devices(conn, device_id, stored, received)
             self._update_release_devices(conn, device_id, stored)
-        return {(r["model"], r["version"]) for r in rows if r["version"] is not None}
+        return len(stored)
 
     @staticmethod
     def _fresh(device_id: str, batch: EventBatch) -> list[tuple[str, TelemetryEvent]]:

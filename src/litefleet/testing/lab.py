@@ -260,7 +260,8 @@ class Lab:
                 left = [p.name for p in folder.iterdir() if p.name.startswith(TMP_PREFIX)]
                 if left:
                     return f"leftovers {left}"
-            out = ModelRuntime(home).predict(self.x[:50])
+            with ModelRuntime(home) as rt:  # closed: no canary thread outlives the check
+                out = rt.predict(self.x[:50])
             acc = float((out.argmax(1) == self.y[:50]).mean())
             if not np.isfinite(out).all() or acc < MIN_ACCURACY:
                 return f"active model predicts badly (accuracy {acc:.2f})"
@@ -288,6 +289,7 @@ def app_traffic(home: Path, x: np.ndarray, shift: float = 0.0) -> Iterator[dict[
                 errors.append(repr(exc))
             i += 1
             stop.wait(0.002)
+        rt.close()  # stops its canary thread: nothing writes into the home after the app
 
     t = threading.Thread(target=loop, daemon=True, name="app")
     t.start()
