@@ -403,12 +403,24 @@ def test_broker_killed_mid_test_agents_keep_polling_and_reconnect(plab):
         plab.start("steady")
         wait_for(lambda: plab.active("steady") == 1, 60, "v1")
         wait_for(lambda: plab.push("steady").get("connected"), 20, "connected")
+        # the connect's own check (which may be the one that installed v1) is done: no nudge
+        # is pending when the broker dies, so any check from now on is the agent's polling
+        lines = plab.results["steady"]
+        wait_for(lambda: any(r["trigger"] == "push: (re)connected" for r in lines), 20, "it")
+        killed = len(lines)
         plab.broker.stop(kill=True)  # SIGKILL: no goodbye to anyone
         wait_for(lambda: not plab.push("steady").get("connected"), 20, "disconnect seen")
         plab.lab.publish("v2", 2)  # the nudge fails; the signed release stands
         wait_for(lambda: plab.active("steady") == 2, 60, "v2 by polling alone")
-        wait_for(lambda: plab.last("steady")["action"] == "installed", 10, "its result line")
-        assert plab.last("steady")["trigger"] == "schedule", plab.last("steady")
+
+        def v2_installed() -> list[dict]:
+            return [r for r in lines[killed:] if r["action"] == "installed" and r["version"] == 2]
+
+        # the store switches before the agent prints the line (and the reader thread reads it)
+        wait_for(v2_installed, 10, "its result line")
+        assert v2_installed()[0]["trigger"] == "schedule", v2_installed()
+        assert all(not r["trigger"].startswith("push") for r in lines[killed:]), lines[killed:]
+        assert plab.push("steady").get("connects") == 1, plab.push("steady")  # still down
         plab.broker.start()  # same port, same accounts
         wait_for(lambda: plab.push("steady").get("connects", 0) >= 2, 60, "reconnect")
         plab.lab.rollout(2, "abort")
