@@ -248,7 +248,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
             await run_in_threadpool(_consider, keeper, failing, alerts)
         if failing and alerts.wants("failure_rate"):
             await run_in_threadpool(_failure_alerts, store, alerts, failing)
-        judged = {(e.model, e.version) for e in batch.events if e.type == "canary"}
+        judged = {
+            (e.model, e.version)
+            for e in batch.events
+            if e.type == "canary" and e.version is not None
+        }
         if can_halt and judged:  # a new live summary may be what a staged release waits for
             await run_in_threadpool(_promote, promoter, judged)
         return {"stored": stored}  # events seen before (a replay, a retry) are not stored
