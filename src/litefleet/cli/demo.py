@@ -24,5 +24,9 @@ def demo_command(
     """Build, sign, serve, update a fleet of agents; exit 0 only if every step behaved."""
     from litefleet.demo.run import run_demo
 
-    if not run_demo(workdir, quick=quick, timeout=timeout):
+    try:
+        ok = run_demo(workdir, quick=quick, timeout=timeout)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None  # 128 + SIGINT, as a shell reports a Ctrl-C
+    if not ok:
         raise SystemExit(1)

@@ -2,6 +2,9 @@
 
 Children get their own session so a Ctrl-C in the terminal reaches only the demo, which
 then stops them in order (SIGTERM, then SIGKILL after a grace period) on its way out.
+SIGINT and SIGTERM interrupt the demo even when it was started with SIGINT ignored (a
+background job of a non-interactive shell, as a script or CI runs it), and neither can
+interrupt the stopping itself.
 """
 
 from __future__ import annotations
@@ -19,10 +22,14 @@ class ProcessGroup:
         self.log_dir = log_dir
         self.procs: dict[str, subprocess.Popen] = {}
         self._previous_sigterm = None
+        self._previous_sigint = None
 
     def __enter__(self) -> ProcessGroup:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        # Python keeps SIGINT ignored when its parent ignored it: a Ctrl-C (or kill -INT)
+        # would then be lost and the demo would run on to exit 0.
+        self._previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
         return self
 
     def __exit__(
@@ -31,8 +38,14 @@ class ProcessGroup:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop_all()
-        signal.signal(signal.SIGTERM, self._previous_sigterm or signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip a child
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            self.stop_all()
+        finally:
+            signal.signal(signal.SIGTERM, self._previous_sigterm or signal.SIG_DFL)
+            sigint = self._previous_sigint
+            signal.signal(signal.SIGINT, signal.default_int_handler if sigint is None else sigint)
 
     def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Path:
         """Start `args` (a litefleet command line or any program); returns its log file."""

@@ -37,7 +37,8 @@ def run_demo(
     min_accuracy: float = 0.85,
     console: Console | None = None,
 ) -> bool:
-    """Run the story; True when every check passed.
+    """Run the story; True when every check passed. Ctrl-C (SIGINT) or SIGTERM stops every
+    process the demo started, then raises KeyboardInterrupt.
 
     `workdir` given: everything stays there (an earlier demo's folder is replaced, any
     other non-empty folder is refused). None: a temporary folder, removed at the end
@@ -83,7 +84,7 @@ def run_demo(
             console.print(f"report: [bold]{report}[/]{logs}")
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: every process the demo started is stopped[/]")
-        ok = False
+        raise  # the caller exits 130, never 0: an interrupted demo did not pass
     finally:
         if not keep and ok:
             shutil.rmtree(work, ignore_errors=True)
