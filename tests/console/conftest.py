@@ -20,8 +20,11 @@ FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Playwright's sync API keeps an event loop running in this thread while it is open:
+    module scope closes it before the worker runs another file (an `asyncio.run` there
+    would refuse to start)."""
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed (apt-get install chromium; .ci/run does it)")
     with sync_playwright() as p:
