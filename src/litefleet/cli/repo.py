@@ -451,12 +451,22 @@ def register(app: typer.Typer) -> None:
         device_rate: float = typer.Option(
             2.0, min=0.01, help="Reports per second per device (per worker), then 429."
         ),
+        promote_min_devices: int = typer.Option(
+            5,
+            min=1,
+            help="Devices whose live canaries a stage needs before the judge is sure enough"
+            " to promote a staged release.",
+        ),
+        promote_interval: float = typer.Option(
+            60.0, min=0.1, help="Seconds between the server's checks of staged rollouts."
+        ),
         public_metrics: bool = typer.Option(
             False, "--public-metrics", help="Serve /metrics without operator auth."
         ),
     ) -> None:
         """Serve the repository, collect telemetry, halt failing rollouts, re-sign timestamps."""
         from litefleet.registry.halt import HaltRule
+        from litefleet.registry.judge import CanaryJudge
         from litefleet.registry.keys import offline_keys_exposed
         from litefleet.registry.repository import Repository
         from litefleet.registry.server import ServerSettings, serve
@@ -481,6 +491,8 @@ def register(app: typer.Typer) -> None:
             repo=repo,
             db_url=db,
             halt=rule,
+            judge=CanaryJudge(min_devices_good=promote_min_devices),
+            promote_interval=promote_interval,
             device_rate=device_rate,
             public_metrics=public_metrics,
         )
