@@ -57,9 +57,12 @@ def fleet_report(
     store: TelemetryStore,
     decisions: list[HaltRecord] = (),
     tag: str | None = None,
+    judge: CanaryJudge | None = None,
 ) -> FleetReport:
     """Published releases (with rollout state) joined with what devices reported
-    (two grouped queries whatever the number of releases and devices)."""
+    (two grouped queries whatever the number of releases and devices); `judge`: the
+    server's own (its settings), so the view says what promotion and halts act on."""
+    judge = judge or CanaryJudge()
     rows: dict[tuple[str, int], FleetRow] = {}
     for model in repo.models():
         data = repo.read_target(index_path(model))
@@ -89,9 +92,7 @@ def fleet_report(
         decision = halts.get((model, version))
         summaries = store.canary_summaries(model, version)
         judged = (
-            CanaryJudge().judge(summaries, expected_agreement(repo, model, version))
-            if summaries
-            else None
+            judge.judge(summaries, expected_agreement(repo, model, version)) if summaries else None
         )
         rows[(model, version)] = row.model_copy(
             update={

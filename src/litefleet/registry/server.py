@@ -262,7 +262,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         auth.require(request)
         if tag:
             console.sync_tags()
-        return fleet_report(repo, store, keeper.sync_all(), tag or None)
+        return fleet_report(repo, store, keeper.sync_all(), tag or None, keeper.judge)
 
     @app.get("/v1/promotions")
     def get_promotions(request: Request) -> list[dict[str, Any]]:
@@ -412,7 +412,7 @@ class _FleetCollector:
 
     def collect(self):
         decisions = self.keeper.sync_all()
-        report = fleet_report(self.repo, self.store, decisions)
+        report = fleet_report(self.repo, self.store, decisions, judge=self.keeper.judge)
         gauges = {
             name: GaugeMetricFamily(f"litefleet_release_{name}", help_, labels=["model", "version"])
             for name, help_ in (
