@@ -50,7 +50,6 @@ def _finished_run(tmp_path: Path) -> DemoRun:
         console=Console(file=open(tmp_path / "console.txt", "w")),  # noqa: SIM115
         processes=None,  # type: ignore[arg-type]
         devices=[SimpleNamespace(name=n) for n in ("gateway", "camera", "kiosk")],  # type: ignore[misc]
-        min_accuracy=0.8,
         timeout=1,
     )
     for t in range(0, 120, 2):

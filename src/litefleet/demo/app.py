@@ -1,10 +1,13 @@
-"""The demo's app: calls `predict` through the device runtime as fast as it can.
+"""The demo's apps: each device's app calls `predict` through its runtime on live inputs.
 
-    python -m litefleet.demo.app HOME GOLDEN.npz STATS.json
+    python -m litefleet.demo.app LIVE.npz STATS.json HOME [HOME ...]
 
-Every request goes through `ModelRuntime.predict_with_version`, the same entry point a
-real app uses; the app counts requests, failures and which version answered, and writes
-the counts to STATS.json twice a second, so the demo can prove hot swaps fail nothing.
+One process stands for the app of every device home given (one `ModelRuntime` each, the
+same entry point a real app uses, `predict_with_version`), taking turns. The live inputs
+are held-out samples of every class, which the signed golden sets need not cover: this
+live traffic is what each device's live canary compares versions on during probation.
+The app counts requests, failures and which version answered, per device, and writes the
+counts to STATS.json twice a second, so the demo can prove hot swaps fail nothing.
 """
 
 from __future__ import annotations
@@ -18,10 +21,48 @@ import numpy as np
 
 from litefleet.device.runtime import ModelRuntime
 from litefleet.fsutil import atomic_write_json
-from litefleet.golden import load_golden_file
+
+PAUSE_S = 0.004
+"""Between rounds over the devices: apps with other work to do, not a benchmark."""
 
 
-def main(home: Path, golden: Path, stats_path: Path) -> None:
+class DeviceApp:
+    """One device's app: its runtime, its counts, its share of the live inputs."""
+
+    def __init__(self, home: Path, offset: int) -> None:
+        self.name = home.name
+        self.runtime = ModelRuntime(home)
+        self.offset = offset
+        self.requests = self.failures = 0
+        self.by_version: dict[str, int] = {}
+        self.timeline: list[tuple[float, int, int]] = []
+        self.errors: list[str] = []
+
+    def call(self, live: np.ndarray) -> int:
+        sample = live[(self.offset + self.requests) % len(live)][np.newaxis, ...]
+        try:
+            _, version = self.runtime.predict_with_version(sample)
+            self.by_version[str(version)] = self.by_version.get(str(version), 0) + 1
+        except Exception as exc:  # every failure counts; the demo requires zero
+            self.failures += 1
+            version = -1
+            if len(self.errors) < 5:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+        self.requests += 1
+        return version
+
+    def stats(self) -> dict:
+        return {
+            "requests": self.requests,
+            "failures": self.failures,
+            "by_version": self.by_version,
+            "swaps": self.runtime.swaps,
+            "timeline": self.timeline[-2000:],
+            "errors": self.errors,
+        }
+
+
+def main(live_path: Path, stats_path: Path, homes: list[Path]) -> None:
     stopping = False
 
     def stop(signum, frame) -> None:
@@ -30,47 +71,43 @@ def main(home: Path, golden: Path, stats_path: Path) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    x = load_golden_file(golden).inputs[0]
-    runtime = ModelRuntime(home)
-    requests = failures = 0
-    by_version: dict[str, int] = {}
-    timeline: list[tuple[float, int, int]] = []
-    errors: list[str] = []
+    with np.load(live_path) as z:
+        live = z["x"].astype(np.float32)
+    apps = [DeviceApp(home, offset=k * 37) for k, home in enumerate(homes)]
     started = time.time()
     next_write = 0.0
     while not stopping:
-        sample = x[requests % len(x)][np.newaxis, ...]
-        try:
-            _, version = runtime.predict_with_version(sample)
-            by_version[str(version)] = by_version.get(str(version), 0) + 1
-        except Exception as exc:  # every failure counts; the demo requires zero
-            failures += 1
-            version = -1
-            if len(errors) < 5:
-                errors.append(f"{type(exc).__name__}: {exc}")
-        requests += 1
+        versions = [app.call(live) for app in apps]
         now = time.time()
         if now >= next_write:
-            timeline.append((round(now - started, 2), version, requests))
-            _write(stats_path, requests, failures, by_version, runtime.swaps, timeline, errors)
+            for app, version in zip(apps, versions, strict=True):
+                app.timeline.append((round(now - started, 2), version, app.requests))
+            _write(stats_path, apps)
             next_write = now + 0.5
-        time.sleep(0.002)  # an app with other work to do, not a benchmark
-    _write(stats_path, requests, failures, by_version, runtime.swaps, timeline, errors)
+        time.sleep(PAUSE_S)
+    for app in apps:
+        app.runtime.close()
+    _write(stats_path, apps)
 
 
-def _write(path, requests, failures, by_version, swaps, timeline, errors) -> None:
+def _write(path: Path, apps: list[DeviceApp]) -> None:
+    """Totals over every device's app, and each device's own counts."""
+    devices = {app.name: app.stats() for app in apps}
+    by_version: dict[str, int] = {}
+    for app in apps:
+        for version, n in app.by_version.items():
+            by_version[version] = by_version.get(version, 0) + n
     atomic_write_json(
         path,
         {
-            "requests": requests,
-            "failures": failures,
+            "requests": sum(a.requests for a in apps),
+            "failures": sum(a.failures for a in apps),
             "by_version": by_version,
-            "swaps": swaps,
-            "timeline": timeline[-2000:],
-            "errors": errors,
+            "swaps": sum(a.runtime.swaps for a in apps),
+            "devices": devices,
         },
     )
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), [Path(p) for p in sys.argv[3:]])

@@ -14,7 +14,7 @@ from typing import Any
 
 from litefleet.device.status import status_of
 from litefleet.fsutil import atomic_write_json, read_json
-from litefleet.release import in_rollout
+from litefleet.release import rollout_bucket
 
 IDLE = {"cpu_load": 0.05, "local_hour": 3.0}
 """Every preset names the CPU load and the hour: a busy demo machine must not leak into the
@@ -22,6 +22,11 @@ story through the real load average (fields a file leaves out come from the mach
 WIFI_CHARGING = {**IDLE, "network": "unmetered", "charging": True, "battery_percent": 100.0}
 METERED_ON_BATTERY = {**IDLE, "network": "metered", "charging": False, "battery_percent": 70.0}
 LOW_BATTERY = {**IDLE, "network": "unmetered", "charging": False, "battery_percent": 9.0}
+
+STAGES = (20.0, 50.0, 100.0)
+"""The fine-tune's automatic rollout stages (percent of the fleet): each device's id is
+chosen so that its stable bucket for release 2 falls in the stage its story needs."""
+FINE_TUNE = 2
 
 FAST = {"interval": 2.0, "jitter": 0.25, "retry_base": 1.0, "retry_max": 4.0, "defer_retry": 2.0}
 """Seconds instead of hours: the strategies' real code on a demo's time scale."""
@@ -34,8 +39,8 @@ class DemoDevice:
     strategy: str
     policy: dict[str, Any] = field(default_factory=dict)
     precisions: list[str] | None = None
-    in_first_wave: bool | None = None
-    """Whether its id must fall in the 50 % cohort of release 2 (None: either)."""
+    stage: int = 0
+    """The index in `STAGES` of the stage that first offers it release 2."""
     device_id: str = ""
     home: Path = Path()
 
@@ -79,14 +84,14 @@ def demo_fleet(model: str) -> list[DemoDevice]:
             "factory gateway: mains power, Ethernet; checks on a fixed period",
             "periodic",
             dict(FAST),
-            in_first_wave=True,
+            stage=0,
         ),
         DemoDevice(
             "camera",
-            "smart camera: checks follow on-device drift and errors; runs the app",
+            "smart camera: checks follow on-device drift and errors",
             "smart",
             {**FAST, "interval": 3.0, "min_interval": 1.0, "max_interval": 6.0},
-            in_first_wave=True,
+            stage=0,
         ),
         DemoDevice(
             "kiosk",
@@ -94,7 +99,7 @@ def demo_fleet(model: str) -> list[DemoDevice]:
             "periodic",
             dict(FAST),
             precisions=["float16"],
-            in_first_wave=False,
+            stage=1,
         ),
         DemoDevice(
             "phone",
@@ -103,13 +108,14 @@ def demo_fleet(model: str) -> list[DemoDevice]:
             # a patch plus the release's new golden reference and metadata (~15 KB) fits
             {**FAST, "rules": {"small_bytes": 24576, "window": None, "min_free_storage": 0}},
             precisions=["dynamic"],
-            in_first_wave=True,
+            stage=1,
         ),
         DemoDevice(
             "sensor",
             "battery sensor: waits while its battery is critical, updates once charging",
             "conditional",
             {**FAST, "rules": {"window": None, "min_free_storage": 0}},
+            stage=2,
         ),
     ]
     for device in devices:
@@ -118,10 +124,10 @@ def demo_fleet(model: str) -> list[DemoDevice]:
 
 
 def _cohort_id(device: DemoDevice, model: str) -> str:
-    """The first `name-NN` whose stable rollout bucket for release 2 fits the story."""
+    """The first `name-NN` whose stable rollout bucket for release 2 falls in its stage."""
+    low = STAGES[device.stage - 1] if device.stage else 0.0
     for i in range(1, 1000):
         candidate = f"{device.name}-{i:02d}"
-        inside = in_rollout(candidate, model, 2, 50.0)
-        if device.in_first_wave is None or inside == device.in_first_wave:
+        if low <= rollout_bucket(candidate, model, FINE_TUNE) < STAGES[device.stage]:
             return candidate
-    raise RuntimeError("no device id fits")  # 1000 fair coin flips never all land one way
+    raise RuntimeError("no device id fits")  # 1000 draws never missing a 20 % band

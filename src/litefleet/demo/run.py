@@ -17,11 +17,12 @@ from litefleet.errors import UserError
 
 STEPS = [
     ("1. build v1: train, compress, convert, evaluate in LiteRT", "build"),
-    ("2. sign v1 into a TUF repository; start the update server", "publish"),
-    ("3. start the devices and an app calling predict", "devices"),
-    ("4. v2, a last-layer fine-tune: staged rollout 50 % → 100 %", "rollout"),
-    ("5. a bad v3 (fails the golden set): refused, halted by the server", "bad"),
-    ("6. a tampered v4 on the server: refused, then installed once whole", "tamper"),
+    ("2. sign v1 (the first publish sets the quality floor); start the update server", "publish"),
+    ("3. start the devices, each with an app calling predict on live inputs", "devices"),
+    ("4. v2, a last-layer fine-tune: stages 20 → 50 → 100 %, promoted by the server", "rollout"),
+    ("5. a bad v3 (fails the golden set): refused at publish and by devices, halted", "bad"),
+    ("6. a v4 exact on the golden set, wrong on live inputs: caught by live canaries", "live"),
+    ("7. a tampered v5 on the server: refused, then installed once whole", "tamper"),
 ]
 
 
@@ -34,7 +35,6 @@ def run_demo(
     *,
     quick: bool = False,
     timeout: float = 120.0,
-    min_accuracy: float = 0.85,
     console: Console | None = None,
 ) -> bool:
     """Run the story; True when every check passed. Ctrl-C (SIGINT) or SIGTERM stops every
@@ -65,14 +65,13 @@ def run_demo(
                 console=console,
                 processes=processes,
                 devices=demo_fleet(story.MODEL),
-                min_accuracy=min_accuracy,
                 timeout=timeout,
                 quick=quick,
             )
             for title, key in STEPS:
                 console.print(Rule(title))
                 _step(run, key)
-            console.print(Rule("7. summary"))
+            console.print(Rule("8. summary"))
             app = story.step_finish(run)
             rows = summary.device_rows(run)
             fleet = run.fleet()
@@ -125,8 +124,10 @@ def _step(run: story.DemoRun, key: str) -> None:
     elif key == "devices":
         story.step_start_devices(run)
     elif key == "rollout":
-        story.step_staged_rollout(run)
+        story.step_auto_rollout(run)
     elif key == "bad":
         story.step_bad_release(run)
+    elif key == "live":
+        story.step_bad_on_live(run)
     elif key == "tamper":
         story.step_tampered_release(run)

@@ -84,8 +84,9 @@ def print_summary(
             reasons.add_row(row["device"], action, reason)  # folded, never cut
     console.print(reasons)
     releases = Table(title="fleet status from the update server (GET /v1/fleet)")
-    for column in ("version", "running", "tried", "failed", "rolled back", "rollout"):
-        releases.add_column(column)
+    columns = ("version", "running", "tried", "failed", "rolled back", "rollout", "judge")
+    for column in (*columns, "why"):
+        releases.add_column(column, overflow="fold")
     for r in fleet.get("releases", []):
         releases.add_row(
             f"v{r['version']}",
@@ -94,11 +95,43 @@ def print_summary(
             str(r["failed"]),
             str(r["rolled_back"]),
             f"{r['rollout_percent']:g}% {r['rollout_status']}",
+            _judge(r),
+            r.get("rollout_reason", ""),
         )
     console.print(releases)
+    steps = Table(title="automatic promotions by the server (GET /v1/promotions)")
+    for column in ("release", "stage", "at", "by", "why"):
+        steps.add_column(column, overflow="fold")
+    for row in promotion_rows(run):
+        steps.add_row(*row)
+    console.print(steps)
     console.print(
-        f"app: [bold]{app['requests']:,}[/] predict calls, [bold]{app['failures']}[/] failed, "
+        f"apps: [bold]{app['requests']:,}[/] predict calls, [bold]{app['failures']}[/] failed, "
         f"{app['swaps']} hot swaps; answers by version {app['by_version']}"
+    )
+
+
+def promotion_rows(run: DemoRun) -> list[tuple[str, str, str, str, str]]:
+    """(release, stage, seconds into the demo, who, why) per automatic promotion."""
+    return [
+        (
+            f"v{p['version']}",
+            f"{p['from_percent']:g} % → {p['to_percent']:g} %",
+            f"{p['at'] - run.wall_started:.0f} s",
+            str(p["by"]),
+            str(p["reason"]),
+        )
+        for p in run.promotions
+    ]
+
+
+def _judge(release: dict[str, Any]) -> str:
+    """The canary judge's verdict with its evidence, or '-' before any summary."""
+    if not release.get("judge"):
+        return "-"
+    return (
+        f"{release['judge']}: {release['canary_failed']}/{release['canary_devices']} failed,"
+        f" agreement {release['live_agreement']:.3f}"
     )
 
 
@@ -138,15 +171,20 @@ def write_html(
         f"<tr><td>v{r['version']}</td><td>{r['running']}</td><td>{r['tried']}</td>"
         f"<td>{r['failed']}</td><td>{r['rolled_back']}</td>"
         f"<td>{r['rollout_percent']:g}% {html.escape(r['rollout_status'])}</td>"
+        f"<td>{html.escape(_judge(r))}</td>"
         f"<td>{html.escape(r.get('rollout_reason', ''))}</td></tr>"
         for r in fleet.get("releases", [])
+    )
+    promotions = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
+        for row in promotion_rows(run)
     )
     build_png = run.builds.get("v1", Path()) / "report.png"
     images = [
         ("Build: accuracy vs compressed size (v1)", _file_png(build_png)),
         ("Active version per device over the demo", _timeline_png(run)),
         ("Bytes each device downloaded", _bytes_png(rows)),
-        ("The app's answers: version over time", _app_png(app)),
+        ("Each device's app: the version that answered, over time", _app_png(app)),
     ]
     figures = "".join(
         f"<h3>{html.escape(title)}</h3><img src='data:image/png;base64,{png}'>"
@@ -161,13 +199,19 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;paddi
 font-size:13px;vertical-align:top}}img{{max-width:100%}}</style></head><body>
 <h1>litefleet demo</h1>
 <p>{passed} of {len(run.checks)} checks passed in {run.elapsed():.0f} s.
-App: {app["requests"]:,} predict calls, {app["failures"]} failed, {app["swaps"]} hot swaps.</p>
+Apps: {app["requests"]:,} predict calls, {app["failures"]} failed, {app["swaps"]} hot swaps.
+No release was published with <code>--min-accuracy</code>: the quality floor set at the first
+publish, the regression rule, the devices' live canaries and the server's judge did the work,
+and the fine-tune reached 100 % through automatic stages.</p>
 <h2>Checks</h2><table><tr><th></th><th>step</th><th>claim</th><th>detail</th></tr>{checks}</table>
 <h2>Devices</h2><table><tr><th>device</th><th>strategy</th><th>role</th><th>versions</th>
 <th>variant</th><th>full bytes</th><th>patch bytes</th><th>installs</th><th>reasons</th></tr>
 {devices}</table>
 <h2>Fleet status (server)</h2><table><tr><th>release</th><th>running</th><th>tried</th>
-<th>failed</th><th>rolled back</th><th>rollout</th><th>reason</th></tr>{releases}</table>
+<th>failed</th><th>rolled back</th><th>rollout</th><th>canary judge</th><th>reason</th></tr>
+{releases}</table>
+<h2>Automatic promotions (server)</h2><table><tr><th>release</th><th>stage</th><th>at</th>
+<th>by</th><th>why</th></tr>{promotions}</table>
 <h2>Plots</h2>{figures}
 <h2>Story</h2><ol>{"".join(f"<li>{t:.0f} s: {html.escape(e)}</li>" for t, e in run.events)}</ol>
 </body></html>"""
@@ -246,13 +290,17 @@ def _bytes_png(rows: list[dict[str, Any]]) -> str:
 
 
 def _app_png(app: dict[str, Any]) -> str:
-    timeline = app.get("timeline") or []
-    if not timeline:
+    devices = {k: v.get("timeline") or [] for k, v in (app.get("devices") or {}).items()}
+    if not any(devices.values()):
         return ""
     fig, ax = _figure(7, 3)
-    ax.step([t for t, _, _ in timeline], [v for _, v, _ in timeline], where="post")
-    ax.set_xlabel("seconds since the app started")
+    for i, (name, timeline) in enumerate(sorted(devices.items())):
+        offset = (i - len(devices) / 2) * 0.04  # apart, like the active-version plot
+        times = [t for t, _, _ in timeline]
+        ax.step(times, [v + offset for _, v, _ in timeline], where="post", label=name)
+    ax.set_xlabel("seconds since the apps started")
     ax.set_ylabel("version that answered")
+    ax.legend(fontsize=7, loc="upper left")
     return _png(fig)
 
 
