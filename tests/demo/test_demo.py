@@ -11,6 +11,29 @@ from pathlib import Path
 
 import pytest
 
+CLAIMS = [
+    ("publish", "the first publish set the model&#x27;s quality floor"),
+    ("stages", "the server promoted v2 20 % → 50 % by itself"),
+    ("stages", "the server promoted v2 50 % → 100 % by itself"),
+    ("stages", "v2 reached 100 % with no operator command"),
+    ("bad release", "publish refuses v3 by the quality rules"),
+    ("bad release", "devices that tried v3 refused it at the health gate: below the model"),
+    ("bad on live", "publish accepts v4 (never answers 8 or 9)"),
+    ("bad on live", "each device that installed v4 passed its gate, then its live canary"),
+    ("bad on live", "the server&#x27;s canary judge paused v4 fleet-wide by itself"),
+]
+"""(step, start of the claim) of the checks the demo must show passed."""
+
+
+def test_the_demo_never_sets_the_accuracy_a_device_requires():
+    """The quality rules, not a hand-picked `--min-accuracy`, stop the bad releases."""
+    import litefleet.demo
+
+    for source in Path(litefleet.demo.__file__).parent.glob("*.py"):
+        text = source.read_text()
+        assert '"--min-accuracy"' not in text, source.name  # as a command's argument
+        assert "min_accuracy" not in text, source.name
+
 
 @pytest.mark.slow
 def test_demo_runs_the_whole_story(tmp_path):
@@ -39,6 +62,9 @@ def test_demo_runs_the_whole_story(tmp_path):
     assert Path(named.group(1)).parent == tmp
     assert "<img src='data:image/png;base64," in report
     assert " 0 failed" in report
+    for claim in CLAIMS:  # issue 20: each one a passed check of the story, in the report
+        assert f"<td>✔</td><td>{claim[0]}</td><td>{claim[1]}" in report, claim
+    assert "<td>✘</td>" not in report
     # the demo leaves no process behind
     leftover = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
     assert leftover.stdout.strip() == "", leftover.stdout

@@ -61,6 +61,59 @@ def _finished_run(tmp_path: Path) -> DemoRun:
     return run
 
 
+JUDGED = "judge: 2 devices judged healthy on live traffic (0 failed, agreement 0.993)"
+PAUSED = "judge: 3/3 devices' live canaries failed (binomial P = 1.0e-06 < 0.0001)"
+
+
+def test_report_shows_the_servers_promotions_and_the_judges_verdicts(tmp_path):
+    run = _finished_run(tmp_path)
+    run.promotions.append(
+        {
+            "version": 2,
+            "from_percent": 20.0,
+            "to_percent": 50.0,
+            "at": run.wall_started + 31.4,
+            "by": "server vm pid 7",
+            "reason": JUDGED,
+        }
+    )
+    release = {
+        "model": "digits",
+        "running": 0,
+        "tried": 5,
+        "failed": 5,
+        "rolled_back": 5,
+        "rollout_percent": 100.0,
+        "rollout_status": "paused",
+        "rollout_reason": PAUSED,
+        "judge": "bad",
+        "canary_devices": 5,
+        "canary_failed": 5,
+        "live_agreement": 0.8213,
+    }
+    fleet = {"releases": [{**release, "version": 4}, {**release, "version": 1, "judge": None}]}
+    timeline = [[run.wall_started + t, 1 if t < 30 else 2, t * 10] for t in range(60)]
+    app = {
+        "requests": 9,
+        "failures": 0,
+        "swaps": 2,
+        "by_version": {"1": 4, "2": 5},
+        "devices": {"camera": {"timeline": timeline}},
+    }
+    page = tmp_path / "report.html"
+    summary.write_html(run, page, [], app, fleet)
+    text = page.read_text()
+    assert "<td>v2</td><td>20 % → 50 %</td><td>31 s</td><td>server vm pid 7</td>" in text
+    assert "bad: 5/5 failed, agreement 0.821" in text and "<td>-</td>" in text
+    assert text.count("<img src='data:image/png;base64,") == 3  # versions, bytes, apps
+    run.console.file.close()
+    run.console = Console(file=open(tmp_path / "wide.txt", "w"), width=400)  # noqa: SIM115
+    summary.print_summary(run, [], app, fleet)
+    run.console.file.close()
+    printed = (tmp_path / "wide.txt").read_text()
+    assert JUDGED in printed and PAUSED in printed and "bad: 5/5 failed, agreement 0.821" in printed
+
+
 def test_report_keeps_reasons_whole_and_numbers_the_events(tmp_path):
     run = _finished_run(tmp_path)
     rows = [

@@ -22,7 +22,7 @@ import numpy as np
 from litefleet.device.runtime import ModelRuntime
 from litefleet.fsutil import atomic_write_json
 
-PAUSE_S = 0.004
+PAUSE_S = 0.015
 """Between rounds over the devices: apps with other work to do, not a benchmark."""
 
 
@@ -36,6 +36,7 @@ class DeviceApp:
         self.requests = self.failures = 0
         self.by_version: dict[str, int] = {}
         self.timeline: list[tuple[float, int, int]] = []
+        """(wall-clock time, version that answered, requests so far), twice a second."""
         self.errors: list[str] = []
 
     def call(self, live: np.ndarray) -> int:
@@ -74,20 +75,26 @@ def main(live_path: Path, stats_path: Path, homes: list[Path]) -> None:
     with np.load(live_path) as z:
         live = z["x"].astype(np.float32)
     apps = [DeviceApp(home, offset=k * 37) for k, home in enumerate(homes)]
-    started = time.time()
     next_write = 0.0
+    versions: list[int] = []
     while not stopping:
         versions = [app.call(live) for app in apps]
         now = time.time()
         if now >= next_write:
-            for app, version in zip(apps, versions, strict=True):
-                app.timeline.append((round(now - started, 2), version, app.requests))
+            _note(apps, versions, now)
             _write(stats_path, apps)
             next_write = now + 0.5
         time.sleep(PAUSE_S)
     for app in apps:
         app.runtime.close()
+    if versions:
+        _note(apps, versions, time.time())  # the last answer, however recent
     _write(stats_path, apps)
+
+
+def _note(apps: list[DeviceApp], versions: list[int], now: float) -> None:
+    for app, version in zip(apps, versions, strict=True):
+        app.timeline.append((round(now, 2), version, app.requests))
 
 
 def _write(path: Path, apps: list[DeviceApp]) -> None:

@@ -184,7 +184,7 @@ def write_html(
         ("Build: accuracy vs compressed size (v1)", _file_png(build_png)),
         ("Active version per device over the demo", _timeline_png(run)),
         ("Bytes each device downloaded", _bytes_png(rows)),
-        ("Each device's app: the version that answered, over time", _app_png(app)),
+        ("Each device's app: the version that answered, over time", _app_png(run, app)),
     ]
     figures = "".join(
         f"<h3>{html.escape(title)}</h3><img src='data:image/png;base64,{png}'>"
@@ -273,7 +273,7 @@ def _timeline_png(run: DemoRun) -> str:
     ax.set_yticks(range(int(top) + 1))  # versions are whole numbers (0: no model yet)
     ax.set_xlabel("seconds into the demo (numbers: the story's events, listed below)")
     ax.set_ylabel("active version")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # no marker hidden
     return _png(fig)
 
 
@@ -289,18 +289,18 @@ def _bytes_png(rows: list[dict[str, Any]]) -> str:
     return _png(fig)
 
 
-def _app_png(app: dict[str, Any]) -> str:
+def _app_png(run: DemoRun, app: dict[str, Any]) -> str:
     devices = {k: v.get("timeline") or [] for k, v in (app.get("devices") or {}).items()}
     if not any(devices.values()):
         return ""
-    fig, ax = _figure(7, 3)
+    fig, ax = _figure()
     for i, (name, timeline) in enumerate(sorted(devices.items())):
         offset = (i - len(devices) / 2) * 0.04  # apart, like the active-version plot
-        times = [t for t, _, _ in timeline]
+        times = [t - run.wall_started for t, _, _ in timeline]  # the demo's own clock
         ax.step(times, [v + offset for _, v, _ in timeline], where="post", label=name)
-    ax.set_xlabel("seconds since the apps started")
+    ax.set_xlabel("seconds into the demo")
     ax.set_ylabel("version that answered")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _png(fig)
 
 
