@@ -22,7 +22,7 @@ import numpy as np
 from litefleet.device.runtime import ModelRuntime
 from litefleet.fsutil import atomic_write_json
 
-PAUSE_S = 0.015
+PAUSE_S = 0.01
 """Between rounds over the devices: apps with other work to do, not a benchmark."""
 
 
