@@ -550,6 +550,10 @@ def step_bad_on_live(run: DemoRun) -> None:
             "distill.enabled": False,
         },
     )
+    run.console.print(
+        "v4's own test split (with 8s and 9s) shows the damage; publish and the devices' gates"
+        " judge the signed golden set, which has neither"
+    )
     printed = publish(run, v4, 4, 100)  # no override: every publish rule passes it
     quality = _quality(run, 4)
     run.check(
@@ -576,16 +580,19 @@ def step_bad_on_live(run: DemoRun) -> None:
     def paused() -> bool:
         return run.release_status(4).get("rollout_status") == "paused"
 
-    run.wait_for(
-        "live canaries judge v4",
-        lambda: paused() and len(canary_rollbacks()) >= 3,
-    )
-    installed = [
-        d.name
-        for d in run.devices
-        if any(r["action"] == "installed" and r.get("version") == 4 for r in run.results(d))
-    ]
-    rollbacks = canary_rollbacks()
+    def took_v4() -> list[str]:
+        return [
+            d.name
+            for d in run.devices
+            if any(r["action"] == "installed" and r.get("version") == 4 for r in run.results(d))
+        ]
+
+    def judged() -> bool:  # paused, and every device that took v4 judged it on live inputs
+        rolled_back = canary_rollbacks()
+        return paused() and len(rolled_back) >= 3 and set(took_v4()) <= set(rolled_back)
+
+    run.wait_for("live canaries judge v4", judged)
+    installed, rollbacks = took_v4(), canary_rollbacks()
     run.check(
         "bad on live",
         "each device that installed v4 passed its gate, then its live canary rolled v4 back"
