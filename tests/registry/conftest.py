@@ -14,8 +14,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+import typer
 from tuf.ngclient import Updater
+from typer.testing import CliRunner
 
+from litefleet.cli.repo import register
 from litefleet.registry.publish import publish
 from litefleet.registry.repository import CONFIG_FILE, Repository, default_offline_keys
 from litefleet.registry.server import ServerSettings, ServerThread, create_app
@@ -31,6 +34,19 @@ def tree(path: Path) -> dict[str, str]:
         for f in sorted(path.rglob("*"))
         if f.is_file() and f.name != ".lock"
     }
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    """The release-side commands (`litefleet.cli.repo`) on an app of their own."""
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def invoke(app: typer.Typer, *args: object):
+    """Run a command of `app` as typed (every argument a string), a table row on one line."""
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
 
 
 @pytest.fixture
