@@ -370,6 +370,12 @@ def closeness_key(variant: str, output: int) -> str:
     return f"{variant}.out{output}"
 
 
+def closeness_keys_clash(variants: list[str]) -> bool:
+    """A variant named like another's closeness key (`a` and `a.out1`): a release with
+    such names carries no closeness figures (publish leaves them out)."""
+    return any(v.startswith(f"{w}.out") for v in variants for w in variants if v != w)
+
+
 class FileRef(_Strict):
     """A per-release, hash-verified target fetched only when a device installs the release.
 

@@ -51,6 +51,7 @@ from litefleet.release import (
     ReleaseIndex,
     RolloutState,
     closeness_key,
+    closeness_keys_clash,
 )
 from litefleet.tolerance import output_checks
 
@@ -59,9 +60,10 @@ DEFAULT_TOLERANCE = 0.03
 accuracy): a 200-sample golden set moves by 0.005 per sample, quantization by ~0.01."""
 CHANCE_SIGMAS = 3.0
 """Standard errors above chance a variant's golden accuracy must be (one-sided ~0.13 %)."""
-MAX_AGREEMENT_FIGURES = 64
-"""`QualityRecord.agreement_with_previous` holds at most this many figures (a device's
-limit): past it, each variant keeps its first outputs' closeness, in output order."""
+MAX_CLOSENESS_FIGURES = 24
+"""Closeness figures one release signs (variants x non-class outputs, ~35 bytes each: the
+index entry stays within its few KB); past it, each variant keeps its first outputs', in
+output order. A detector's 3-4 outputs in 6 variants fit."""
 
 
 class QualityPolicy(BaseModel):
@@ -322,7 +324,7 @@ def _closeness(
     checks = {
         k: check for k, check in enumerate(output_checks(build.report)) if check.kind == "close"
     }
-    if previous is None or not checks or _ambiguous(list(models)):
+    if previous is None or not checks or closeness_keys_clash(list(models)):
         return {}
     golden = _previous_golden_file(repo, previous, work)
     if golden is None:
@@ -330,18 +332,12 @@ def _closeness(
     outcome = output_closeness_isolated(list(models.values()), golden, checks)
     if not outcome.ok:
         raise UserError(f"the build's models do not run on the golden sets: {outcome.reason}")
-    room = MAX_AGREEMENT_FIGURES - (len(models) if build.report.num_classes >= 2 else 0)
-    per_variant = max(0, room // len(models))
+    per_variant = MAX_CLOSENESS_FIGURES // len(models)
     figures: dict[str, float] = {}
     for name, shares in zip(models, outcome.value, strict=True):
         for key in sorted(shares, key=int)[:per_variant]:
             figures[closeness_key(name, int(key))] = round(float(shares[key]), 4)
     return figures
-
-
-def _ambiguous(variants: list[str]) -> bool:
-    """A variant named like another's closeness key (`a` and `a.out1`): keys would clash."""
-    return any(v.startswith(f"{w}.out") for v in variants for w in variants if v != w)
 
 
 def _closeness_record(previous, closeness: dict[str, float]) -> QualityRecord | None:
