@@ -148,8 +148,8 @@ def assess(
     tolerance: float | None = None,
 ) -> Assessment:
     """Apply the three rules (module doc) to `build` on `golden_set` (the golden samples
-    the release will sign); raise a one-line `UserError` on a refusal unless
-    `allow_regression`."""
+    the release will sign) and measure its non-class outputs' closeness to the previous
+    good release; raise a one-line `UserError` on a refusal unless `allow_regression`."""
     policy = read_policy(repo, model)
     tol = policy.tolerance if tolerance is None else tolerance
     with tempfile.TemporaryDirectory(prefix="litefleet-quality-") as tmp:
