@@ -34,7 +34,14 @@ from pydantic import BaseModel, Field
 from litefleet.errors import UserError
 from litefleet.registry.alerts import Alerts
 from litefleet.registry.console import queries
-from litefleet.registry.console.auth import SESSION_COOKIE, Caller, LoginRedirect, OperatorAuth
+from litefleet.registry.console.auth import (
+    SESSION_COOKIE,
+    Caller,
+    LoginRedirect,
+    OperatorAuth,
+    Throttled,
+    client_address,
+)
 from litefleet.registry.console.chart import adoption_svg
 from litefleet.registry.fleet import fleet_report
 from litefleet.registry.halt import HaltKeeper
@@ -134,14 +141,20 @@ def install_console(app: FastAPI, console: Console) -> None:
     def root() -> RedirectResponse:
         return RedirectResponse("/console", status_code=303)
 
-    @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
-    def login_form(request: Request, next: str = "/console", error: str = "") -> HTMLResponse:
+    def login_page(request: Request, nxt: str, error: str, status: int = 200) -> HTMLResponse:
         token = secrets.token_urlsafe(24)
         resp = templates.TemplateResponse(
-            request, "login.html", {"csrf": token, "next": _safe_next(next), "error": error}
+            request,
+            "login.html",
+            {"csrf": token, "next": _safe_next(nxt), "error": error},
+            status_code=status,
         )
         _cookie(resp, request, LOGIN_COOKIE, token, 600)
         return resp
+
+    @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_form(request: Request, next: str = "/console", error: str = "") -> HTMLResponse:
+        return login_page(request, next, error)
 
     @router.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
@@ -150,8 +163,14 @@ def install_console(app: FastAPI, console: Console) -> None:
         nxt = _safe_next(str(form.get("next", "/console")))
         if not expected or not secrets.compare_digest(sent.encode(), expected.encode()):
             raise HTTPException(403, "missing or wrong CSRF token (reload the login page)")
-        op = await run_in_threadpool(console.auth.book.verify, str(form.get("secret", "")))
-        if op is None or op.name != str(form.get("name", "")):
+        name, secret = str(form.get("name", ""))[:64], str(form.get("secret", ""))[:200]
+        try:
+            op = await run_in_threadpool(auth.check_secret, name, secret, client_address(request))
+        except Throttled as exc:
+            resp = login_page(request, nxt, exc.detail, 429)
+            resp.headers.update(exc.headers)
+            return resp
+        if op is None:
             query = urlencode({"next": nxt, "error": "wrong name or secret"})
             return RedirectResponse(f"/login?{query}", status_code=303)
         secret, _ = console.auth.sessions.create(op.name)
