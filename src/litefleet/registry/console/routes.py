@@ -8,6 +8,7 @@
     GET  /console/devices/{id}    one device: versions, tags, pins, event timeline
     POST /console/actions/{rollout,pin,tags}   steer (operator role + CSRF token)
     GET  /v1/operator/devices, /v1/operator/audit, /v1/operator/alerts   the same, as JSON
+    GET  /v1/operator/push        push: broker URL, the last nudges and the broker's answer
     POST /v1/operator/{rollout,pin,tags}       the same actions, bearer token or session+CSRF
 
 Every action is signed with the online rollout key, exactly as `litefleet rollout` does
@@ -46,6 +47,7 @@ from litefleet.registry.console.chart import adoption_svg
 from litefleet.registry.fleet import fleet_report
 from litefleet.registry.halt import HaltKeeper
 from litefleet.registry.operators import SESSION_S, AuditLog
+from litefleet.registry.push import push_status
 from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import change_rollout, read_rollout, refresh_groups, set_pin
 from litefleet.registry.telemetry import TelemetryStore
@@ -232,6 +234,7 @@ def install_console(app: FastAPI, console: Console) -> None:
             audit=console.audit.recent(20),
             hooks=console.alerts.book.hooks(),
             deliveries=console.alerts.recent(10),
+            push=push_status(console.repo.keys.path),
         )
 
     @router.get("/console/devices", response_class=HTMLResponse, include_in_schema=False)
@@ -385,6 +388,16 @@ def install_console(app: FastAPI, console: Console) -> None:
         auth.require(request)
         hooks = [{"id": h.id, "url": h.url, "on": h.on} for h in console.alerts.book.hooks()]
         return JSONResponse({"hooks": hooks, "recent": console.alerts.recent(50)})
+
+    @router.get("/v1/operator/push")
+    def api_push(request: Request) -> dict:
+        auth.require(request)
+        status = push_status(console.repo.keys.path)
+        return {
+            "broker": status.broker,
+            "problem": status.problem,
+            "nudges": [n.__dict__ for n in status.nudges],
+        }
 
     app.include_router(router)
 
