@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -54,6 +54,8 @@ from litefleet.registry.telemetry import TelemetryStore
 from litefleet.registry.tokens import DeviceTokens
 
 HERE = Path(__file__).parent
+Filters = Annotated[queries.DeviceFilter, Depends()]
+"""The device list's query parameters (q, tag, model, status, version), page and API alike."""
 LOGIN_COOKIE = "lf_login"
 
 
@@ -197,6 +199,12 @@ def install_console(app: FastAPI, console: Console) -> None:
 
     # ------------------------------------------------------------------ pages
 
+    def device_list(filters: queries.DeviceFilter, page_no: int) -> queries.DevicePage:
+        console.sync_tags()
+        return queries.list_devices(
+            console.store.engine, filters, page=page_no, silent_after_s=console.silent_after_s
+        )
+
     @router.get("/console", response_class=HTMLResponse, include_in_schema=False)
     def overview(request: Request, tag: str = "") -> HTMLResponse:
         caller = auth.require(request, page=True)
@@ -238,37 +246,15 @@ def install_console(app: FastAPI, console: Console) -> None:
         )
 
     @router.get("/console/devices", response_class=HTMLResponse, include_in_schema=False)
-    def devices_page(
-        request: Request,
-        q: str = "",
-        tag: str = "",
-        model: str = "",
-        status: str = "",
-        version: int | None = None,
-        page_no: int = 1,
-    ) -> HTMLResponse:
+    def devices_page(request: Request, filters: Filters, page_no: int = 1) -> HTMLResponse:
         caller = auth.require(request, page=True)
-        console.sync_tags()
-        listing = queries.list_devices(
-            console.store.engine,
-            q=q,
-            tag=tag,
-            model=model,
-            status=status,
-            version=version,
-            page=page_no,
-            silent_after_s=console.silent_after_s,
-        )
-        filters = {"q": q, "tag": tag, "model": model, "status": status}
-        if version is not None:
-            filters["version"] = str(version)
         return page(
             request,
             "devices.html",
             caller,
-            listing=listing,
+            listing=device_list(filters, page_no),
             filters=filters,
-            query=lambda **kw: urlencode({**filters, **kw}),
+            query=lambda **kw: urlencode(filters.params(**kw)),
             statuses=queries.STATUSES,
         )
 
@@ -304,26 +290,22 @@ def install_console(app: FastAPI, console: Console) -> None:
 
     # ------------------------------------------------------------------ actions
 
-    async def act(request: Request, caller: Caller, change: BaseModel) -> dict:
-        who = caller.operator.name
-        try:
-            if isinstance(change, RolloutChange):
-                return await run_in_threadpool(_rollout, console, who, change)
-            if isinstance(change, PinChange):
-                return await run_in_threadpool(_pin, console, who, change)
-            assert isinstance(change, TagsChange)
-            return await run_in_threadpool(_tags, console, who, change)
-        except UserError as exc:
-            raise HTTPException(400, str(exc)) from None
+    def add_action(kind: str, action: Action) -> None:
+        """One action, two doors: the console's form (redirects back with `done` or `error`)
+        and the JSON API (`/v1/operator/KIND`, the body validated as `action.change`)."""
 
-    def form_action(kind: str, parse: Callable[[Any], BaseModel]):
-        async def handler(request: Request) -> Response:
+        async def act(caller: Caller, change: BaseModel) -> dict:
+            try:
+                return await run_in_threadpool(action.apply, console, caller.operator.name, change)
+            except UserError as exc:
+                raise HTTPException(400, str(exc)) from None
+
+        async def from_form(request: Request) -> Response:
             caller = await auth.require_change(request)
             form = await request.form()
             back = _safe_next(str(form.get("back", "/console")))
             try:
-                change = parse(form)
-                done = await act(request, caller, change)
+                done = await act(caller, action.parse_form(form))
             except (HTTPException, ValueError) as exc:
                 message = exc.detail if isinstance(exc, HTTPException) else _short(exc)
                 if isinstance(exc, HTTPException) and exc.status_code != 400:
@@ -331,46 +313,22 @@ def install_console(app: FastAPI, console: Console) -> None:
                 return RedirectResponse(_with(back, error=str(message)), status_code=303)
             return RedirectResponse(_with(back, done=done["done"]), status_code=303)
 
+        async def from_api(request: Request, change: BaseModel) -> dict:
+            return await act(await auth.require_change(request), change)
+
+        from_api.__annotations__["change"] = action.change  # what FastAPI validates
         router.add_api_route(
-            f"/console/actions/{kind}", handler, methods=["POST"], include_in_schema=False
+            f"/console/actions/{kind}", from_form, methods=["POST"], include_in_schema=False
         )
+        router.add_api_route(f"/v1/operator/{kind}", from_api, methods=["POST"], name=f"api_{kind}")
 
-    form_action("rollout", _rollout_form)
-    form_action("pin", _pin_form)
-    form_action("tags", _tags_form)
-
-    @router.post("/v1/operator/rollout")
-    async def api_rollout(request: Request, change: RolloutChange) -> dict:
-        return await act(request, await auth.require_change(request), change)
-
-    @router.post("/v1/operator/pin")
-    async def api_pin(request: Request, change: PinChange) -> dict:
-        return await act(request, await auth.require_change(request), change)
-
-    @router.post("/v1/operator/tags")
-    async def api_tags(request: Request, change: TagsChange) -> dict:
-        return await act(request, await auth.require_change(request), change)
+    for kind, action in ACTIONS.items():
+        add_action(kind, action)
 
     @router.get("/v1/operator/devices")
-    def api_devices(
-        request: Request,
-        q: str = "",
-        tag: str = "",
-        model: str = "",
-        status: str = "",
-        page: int = 1,
-    ) -> dict:
+    def api_devices(request: Request, filters: Filters, page: int = 1) -> dict:
         auth.require(request)
-        console.sync_tags()
-        listing = queries.list_devices(
-            console.store.engine,
-            q=q,
-            tag=tag,
-            model=model,
-            status=status,
-            page=page,
-            silent_after_s=console.silent_after_s,
-        )
+        listing = device_list(filters, page)
         return {
             "total": listing.total,
             "page": listing.page,
@@ -458,13 +416,12 @@ def _tags(console: Console, who: str, c: TagsChange) -> dict:
 
 def _rollout_form(form) -> RolloutChange:
     percent = str(form.get("percent", "")).strip()
-    tags = str(form.get("tags", "")).strip()
     return RolloutChange(
         model=str(form.get("model", "")),
         version=int(str(form.get("version", "0")) or 0),
         action=str(form.get("action", "")),
         percent=float(percent) if percent else None,
-        tags=[t.strip() for t in tags.split(",") if t.strip()] if "tags" in form else None,
+        tags=_split_tags(form) if "tags" in form else None,
         reason=str(form.get("reason", "")),
     )
 
@@ -480,12 +437,33 @@ def _pin_form(form) -> PinChange:
 
 
 def _tags_form(form) -> TagsChange:
-    tags = str(form.get("tags", ""))
     return TagsChange(
         device_id=str(form.get("device_id", "")),
-        tags=[t.strip() for t in tags.split(",") if t.strip()],
+        tags=_split_tags(form),
         reason=str(form.get("reason", "")),
     )
+
+
+def _split_tags(form) -> list[str]:
+    """The form's comma-separated `tags` field."""
+    return [t.strip() for t in str(form.get("tags", "")).split(",") if t.strip()]
+
+
+@dataclass(frozen=True)
+class Action:
+    """A steering action: its request body, what it does (in a thread, signed and
+    audited) and how the console's form becomes that body."""
+
+    change: type[BaseModel]
+    apply: Callable[[Console, str, Any], dict]
+    parse_form: Callable[[Any], BaseModel]
+
+
+ACTIONS = {
+    "rollout": Action(RolloutChange, _rollout, _rollout_form),
+    "pin": Action(PinChange, _pin, _pin_form),
+    "tags": Action(TagsChange, _tags, _tags_form),
+}
 
 
 # ---------------------------------------------------------------------- helpers
