@@ -11,16 +11,22 @@ behind the generated nginx.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from litefleet.registry.server import ServerSettings, ServerThread, create_app
+from litefleet.registry.repository import Repository
+from litefleet.registry.server import WORKER_HEADER, ServerSettings, ServerThread, create_app
 from litefleet.testing.lab import Lab
 from litefleet.testing.operators import operator_token
+from litefleet.testing.services import free_port, wait_for_port
 
 WINDOW_S = 60.0
 LIMITS = {"login_failures": 3, "login_address_failures": 6, "login_window_s": WINDOW_S}
@@ -133,3 +139,51 @@ def lab_audit(lab: Lab) -> list[dict]:
     token = operator_token(lab.repo, "auditor", "viewer")
     headers = {"authorization": f"Bearer {token}", "x-forwarded-for": "10.9.9.9"}
     return httpx.get(f"{lab.server.url}/v1/operator/audit?limit=500", headers=headers).json()
+
+
+def test_serve_with_two_workers_counts_once(tmp_path: Path):
+    """`litefleet serve --workers 2 --login-failures 4`: ten wrong tokens, each on a new
+    connection, get exactly four 401s whichever worker answers (a per-process count would
+    allow up to eight), then concurrent bursts with the right token, spread over both
+    workers, are all refused."""
+    repo = Repository.init(tmp_path / "repo")
+    olga = operator_token(repo, "olga", "operator")
+    other = {"authorization": f"Bearer {operator_token(repo, 'ivan', 'viewer')}"}
+    port = free_port()
+    command = [sys.executable, "-m", "litefleet", "serve", str(repo.path), "--port", str(port)]
+    command += ["--workers", "2", "--login-failures", "4", "--login-window", "600"]
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "serve.err").open("wb"),
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_port(port, timeout=120, proc=proc)
+
+        def halts(headers: dict[str, str]) -> httpx.Response:
+            return httpx.get(f"{url}/v1/halts", headers=headers, timeout=60)
+
+        with ThreadPoolExecutor(16) as pool:
+            workers: set[str] = set()
+            for _ in range(40):  # both workers up and answering
+                workers.update(r.headers[WORKER_HEADER] for r in pool.map(halts, [other] * 16))
+                if len(workers) == 2:
+                    break
+                time.sleep(0.5)
+            assert len(workers) == 2
+            codes = [
+                halts({"authorization": f"Bearer op.olga.wrong{i}"}).status_code for i in range(10)
+            ]
+            assert codes == [401] * 4 + [429] * 6
+            right = {"authorization": f"Bearer {olga}"}
+            for _ in range(3):
+                assert {r.status_code for r in pool.map(halts, [right] * 16)} == {429}
+            assert halts(other).status_code == 200, "another account is not locked"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
