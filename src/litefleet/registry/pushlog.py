@@ -49,11 +49,10 @@ class PushStatus:
 class PushLog:
     def __init__(self, keys_dir: Path) -> None:
         self.path = Path(keys_dir) / LOG_FILE
-        self._lock = FileLock(Path(keys_dir) / ".push-log.lock", timeout=10)
 
     def record(self, nudge: Nudge, delivered: bool, error: str = "") -> None:
         entry = SentNudge(time.time(), nudge.model, nudge.kind, nudge.version, delivered, error)
-        with self._lock:
+        with FileLock(self.path.with_name(".push-log.lock"), timeout=10):
             kept = [e.__dict__ for e in self.recent()][: KEEP - 1]
             data = {"schema": 1, "nudges": [entry.__dict__, *kept]}
             write_private_file(self.path, json.dumps(data, indent=1).encode())
