@@ -165,6 +165,15 @@ promotions = Table(
     Column("signed_updated", String(40), nullable=False, default=""),
 )
 """Every automatic rollout step (`promote.py`): who, what, why, like a halt."""
+login_failures = Table(
+    "login_failures",
+    meta,
+    # one row per failed operator login or bad operator token, kept for the throttle's
+    # window (`console/throttle.py`): every worker counts the same rows
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("key", String(200), nullable=False),  # "account:NAME" or "address:IP"
+    Column("time", Float, nullable=False),
+)
 # the fleet and halt queries: distinct devices per release and event type, and who runs what
 Index("ix_events_release", events.c.model, events.c.version, events.c.type, events.c.offered)
 Index("ix_events_device", events.c.device_id)
@@ -176,6 +185,8 @@ Index("ix_devices_seen", devices.c.last_seen)
 Index("ix_device_tags_tag", device_tags.c.tag, device_tags.c.device_id)
 Index("ix_audit_time", audit.c.time)
 Index("ix_alert_due", alert_outbox.c.status, alert_outbox.c.next_try)
+Index("ix_login_failures_key", login_failures.c.key, login_failures.c.time)
+Index("ix_login_failures_time", login_failures.c.time)
 
 
 def open_database(url: str, pool_size: int = 5, connect_timeout: int | None = None) -> Engine:
