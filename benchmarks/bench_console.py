@@ -204,6 +204,7 @@ def main() -> None:
                             api,
                         ),
                         "api /v1/operator/audit": ("/v1/operator/audit", api),
+                        "api /v1/operator/push": ("/v1/operator/push", api),
                         "api /metrics": ("/metrics", api),
                     }
                     results = {

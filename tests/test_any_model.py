@@ -111,23 +111,34 @@ def check_outputs(got: dict[str, np.ndarray], model_file: Path, inputs: list[np.
 
 
 def end_to_end(
-    tmp_path: Path, models: Path, kind: str, task: str, *, block_tf: bool = False, quantized=""
+    tmp_path: Path,
+    models: Path,
+    kind: str,
+    task: str,
+    *,
+    block_tf: bool = False,
+    quantized="",
+    builds: tuple[Path, Path] | None = None,
 ):
     """build -> publish -> install -> predict -> v2 as a patch; with `quantized`, a second
-    device installs that quantized variant of v1 (the gate's tolerances let it through)."""
+    device installs that quantized variant of v1 (the gate's tolerances let it through).
+    `builds`: the v1 and v2 build folders, built already (shared with another test)."""
     from litefleet.device.agent import Agent
     from litefleet.device.runtime import ModelRuntime
     from litefleet.testing.lab import Lab
 
     data = models / f"{kind}-inputs.npz"
-    v1 = build(tmp_path / "v1", models / f"{kind}-v1.tflite", data, block_tf=block_tf)
+    v1_dir, v2_dir = builds or (tmp_path / "v1", tmp_path / "v2")
+    if builds is None:
+        build(v1_dir, models / f"{kind}-v1.tflite", data, block_tf=block_tf)
+    v1 = BuildReport.model_validate_json((v1_dir / "report.json").read_text())
     assert v1.task == task and v1.model_kind == "tflite"
     with Lab(tmp_path / "lab", model=kind.replace("_", "-")) as lab:
-        lab.publish(tmp_path / "v1", 1, min_accuracy=None)
+        lab.publish(v1_dir, 1, min_accuracy=None)
         home = lab.device("d1", precisions=["float32"])  # the same variant for v1 and v2
         first = Agent(home).check()
         assert (first.action, first.active_version) == ("installed", 1), first.reason
-        model_file = tmp_path / "v1" / f"{first.variant}.tflite"
+        model_file = v1_dir / f"{first.variant}.tflite"
         names = [t.name for t in v1.candidates[0].signature.inputs]
         inputs = [a[:3] for a in model_inputs(data, names)]
         answer = predict_cli(home, inputs, tmp_path)
@@ -143,23 +154,40 @@ def end_to_end(
             got = Agent(other).check()
             assert (got.action, got.variant) == ("installed", f"baseline-{quantized}"), got.reason
             with ModelRuntime(other) as rt:
-                check_outputs(rt.run(inputs), tmp_path / "v1" / f"{got.variant}.tflite", inputs)
+                check_outputs(rt.run(inputs), v1_dir / f"{got.variant}.tflite", inputs)
 
-        build(tmp_path / "v2", models / f"{kind}-v2.tflite", data)
-        lab.publish(tmp_path / "v2", 2, min_accuracy=None)
+        if builds is None:
+            build(v2_dir, models / f"{kind}-v2.tflite", data)
+        lab.publish(v2_dir, 2, min_accuracy=None)
         second = Agent(home).check()
         assert (second.action, second.active_version) == ("installed", 2), second.reason
         assert second.source == "patch", (first.variant, second.variant, second.reason)
         with ModelRuntime(home) as rt:
             outputs, version = rt.run_with_version(inputs)
         assert version == 2
-        check_outputs(outputs, tmp_path / "v2" / f"{second.variant}.tflite", inputs)
+        check_outputs(outputs, v2_dir / f"{second.variant}.tflite", inputs)
     return v1
 
 
-def test_detector_with_boxes_scores_and_count(tmp_path, user_models):
+@pytest.fixture(scope="module")
+def detector_builds(tmp_path_factory, user_models) -> tuple[Path, Path]:
+    """The detector's v1 (built where TensorFlow cannot import) and v2 build folders,
+    shared by the tests of this file that need them."""
+    folder = tmp_path_factory.mktemp("detector-builds")
+    data = user_models / "detector-inputs.npz"
+    build(folder / "v1", user_models / "detector-v1.tflite", data, block_tf=True)
+    build(folder / "v2", user_models / "detector-v2.tflite", data)
+    return folder / "v1", folder / "v2"
+
+
+def test_detector_with_boxes_scores_and_count(tmp_path, user_models, detector_builds):
     report = end_to_end(
-        tmp_path, user_models, "detector", "detection", block_tf=True, quantized="dynamic"
+        tmp_path,
+        user_models,
+        "detector",
+        "detection",
+        quantized="dynamic",
+        builds=detector_builds,
     )
     assert len(report.candidates[0].signature.outputs) == 3
     assert not (
@@ -180,3 +208,94 @@ def test_mobilenet_224_classifier_without_labels(tmp_path, user_models):
 def test_two_input_classifier_with_labels(tmp_path, user_models):
     report = end_to_end(tmp_path, user_models, "two_input", "classification")
     assert len(report.candidates[0].signature.inputs) == 2
+
+
+def far_from(model: Path) -> bytes:
+    """`model` with every float weight tensor negated: the same signature, answers unrelated
+    to the original's (LiteRT alone finds the weights' bytes in the file)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = bytearray(model.read_bytes())
+    interp = Interpreter(model_path=str(model))
+    interp.allocate_tensors()
+    changed = 0
+    for detail in interp.get_tensor_details():
+        try:
+            weights = interp.get_tensor(detail["index"])
+        except ValueError:
+            continue
+        raw = weights.tobytes()
+        at = data.find(raw)
+        if weights.dtype != np.float32 or weights.size < 8 or not weights.any() or at < 0:
+            continue
+        if data.find(raw, at + 1) < 0:  # exactly one place: the constant's buffer
+            data[at : at + len(raw)] = (-weights).tobytes()
+            changed += 1
+    assert changed
+    return bytes(data)
+
+
+def test_the_gate_judges_a_detector_against_the_previous_release(
+    tmp_path, user_models, detector_builds
+):
+    """Outputs without labels are judged against the last good release: publish measures,
+    per variant and output, the closeness to release 1 on its golden inputs (the share of
+    elements within the release's tolerance) and signs it; a device re-measures it before
+    it installs. A fine-tune installs. A far model, exact on its own golden set (made from
+    itself), measured honestly shows how far it is; signed with the fine-tune's figures (a
+    publisher whose figures do not hold for the models it signs), it is refused by the
+    device, naming the output and both figures."""
+    from litefleet.device.agent import Agent
+    from litefleet.registry.halt import expected_agreement
+    from litefleet.registry.publish import read_index
+    from litefleet.release import index_path
+    from litefleet.testing.lab import Lab
+
+    v1, fine_tune = detector_builds
+    far_model = tmp_path / "far.tflite"
+    far_model.write_bytes(far_from(user_models / "detector-v1.tflite"))
+    far = tmp_path / "far"
+    build(far, far_model, user_models / "detector-inputs.npz")
+    with Lab(tmp_path / "lab", model="detector") as lab:
+        lab.publish(v1, 1, min_accuracy=None)
+        assert read_index(lab.repo, "detector").release(1).quality is None  # no previous
+        near, other = (lab.device(name, precisions=["float32"]) for name in ("near", "other"))
+        for home in (near, other):
+            assert Agent(home).check().active_version == 1
+
+        lab.publish(fine_tune, 2, min_accuracy=None)
+        release = read_index(lab.repo, "detector").release(2)
+        measured = release.quality
+        figures = measured.closeness_to_previous("baseline-float32")
+        assert measured.previous == 1 and sorted(figures) == [0, 1, 2], measured
+        exact = [k for k, share in figures.items() if share == 1.0]
+        assert exact, figures  # the fine-tune moved its last layer's output only
+        assert expected_agreement(lab.repo, "detector", 2) is None  # no class figure
+        installed = Agent(near).check()
+        assert (installed.action, installed.active_version) == ("installed", 2), installed
+        assert "previous_closeness" in installed.details  # measured on the device too
+
+        lab.rollout(2, "abort")  # release 1 is the last good release again
+        lab.publish(far, 3, min_accuracy=None)
+        index = read_index(lab.repo, "detector")
+        honest = index.release(3).quality
+        assert honest.previous == 1
+        assert max(honest.closeness_to_previous("baseline-float32").values()) < 0.05, honest
+        forged = index.model_copy(
+            update={
+                "releases": [
+                    r.model_copy(update={"quality": measured}) if r.version == 3 else r
+                    for r in index.releases
+                ]
+            }
+        )
+        with lab.repo.transaction(roles=("targets",)) as tx:
+            tx.add_target(index_path("detector"), forged.model_dump_json(indent=1).encode())
+        refused = Agent(other).check()
+        assert (refused.action, refused.version, refused.active_version) == ("rejected", 3, 1)
+        name = release.gate.outputs[exact[0]].name
+        assert f"output {name!r}: closeness to version 1 on its golden inputs" in refused.reason
+        assert "< 1.0000 - 0.02 measured by the publisher" in refused.reason, refused.reason
+
+        fresh = Agent(lab.device("fresh", precisions=["float32"])).check()
+        assert (fresh.action, fresh.active_version) == ("installed", 3), fresh.reason  # own set

@@ -1,8 +1,12 @@
-"""A model's class answers on a golden set, computed in the sandbox (publish-time quality).
+"""A model's answers on a golden set, computed in the sandbox (publish-time quality, and the
+device's gate against the previous release).
 
-`class_answers` runs inside `litefleet.sandbox` (a child process with limits): the publisher
-compares a new build with the last good release on the same golden inputs without loading
-an untrusted model in its own process. Neutral module: the registry imports it.
+`class_answers` (top class of the first output) and `output_closeness` (per non-class
+output, the share of elements within tolerance of the golden set's reference outputs,
+`litefleet.tolerance.close_share`) run inside `litefleet.sandbox` (a child process with
+limits): the publisher compares a new build with the last good release on the same golden
+inputs without loading an untrusted model in its own process, and a device re-measures the
+same figures with the same code. Neutral module: the registry and the device import it.
 
 Golden sets are one-file `litefleet.golden` sets (`in*`/`y`/`out*`, or the first format's
 `x`/`y`/`reference`); the publisher writes a release's two golden targets into one.
@@ -15,7 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from litefleet.golden import load_golden_file
+from litefleet.release import OutputCheck
 from litefleet.sandbox import Limits, Outcome, run_isolated
+from litefleet.tolerance import close_share
 
 EVAL_LIMITS = Limits(wall_s=120.0, memory_mb=1536)
 
@@ -56,5 +62,47 @@ def class_answers_isolated(
     return run_isolated(
         "litefleet.goldeneval:class_answers",
         {"models": [str(m) for m in models], "goldens": [str(g) for g in goldens]},
+        limits or EVAL_LIMITS,
+    )
+
+
+def output_closeness(
+    models: list[str], golden: str, checks: dict[str, dict], limit: int = 1000
+) -> list[dict[str, float]]:
+    """Per model: for each output index in `checks` (`{"k": OutputCheck as JSON}`), the
+    share of that output's elements within the check's tolerance of the golden set's
+    reference output k (runs in the child). An output the reference lacks gets no figure."""
+    from litefleet.litert import LoadedModel
+
+    golden_set = load_golden_file(Path(golden))
+    inputs = [a[:limit] for a in golden_set.inputs]
+    parsed = {int(k): OutputCheck.model_validate(c) for k, c in checks.items()}
+    out = []
+    for model in models:
+        outputs = list(LoadedModel.from_file(Path(model)).run(inputs).values())
+        figures = {}
+        for k, check in parsed.items():
+            if k < len(outputs) and k < len(golden_set.reference):
+                reference = golden_set.reference[k][: len(outputs[k])]
+                figures[str(k)] = close_share(outputs[k], reference, check)
+        out.append(figures)
+    return out
+
+
+def output_closeness_isolated(
+    models: list[Path],
+    golden: Path,
+    checks: dict[int, OutputCheck],
+    limits: Limits | None = None,
+) -> Outcome:
+    """`output_closeness` in the sandbox: `value[i]` maps output index (a string) to the
+    share for model i."""
+    return run_isolated(
+        "litefleet.goldeneval:output_closeness",
+        {
+            "models": [str(m) for m in models],
+            "golden": str(golden),
+            "checks": {str(k): c.model_dump(mode="json") for k, c in checks.items()},
+        },
         limits or EVAL_LIMITS,
     )

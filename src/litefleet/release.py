@@ -335,14 +335,45 @@ class QualityRecord(_Strict):
     previous_accuracy: float | None = None
     accuracy_on_previous: dict[Name, float] = Field(default_factory=dict, max_length=64)
     agreement_with_previous: dict[Name, float] = Field(default_factory=dict, max_length=64)
-    """Share of the previous release's golden inputs where the variant's top class equals
-    the previous release's: the band the device gate and the live canary compare with."""
+    """How each variant agrees with the previous release on that release's golden inputs:
+    the band the device gate and the live canary compare with. Two kinds of key:
+
+    - `<variant>`: the share of inputs where its top class equals the previous release's
+      (the class output);
+    - `<variant>.out<k>` (`closeness_key`): for a non-class output k, the share of its
+      elements within the release's tolerance for that output (`GateSpec.outputs[k]`,
+      `litefleet.tolerance.close_share`) of the previous release's reference.
+
+    The second kind shares this field rather than having its own because every reader
+    forbids unknown fields: an agent of before it reads the index unchanged and, looking
+    up only `<variant>`, never sees it (`closeness_to_previous` reads it)."""
     band: float = Field(default=0.02, ge=0, le=1)
-    """A device refuses a variant whose agreement with `previous` on that release's golden
-    inputs falls more than this below `agreement_with_previous` (the device's own gate)."""
+    """A device refuses a variant whose agreement (or an output's closeness) with
+    `previous` on that release's golden inputs falls more than this below the figure here
+    (the device's own gate)."""
     allowed_regression: bool = False
     """True when a refusal was overridden (`publish --allow-regression`)."""
     refusals: list[str] = Field(default_factory=list, max_length=8)
+
+    def closeness_to_previous(self, variant: str) -> dict[int, float]:
+        """Per non-class output index: the variant's measured closeness to `previous`."""
+        prefix = f"{variant}.out"
+        return {
+            int(key[len(prefix) :]): share
+            for key, share in self.agreement_with_previous.items()
+            if key.startswith(prefix) and key[len(prefix) :].isdigit()
+        }
+
+
+def closeness_key(variant: str, output: int) -> str:
+    """The `QualityRecord.agreement_with_previous` key of a non-class output's closeness."""
+    return f"{variant}.out{output}"
+
+
+def closeness_keys_clash(variants: list[str]) -> bool:
+    """A variant named like another's closeness key (`a` and `a.out1`): a release with
+    such names carries no closeness figures (publish leaves them out)."""
+    return any(v.startswith(f"{w}.out") for v in variants for w in variants if v != w)
 
 
 class FileRef(_Strict):

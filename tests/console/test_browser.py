@@ -124,6 +124,7 @@ def test_watch_a_rollout_progress_then_pause_it(browser, fleet):
     audit = page.locator("table.audit tbody tr").first
     expect(audit).to_contain_text("olga")
     expect(audit).to_contain_text("latency up on cameras")
+    expect(page.locator("section.push")).to_contain_text("Push is off")
 
 
 def test_a_failing_release_halts_shows_its_reason_and_fires_the_webhook(browser, fleet):

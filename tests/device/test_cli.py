@@ -33,6 +33,18 @@ def test_every_agent_command_loads_without_tensorflow():
     assert out.returncode == 2 and "root metadata not found" in out.stderr
 
 
+def test_a_policy_that_is_not_a_json_object_is_one_line(tmp_path):
+    base = ("init", "--home", tmp_path / "h", "--server", "http://h", "--root", "/no.json")
+    for policy, expected in (
+        ("{", "--policy is not JSON: "),
+        ("[1]", "--policy must be a JSON object of settings"),
+    ):
+        out = cli(*base, "--model", "m", "--policy", policy)
+        assert out.returncode == 2 and expected in out.stderr, out.stderr
+        assert out.stderr.count("\n") == 1, out.stderr
+    assert not (tmp_path / "h").exists()
+
+
 def test_serve_predicts_over_http_and_follows_activation(registry, device, build, data):
     x, _ = data
     registry.publish(build("v1"), 1)

@@ -5,10 +5,6 @@ answers bad input with one line, no traceback."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import flatbuffers
 import numpy as np
 import pytest
@@ -17,7 +13,7 @@ from litefleet.errors import UserError
 from litefleet.litert import LoadedModel, custom_ops, delegate_only_ops
 from litefleet.testing import tiny_models
 
-RUNNER = Path(__file__).parent / "cli_runner.py"
+from .test_e2e import cli
 
 
 def with_custom_op(content: bytes, op: str) -> bytes:
@@ -70,35 +66,9 @@ def test_agent_predict_reads_npz_inputs_and_refuses_bad_ones_in_one_line(
     home = device("p1")
     Agent(home).check()
     np.savez(tmp_path / "in.npz", in0=x[:2])
-    ok = subprocess.run(
-        [
-            sys.executable,
-            str(RUNNER),
-            "--block-tf",
-            "agent",
-            "predict",
-            str(tmp_path / "in.npz"),
-            "--home",
-            str(home),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    ok = cli("predict", tmp_path / "in.npz", "--home", home)
     assert ok.returncode == 0, ok.stderr
     np.save(tmp_path / "bad.npy", np.zeros((2, 5), np.float32))
-    bad = subprocess.run(
-        [
-            sys.executable,
-            str(RUNNER),
-            "--block-tf",
-            "agent",
-            "predict",
-            str(tmp_path / "bad.npy"),
-            "--home",
-            str(home),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    bad = cli("predict", tmp_path / "bad.npy", "--home", home)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "does not match" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -7,16 +7,22 @@ python-tuf's real `Updater`. Nothing is mocked.
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+import typer
 from tuf.ngclient import Updater
+from typer.testing import CliRunner
 
+from litefleet.cli.repo import register
 from litefleet.registry.publish import publish
-from litefleet.registry.repository import Repository
+from litefleet.registry.repository import CONFIG_FILE, Repository, default_offline_keys
 from litefleet.registry.server import ServerSettings, ServerThread, create_app
+from tests.conftest import once_across_workers, shared_dir
 
 MODEL = "digits"
 
@@ -28,6 +34,19 @@ def tree(path: Path) -> dict[str, str]:
         for f in sorted(path.rglob("*"))
         if f.is_file() and f.name != ".lock"
     }
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    """The release-side commands (`litefleet.cli.repo`) on an app of their own."""
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def invoke(app: typer.Typer, *args: object):
+    """Run a command of `app` as typed (every argument a string), a table row on one line."""
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
 
 
 @pytest.fixture
@@ -44,12 +63,38 @@ def builds(build_factory) -> dict[str, Path]:
     }
 
 
+@pytest.fixture(scope="session")
+def published_template(builds: dict[str, Path], tmp_path_factory) -> Path:
+    """Releases 1 and 2 of `digits` published once per run (every worker copies it): each
+    publish measures 16 variants in the sandbox and makes their patches, seconds a test."""
+    path = shared_dir(tmp_path_factory, "published") / "repo"
+    with once_across_workers(path):
+        if not (path.parent / "done").exists():
+            shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(default_offline_keys(path), ignore_errors=True)
+            repo = Repository.init(path)
+            publish(repo, builds["v1"], MODEL)
+            publish(repo, builds["v2"], MODEL)
+            (path.parent / "done").write_text("ok")
+    return path
+
+
+def copy_repository(src: Path, dst: Path) -> Repository:
+    """A private copy of the repository at `src` and its offline keys (the copy's
+    `litefleet.json` names its own offline-keys folder, so a key rotation stays private)."""
+    shutil.copytree(src, dst)
+    shutil.copytree(default_offline_keys(src), default_offline_keys(dst))
+    config = json.loads((dst / CONFIG_FILE).read_text())
+    config["offline_keys"] = str(default_offline_keys(dst).resolve())
+    (dst / CONFIG_FILE).write_text(json.dumps(config, indent=1))
+    return Repository(dst)
+
+
 @pytest.fixture
-def published(repo: Repository, builds: dict[str, Path]) -> Repository:
-    """A repository with releases 1 and 2 of `digits` (2 carries patches from 1)."""
-    publish(repo, builds["v1"], MODEL)
-    publish(repo, builds["v2"], MODEL)
-    return repo
+def published(published_template: Path, tmp_path: Path) -> Repository:
+    """A repository with releases 1 and 2 of `digits` (2 carries patches from 1), this
+    test's own copy."""
+    return copy_repository(published_template, tmp_path / "repo")
 
 
 @pytest.fixture

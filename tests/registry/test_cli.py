@@ -6,29 +6,15 @@ import json
 import re
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from litefleet.cli.repo import register
 from litefleet.errors import UserError
 from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import read_rollout
 from litefleet.testing.operators import operator_token
 
-from .conftest import MODEL, tree
+from .conftest import MODEL, invoke, tree
 
-runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
-
-
-def run(app: typer.Typer, *args: str):
-    return runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+run = invoke
 
 
 def test_init_publish_rollout_token(app, builds, tmp_path):

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from litefleet.testing.services import free_port, missing
+from tests.docsrunner import ROOT, add_build, marked_blocks, page_env, run_blocks
 
-ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "deploy.md"
 MARKER = "<!-- runnable: fleet -->"
 
@@ -35,14 +34,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def fleet_blocks(page: Path) -> list[str]:
-    lines = page.read_text().splitlines()
-    blocks = []
-    for i, line in enumerate(lines):
-        if line.strip() == MARKER:
-            assert lines[i + 1].startswith("```bash"), f"{page.name}:{i + 1}"
-            end = next(j for j in range(i + 2, len(lines)) if lines[j].startswith("```"))
-            blocks.append("\n".join(lines[i + 2 : end]))
-    return blocks
+    return marked_blocks(page, MARKER, fence=re.compile(r"^```bash"))
 
 
 def test_the_page_marks_its_stand_up_and_stop_blocks():
@@ -64,34 +56,17 @@ def work(tmp_path: Path):
 
 
 def test_deploy_md_runs_verbatim(tmp_path: Path, work: Path):
-    from litefleet.testing.lab import Lab
-
-    (work / "out").mkdir(parents=True)
-    shutil.copytree(Lab(tmp_path / "lab").build("v1"), work / "out" / "build")
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": str(ROOT / "src"),
-        "WEB_PORT": str(free_port()),
-        "API_PORT": str(free_port()),
-        "OPS_PORT": str(free_port()),
-        "COLUMNS": "200",  # the fleet table on one line per release
-    }
-    env.pop("LITEFLEET_OFFLINE_KEYS_DIR", None)
-    proc = subprocess.Popen(
-        ["bash", "-euo", "pipefail", "-c", "\n".join(fleet_blocks(PAGE))],
-        cwd=work,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+    add_build(work, tmp_path / "lab")
+    env = page_env(
+        WEB_PORT=str(free_port()),
+        API_PORT=str(free_port()),
+        OPS_PORT=str(free_port()),
+        COLUMNS="200",  # the fleet table on one line per release
     )
+    env.pop("LITEFLEET_OFFLINE_KEYS_DIR", None)
     try:
-        out, _ = proc.communicate(timeout=600)
+        returncode, out = run_blocks(fleet_blocks(PAGE), work, env)
     finally:  # whatever the page left running if it failed half-way
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
         if (work / "nginx" / "nginx.pid").exists():
             pid = int((work / "nginx" / "nginx.pid").read_text())
             with contextlib.suppress(ProcessLookupError):
@@ -101,7 +76,7 @@ def test_deploy_md_runs_verbatim(tmp_path: Path, work: Path):
 
             with contextlib.suppress(Exception):
                 stop_cluster(work / "pg")
-    assert proc.returncode == 0, f"deploy.md failed:\n{out[-5000:]}"
+    assert returncode == 0, f"deploy.md failed:\n{out[-5000:]}"
     assert "installed: active 1" in out, out[-3000:]
     running = [line for line in out.splitlines() if "digits" in line and "100% active" in line]
     assert running and running[0].split("│")[4].strip() == "1", out[-3000:]  # 1 device runs it

@@ -7,10 +7,7 @@ import json
 
 import httpx
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from litefleet.cli.repo import register
 from litefleet.errors import UserError
 from litefleet.registry.operators import OperatorBook
 from litefleet.registry.rollout import read_rollout
@@ -18,14 +15,7 @@ from litefleet.registry.tokens import DeviceTokens
 from litefleet.testing.lab import MODEL, Lab
 from litefleet.testing.operators import operator_token
 
-runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
+from .conftest import invoke
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +27,7 @@ def lab(tmp_path_factory):
 
 
 def run(app, *args) -> str:
-    result = runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+    result = invoke(app, *args)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     assert result.exit_code == 0, result.output

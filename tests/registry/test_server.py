@@ -19,8 +19,11 @@ from .conftest import MODEL, make_updater, tree
 
 
 @pytest.fixture
-def tokens(repo: Repository):
-    """Issue (once) and return the token of a device."""
+def tokens(request: pytest.FixtureRequest):
+    """Issue (once) and return the token of a device, in the test's repository: `published`
+    when the test uses it, else `repo`."""
+    name = "published" if "published" in request.fixturenames else "repo"
+    repo: Repository = request.getfixturevalue(name)
     book, issued = DeviceTokens(repo.keys.path), {}
 
     def token_of(device: str) -> str:

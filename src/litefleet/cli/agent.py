@@ -104,6 +104,19 @@ def _after_unblock(store, version: int) -> str:
     return f"next check: downloads and gates {version} again if its rollout offers it"
 
 
+def _json_object(text: str | None, option: str, of: str = "") -> dict:
+    """The JSON object an option gives (none given: empty); anything else, one line."""
+    from litefleet.errors import UserError
+
+    try:
+        value = json.loads(text) if text else {}
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{option} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{option} must be a JSON object{of}")
+    return value
+
+
 def register(app: typer.Typer) -> None:
     agent_app = typer.Typer(
         help="The device agent: verified updates, health gate, rollback, local inference.",
@@ -177,13 +190,8 @@ def register(app: typer.Typer) -> None:
             names = ", ".join(STRATEGY_NAMES[:-1]) + f" or {STRATEGY_NAMES[-1]}"
             raise UserError(f"unknown strategy {strategy!r}: {names}")
         policy_dict = read_policy_file(policy_file) if policy_file else {}
-        try:
-            extra = json.loads(policy) if policy else {}
-        except json.JSONDecodeError as exc:
-            raise UserError(f"--policy is not JSON: {exc}") from None
-        if not isinstance(extra, dict):
-            raise UserError("--policy must be a JSON object of settings")
-        policy_dict.update(extra)  # --policy overrides the file, key by key
+        # --policy overrides the file, key by key
+        policy_dict.update(_json_object(policy, "--policy", " of settings"))
         try:
             cfg = init_home(
                 home,
@@ -285,13 +293,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = load_config(home)
         current = cfg.push.model_dump() if cfg.push else {}
-        try:
-            extra = json.loads(settings) if settings else {}
-        except json.JSONDecodeError as exc:
-            raise UserError(f"--settings is not JSON: {exc}") from None
-        if not isinstance(extra, dict):
-            raise UserError("--settings must be a JSON object")
-        changes = {**extra, **({"broker": broker} if broker else {})}
+        changes = {**_json_object(settings, "--settings"), **({"broker": broker} if broker else {})}
         if on is not None:
             changes["enabled"] = on
         if changes:

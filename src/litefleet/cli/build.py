@@ -6,8 +6,10 @@ file is refused within a second; TensorFlow's own log lines stay hidden unless -
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import typer
@@ -120,10 +122,7 @@ def build_command(
         raise UserError("--task is for a .tflite model (a Keras build trains a classifier)")
     dataset = dataset_of(chosen)  # data errors before the slow TensorFlow import
 
-    # With --json, stdout carries only the JSON; the table and progress go to stderr.
-    console = Console(stderr=as_json)
-    if not console.is_terminal:
-        console.width = max(console.width, 140)  # a log file gets the whole table
+    console = _console(as_json)
     console.print(
         f"data: {dataset.name}, {len(dataset.x_train)} training and {len(dataset.x_test)} test "
         f"samples of shape {dataset.input_shape}, {dataset.num_classes} classes",
@@ -134,6 +133,32 @@ def build_command(
     from litefleet.pipeline.build import build
     from litefleet.pipeline.report import table
 
+    with _progress(console) as on_progress:
+        report = build(chosen, out, on_progress, data=dataset)
+    console.print(table(report))
+    for skip in report.skipped:
+        console.print(f"skipped {skip.name}: {skip.reason}", highlight=False)
+    console.print(f"build folder: [bold]{out}[/] (report.json, report.png, golden.npz)")
+    for line in chance_warnings(report, out):
+        console.print(f"[bold yellow]WARNING[/] {line}", highlight=False)
+    if as_json:
+        sys.stdout.write(json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
+
+
+TASKS = ("classification", "detection", "segmentation", "regression", "other")
+
+
+def _console(as_json: bool) -> Console:
+    """With --json, stdout carries only the JSON; the table and progress go to stderr."""
+    console = Console(stderr=as_json)
+    if not console.is_terminal:
+        console.width = max(console.width, 140)  # a log file gets the whole table
+    return console
+
+
+@contextlib.contextmanager
+def _progress(console: Console) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress hook for a build: one bar per stage, in the order the stages start."""
     with Progress(
         TextColumn("{task.description:<22}"),
         BarColumn(),
@@ -149,29 +174,7 @@ def build_command(
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done, total=total)
 
-        report = build(chosen, out, on_progress, data=dataset)
-    console.print(table(report))
-    for skip in report.skipped:
-        console.print(f"skipped {skip.name}: {skip.reason}", highlight=False)
-    console.print(f"build folder: [bold]{out}[/] (report.json, report.png, golden.npz)")
-    for line in chance_warnings(report, out):
-        console.print(f"[bold yellow]WARNING[/] {line}", highlight=False)
-    if as_json:
-        sys.stdout.write(json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
-
-
-TASKS = ("classification", "detection", "segmentation", "regression", "other")
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description:<22}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
+        yield on_progress
 
 
 def _build_tflite(chosen, detected, out: Path, task: str | None, as_json: bool) -> None:
@@ -195,9 +198,7 @@ def _build_tflite(chosen, detected, out: Path, task: str | None, as_json: bool) 
             f"the model takes {len(model.input_names)} inputs {model.input_names}: give --data"
             " an .npz with one array per input name"
         )
-    console = Console(stderr=as_json)
-    if not console.is_terminal:
-        console.width = max(console.width, 140)
+    console = _console(as_json)
     shapes = ", ".join(
         f"{n} {tuple(a.shape[1:])}" for n, a in zip(model.input_names, samples.inputs, strict=True)
     )
@@ -207,14 +208,7 @@ def _build_tflite(chosen, detected, out: Path, task: str | None, as_json: bool) 
         highlight=False,
     )
     console.print(f"model: {detected.describe()}", highlight=False)
-    with _progress(console) as progress:
-        tasks: dict[str, int] = {}
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
-
+    with _progress(console) as on_progress:
         report = build_tflite(
             chosen.model.path,
             samples,

@@ -463,6 +463,15 @@ def register(app: typer.Typer) -> None:
         public_metrics: bool = typer.Option(
             False, "--public-metrics", help="Serve /metrics without operator auth."
         ),
+        login_failures: int = typer.Option(
+            5, min=1, help="Wrong operator secrets per account within --login-window, then 429."
+        ),
+        login_address_failures: int = typer.Option(
+            20, min=1, help="Wrong operator secrets per client address within --login-window."
+        ),
+        login_window: float = typer.Option(
+            900.0, min=1.0, help="Seconds a failed operator login counts (and a lockout lasts)."
+        ),
     ) -> None:
         """Serve the repository, collect telemetry, halt failing rollouts, re-sign timestamps."""
         from litefleet.registry.halt import HaltRule
@@ -495,6 +504,9 @@ def register(app: typer.Typer) -> None:
             promote_interval=promote_interval,
             device_rate=device_rate,
             public_metrics=public_metrics,
+            login_failures=login_failures,
+            login_address_failures=login_address_failures,
+            login_window_s=login_window,
         )
         serve(settings, host=host, port=port, workers=workers)
 

@@ -29,8 +29,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from litefleet.device import patch_or_full
 from litefleet.device.canary import read_canary
 from litefleet.device.clock import Clock, SystemClock
@@ -41,7 +39,7 @@ from litefleet.device.conditions import (
 )
 from litefleet.device.config import AgentConfig, load_config
 from litefleet.device.crashpoints import crashpoint
-from litefleet.device.health import gate_limits, isolated_health_check
+from litefleet.device.health import against_previous, gate_limits, isolated_health_check
 from litefleet.device.policy import OUTCOMES, Policy, PolicyState, make_policy, next_behind_since
 from litefleet.device.probation import probation_verdict
 from litefleet.device.profile import rank_variants, swap_reason
@@ -53,8 +51,6 @@ from litefleet.device.tuf_client import ReleaseSource, UnreachableError, Verific
 from litefleet.drift import Feedback
 from litefleet.errors import UserError
 from litefleet.fsutil import atomic_write_json, read_json
-from litefleet.golden import GoldenSet, golden_file_bytes, load_golden_files
-from litefleet.goldeneval import class_answers_isolated
 from litefleet.release import (
     GOLDEN_INPUTS,
     GOLDEN_REFERENCE,
@@ -141,12 +137,15 @@ def _file_name(ref: FileRef) -> str:
 
 
 def _metrics(report, nbytes: int) -> dict[str, float]:
-    return {
+    metrics = {
         "accuracy": report.accuracy,
         "agreement": report.agreement,
         "latency_ms": report.latency_ms,
         "bytes": float(nbytes),
     }
+    if report.previous_closeness:  # measured against the previous version (non-class outputs)
+        metrics["previous_closeness"] = min(report.previous_closeness.values())
+    return metrics
 
 
 class Agent:
@@ -457,41 +456,12 @@ class Agent:
         return report
 
     def _against_previous(self, model_file: Path, stage: Path, release: Release, name, report):
-        """The gate against the last good release: the variant's answers on the previous
-        version's golden inputs must agree with that version's answers within the band the
-        publisher measured (`QualityRecord`); only when the active version is the one the
-        publisher compared with and its golden files are on disk. Runs in the sandbox."""
-        q = release.quality
+        """The gate against the last good release (`health.against_previous`): the
+        variant's answers on the active version's golden inputs, within the band the
+        publisher measured against that version (class agreement, per-output closeness)."""
         active = self.store.active_version()
-        expected = q.agreement_with_previous.get(name) if q else None
-        if q is None or expected is None or active is None or q.previous != active:
-            return report
         folder = self.store.versions_dir / str(active)
-        try:
-            inputs, labels, outputs = load_golden_files(
-                folder / GOLDEN_INPUTS, folder / GOLDEN_REFERENCE
-            )
-        except (UserError, OSError):
-            return report  # an older install without golden files: the labels gate stands
-        combined = stage / "previous-golden.npz"
-        combined.write_bytes(golden_file_bytes(GoldenSet(inputs, labels, outputs)))
-        outcome = class_answers_isolated([model_file], [combined])
-        if not outcome.ok:
-            return replace(report, ok=False, reason=f"previous golden set: {outcome.reason}")
-        answers = np.asarray(outcome.value[0][0])
-        theirs = outputs[0][: len(answers)].reshape(len(answers), -1).argmax(axis=1)
-        agreement = float((answers == theirs).mean()) if len(answers) else 1.0
-        if agreement >= expected - q.band:
-            return replace(report, checks={**report.checks, "previous": True})
-        return replace(
-            report,
-            ok=False,
-            reason=(
-                f"agreement with version {active} on its golden inputs {agreement:.4f} <"
-                f" {expected:.4f} - {q.band:g} measured by the publisher"
-            ),
-            checks={**report.checks, "previous": False},
-        )
+        return against_previous(model_file, folder, stage, release, name, active, report)
 
     def _plan(self, index: ReleaseIndex, release: Release, conditions, active):
         """Variants that fit this device, in rank order, minus bytes refused before."""

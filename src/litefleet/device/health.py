@@ -8,9 +8,17 @@ golden set has labels) and top-class agreement with the reference >= `min_agreem
 other output by closeness to the release's float reference (`litefleet.tolerance`); the
 median single-sample latency fits the device's budget.
 
+Then, when the release's `QualityRecord` measured it against the version this device runs
+(`against_previous`): the variant's answers on that version's golden inputs must agree
+with that version's reference within `band` of what the publisher measured: top-class
+agreement for the class output, per-output closeness (`litefleet.tolerance.close_share`
+at the release's own tolerance) for every other output. A release judged only against its
+own reference (its golden set made from itself) cannot pass by being consistent with itself.
+
 The gate never runs in the agent's own process: `isolated_health_check` runs it in a child
 (`litefleet.sandbox`) under a deadline, a CPU-time and a memory limit, so a model that
-segfaults LiteRT, loops or eats memory is a refusal that names the signal or the timeout.
+segfaults LiteRT, loops or eats memory is a refusal that names the signal or the timeout;
+`against_previous` runs its models in the sandbox too (`litefleet.goldeneval`).
 Only a model that passed it is ever loaded in-process (the app's `ModelRuntime`).
 """
 
@@ -18,15 +26,25 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from litefleet.errors import UserError
-from litefleet.golden import load_golden_files
+from litefleet.golden import GoldenSet, golden_file_bytes, load_golden_files
+from litefleet.goldeneval import class_answers_isolated, output_closeness_isolated
 from litefleet.litert import LoadedModel, app_view
-from litefleet.release import GateSpec, OutputCheck, Signature
+from litefleet.release import (
+    GOLDEN_INPUTS,
+    GOLDEN_REFERENCE,
+    GateSpec,
+    OutputCheck,
+    QualityRecord,
+    Release,
+    Signature,
+    closeness_keys_clash,
+)
 from litefleet.sandbox import MEMORY_ENV, Limits, run_isolated
 from litefleet.tolerance import DEFAULT_ATOL, close_share
 
@@ -49,6 +67,9 @@ class HealthReport:
     checks: dict[str, bool] = field(default_factory=dict)
     closeness: dict[str, float] = field(default_factory=dict)
     """Per non-class output: the share of elements within tolerance of the reference."""
+    previous_closeness: dict[str, float] = field(default_factory=dict)
+    """Per non-class output: the same share against the previous version's reference on
+    its golden inputs (`against_previous`; empty when not measured)."""
 
 
 def default_checks(gate: GateSpec, names: list[str]) -> list[OutputCheck]:
@@ -165,6 +186,119 @@ def health_check(
             **base,
         )
     return HealthReport(True, "", checks=checks, **base)
+
+
+def within_band(measured: float, expected: float, band: float) -> bool:
+    """The rule against the previous version: a figure may fall at most `band` below what
+    the publisher measured (`QualityRecord.band`); class agreement and closeness alike."""
+    return measured >= expected - band
+
+
+def against_previous(
+    model_file: Path,
+    previous_folder: Path,
+    work: Path,
+    release: Release,
+    variant: str,
+    previous: int | None,
+    report: HealthReport,
+) -> HealthReport:
+    """`report` with the gate against the version this device runs (`previous`, whose
+    files are in `previous_folder`): only when the publisher measured the variant against
+    that very version and its golden files are on disk (module doc). Runs in the sandbox."""
+    q = release.quality
+    if q is None or previous is None or q.previous != previous:
+        return report
+    expected = q.agreement_with_previous.get(variant)
+    clash = closeness_keys_clash(list(release.variants))  # then publish signed none
+    closeness = {} if clash else q.closeness_to_previous(variant)
+    if expected is None and not closeness:
+        return report
+    try:
+        inputs, labels, outputs = load_golden_files(
+            previous_folder / GOLDEN_INPUTS, previous_folder / GOLDEN_REFERENCE
+        )
+    except (UserError, OSError):
+        return report  # an older install without golden files: the labels gate stands
+    combined = work / "previous-golden.npz"
+    combined.write_bytes(golden_file_bytes(GoldenSet(inputs, labels, outputs)))
+    if expected is not None:
+        report = _class_against_previous(model_file, combined, outputs, q, expected, report)
+        if not report.ok:
+            return report
+    if closeness:
+        report = _closeness_against_previous(model_file, combined, release, q, closeness, report)
+    return report
+
+
+def _class_against_previous(
+    model_file: Path,
+    combined: Path,
+    outputs: list[np.ndarray],
+    q: QualityRecord,
+    expected: float,
+    report: HealthReport,
+) -> HealthReport:
+    outcome = class_answers_isolated([model_file], [combined])
+    if not outcome.ok:
+        return replace(report, ok=False, reason=f"previous golden set: {outcome.reason}")
+    answers = np.asarray(outcome.value[0][0])
+    theirs = outputs[0][: len(answers)].reshape(len(answers), -1).argmax(axis=1)
+    agreement = float((answers == theirs).mean()) if len(answers) else 1.0
+    if within_band(agreement, expected, q.band):
+        return replace(report, checks={**report.checks, "previous": True})
+    return replace(
+        report,
+        ok=False,
+        reason=(
+            f"agreement with version {q.previous} on its golden inputs {agreement:.4f} <"
+            f" {expected:.4f} - {q.band:g} measured by the publisher"
+        ),
+        checks={**report.checks, "previous": False},
+    )
+
+
+def _closeness_against_previous(
+    model_file: Path,
+    combined: Path,
+    release: Release,
+    q: QualityRecord,
+    expected: dict[int, float],
+    report: HealthReport,
+) -> HealthReport:
+    """Every non-class output the publisher measured: its closeness to the previous
+    version's reference at the release's own tolerance, within `band` of that figure."""
+    checks = {
+        k: release.gate.outputs[k]
+        for k in expected
+        if k < len(release.gate.outputs) and release.gate.outputs[k].kind == "close"
+    }
+    if not checks:
+        return report
+    outcome = output_closeness_isolated([model_file], combined, checks)
+    if not outcome.ok:
+        return replace(report, ok=False, reason=f"previous golden set: {outcome.reason}")
+    measured = {k: float(v) for k, v in outcome.value[0].items()}
+    figures = {checks[int(k)].name: share for k, share in measured.items()}
+    failure = ""
+    for k, check in checks.items():
+        share = measured.get(str(k))
+        if share is None:
+            failure = failure or (
+                f"output {check.name!r}: version {q.previous}'s golden reference lacks out{k}"
+            )
+        elif not within_band(share, expected[k], q.band):
+            failure = failure or (
+                f"output {check.name!r}: closeness to version {q.previous} on its golden"
+                f" inputs {share:.4f} < {expected[k]:.4f} - {q.band:g} measured by the"
+                f" publisher (share of elements within {check.atol:g} x range)"
+            )
+    result = replace(
+        report,
+        checks={**report.checks, "previous": not failure},
+        previous_closeness=figures,
+    )
+    return replace(result, ok=False, reason=failure) if failure else result
 
 
 def gate_limits(

@@ -23,8 +23,6 @@ only in its last layer and a delta patch stays small.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from litefleet.drift import reference_stats
-from litefleet.fsutil import replace_dir
+from litefleet.fsutil import staged_dir
 from litefleet.pipeline import (
     compress,
     convert,
@@ -153,10 +151,7 @@ def build(
     candidates, reference = _models(recipe, kind, data, hook, skipped, keras_to_save)
     files = _convert(recipe, data, candidates, skipped, hook)
 
-    out_dir = out_dir.resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with staged_dir(out_dir) as staging:
         measured = _measure(recipe, data, files, reference, staging, hook)
         build_report = BuildReport(
             dataset=data.name,
@@ -181,10 +176,6 @@ def build(
         )
         _save_models(keras_to_save, staging)
         report.plot(build_report, staging / "report.png")
-        replace_dir(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return build_report
 
 

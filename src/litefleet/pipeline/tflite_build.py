@@ -15,8 +15,6 @@ build folder (the `.tflite` files, `golden.npz` with keys in*/y/out*, `report.js
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +23,7 @@ import numpy as np
 import zstandard
 
 from litefleet.errors import UserError
-from litefleet.fsutil import replace_dir
+from litefleet.fsutil import staged_dir
 from litefleet.golden import GoldenSet, golden_file_bytes
 from litefleet.litert import LoadedModel, delegate_only_ops, unique_names
 from litefleet.pipeline import quantize
@@ -127,10 +125,7 @@ def build_tflite(
     delegated = delegate_only_ops(original)
     files = _variants(original, delegated, skipped, hook)
 
-    out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with staged_dir(out_dir) as staging:
         measured = []
         for done, (precision, data) in enumerate(files):
             hook("evaluate in LiteRT", done, len(files))
@@ -176,10 +171,6 @@ def build_tflite(
         from litefleet.pipeline.report import plot
 
         plot(report, staging / "report.png")
-        replace_dir(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return report
 
 

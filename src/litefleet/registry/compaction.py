@@ -10,7 +10,8 @@ to leave the signed targets metadata with them.
 
 from __future__ import annotations
 
-from litefleet.release import Release, RolloutState
+from litefleet.registry.repository import Transaction
+from litefleet.release import Release, ReleaseIndex, RolloutState
 
 INDEX_KEEP = 8
 """Newest releases the index always keeps, whatever their rollout state."""
@@ -39,3 +40,16 @@ def kept_releases(
         )
 
     return [r for r in ordered if r.version in newest or (live(r) and not replaced(r))]
+
+
+def drop_unreferenced(tx: Transaction, old: ReleaseIndex | None, new: ReleaseIndex) -> list[int]:
+    """Remove from the signed targets what only releases that left the index referred to;
+    the versions of those releases."""
+    if old is None:
+        return []
+    keep = new.target_paths()
+    gone = [r for r in old.releases if new.release(r.version) is None]
+    for r in gone:
+        for path in r.target_paths() - keep:
+            tx.remove_target(path)
+    return [r.version for r in gone]

@@ -5,9 +5,10 @@ and the halt decisions (one row per release). `open_database(url)` creates what 
 on first start, so `litefleet serve --db postgresql+psycopg://…` needs an empty database and
 nothing else.
 
-Upgrades: a table or an index added later is created by `create_all`; a column added later
-is added here by `_upgrade` (plain `ALTER TABLE … ADD COLUMN` with a default), so an old
-database keeps its rows. A change that needs more than that should bring Alembic.
+Upgrades: a table added later is created by `create_all`; a column added later is listed in
+`_ADDED_COLUMNS` and added by `_upgrade` (plain `ALTER TABLE … ADD COLUMN` with a default),
+which also creates any declared index the database lacks, so an old database keeps its
+rows. A change that needs more than that should bring Alembic.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.schema import CreateIndex
 
 from litefleet.errors import UserError
 
@@ -163,6 +165,15 @@ promotions = Table(
     Column("signed_updated", String(40), nullable=False, default=""),
 )
 """Every automatic rollout step (`promote.py`): who, what, why, like a halt."""
+login_failures = Table(
+    "login_failures",
+    meta,
+    # one row per failed operator login or bad operator token, kept for the throttle's
+    # window (`console/throttle.py`): every worker counts the same rows
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("key", String(200), nullable=False),  # "account:NAME" or "address:IP"
+    Column("time", Float, nullable=False),
+)
 # the fleet and halt queries: distinct devices per release and event type, and who runs what
 Index("ix_events_release", events.c.model, events.c.version, events.c.type, events.c.offered)
 Index("ix_events_device", events.c.device_id)
@@ -174,6 +185,8 @@ Index("ix_devices_seen", devices.c.last_seen)
 Index("ix_device_tags_tag", device_tags.c.tag, device_tags.c.device_id)
 Index("ix_audit_time", audit.c.time)
 Index("ix_alert_due", alert_outbox.c.status, alert_outbox.c.next_try)
+Index("ix_login_failures_key", login_failures.c.key, login_failures.c.time)
+Index("ix_login_failures_time", login_failures.c.time)
 
 
 def open_database(url: str, pool_size: int = 5, connect_timeout: int | None = None) -> Engine:
@@ -207,28 +220,36 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+_ADDED_COLUMNS = {
+    "events": {
+        "offered": "BOOLEAN NOT NULL DEFAULT false",
+        "event_id": "VARCHAR(64)",
+        "seq": "BIGINT",
+    },
+    "devices": {"seq": "BIGINT"},
+}
+"""Columns added to a table since its first schema: name -> the DDL that adds it."""
+
+
 def _upgrade(engine: Engine) -> None:
-    """Columns added since the first schema (a database made by an older version)."""
-    added = {
-        "events": {
-            "offered": "BOOLEAN NOT NULL DEFAULT false",
-            "event_id": "VARCHAR(64)",
-            "seq": "BIGINT",
-        },
-        "devices": {"seq": "BIGINT"},
-    }
-    for table, wanted in added.items():
-        columns = {c["name"] for c in inspect(engine).get_columns(table)}
-        for name, ddl in wanted.items():
-            if name not in columns:
-                with engine.begin() as conn:
+    """Bring a database made by an older version up to this schema, keeping its rows.
+
+    `create_all` makes a missing table with its indexes, but leaves an existing table as it
+    is: the columns added since are added here, then every index the schema declares that
+    the database lacks (one added later, or one on a column just added).
+    """
+    with engine.begin() as conn:
+        for table, wanted in _ADDED_COLUMNS.items():
+            columns = {c["name"] for c in inspect(conn).get_columns(table)}
+            for name, ddl in wanted.items():
+                if name not in columns:
                     conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
-    with engine.begin() as conn:  # create_all ran before the column existed on old databases
-        conn.execute(
-            text(
-                "CREATE UNIQUE INDEX IF NOT EXISTS ux_events_event ON events (device_id, event_id)"
-            )
-        )
+    with engine.begin() as conn:
+        for table in meta.sorted_tables:
+            present = {i["name"] for i in inspect(conn).get_indexes(table.name)}
+            for index in table.indexes:
+                if index.name not in present:  # IF NOT EXISTS: another worker may race
+                    conn.execute(CreateIndex(index, if_not_exists=True))
     with engine.begin() as conn:  # a database from before release_devices: fill it once
         empty = conn.execute(text("SELECT 1 FROM release_devices LIMIT 1")).first() is None
         if empty and conn.execute(text("SELECT 1 FROM events LIMIT 1")).first() is not None:

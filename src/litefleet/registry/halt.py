@@ -316,9 +316,11 @@ def expected_agreement(repo: Repository, model: str, version: int) -> float | No
     except Exception:  # an unreadable index: the judge's default expectation
         return None
     q = release.quality if release else None
-    if q is None or not q.agreement_with_previous:
+    if q is None:
         return None
-    return min(q.agreement_with_previous.values())
+    # the variants' top-class agreement only (the record also holds per-output closeness)
+    top = [q.agreement_with_previous[v] for v in release.variants if v in q.agreement_with_previous]
+    return min(top) if top else None
 
 
 def _worker_name() -> str:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from litefleet.drift import reference_stats
 from litefleet.errors import UserError
 from litefleet.golden import fit_budget, golden_from_bytes
-from litefleet.registry.compaction import INDEX_KEEP, kept_releases
+from litefleet.registry.compaction import INDEX_KEEP, drop_unreferenced, kept_releases
 from litefleet.registry.releasefiles import ReleaseFiles, add_release_files
 from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import read_rollout
@@ -108,10 +108,7 @@ def _migrate_model(repo: Repository, old: _OldIndex, budget: int) -> str:
             tx.remove_target(r.golden)
         kept = kept_releases(new.releases, state, INDEX_KEEP)
         final = ReleaseIndex(model=model, signature=old.signature, releases=kept)
-        for r in new.releases:
-            if final.release(r.version) is None:
-                for path in r.target_paths() - final.target_paths():
-                    tx.remove_target(path)
+        drop_unreferenced(tx, new, final)
         data = final.model_dump_json(indent=1).encode()
         tx.add_target(index_path(model), data)
     return (

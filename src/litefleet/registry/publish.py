@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from litefleet.delta import worthwhile_patch
 from litefleet.errors import UserError
 from litefleet.registry.buildfolder import Build, check_name, load_build
-from litefleet.registry.compaction import INDEX_KEEP, kept_releases
+from litefleet.registry.compaction import INDEX_KEEP, drop_unreferenced, kept_releases
 from litefleet.registry.gatespec import gate_spec
 from litefleet.registry.push import notify
 from litefleet.registry.quality import assess, remember_first_floor
@@ -38,6 +38,7 @@ from litefleet.release import (
     MAX_INDEX_BYTES,
     MAX_TARGETS_METADATA_BYTES,
     ROLLOUT_ROLE,
+    CandidateReport,
     PatchEntry,
     Release,
     ReleaseIndex,
@@ -191,35 +192,13 @@ def publish(
             gate = gate.model_copy(update={"min_accuracy": quality.min_accuracy})
         now = datetime.now(UTC).replace(microsecond=0).isoformat()
         with repo.transaction(roles=("targets", ROLLOUT_ROLE)) as tx:
-            entries: dict[str, VariantEntry] = {}
-            patches: list[str] = []
-            for cand in build.report.candidates:
-                data = build.files[cand.name]
-                info = VariantInfo(
-                    model=model,
-                    version=version,
-                    variant=cand.name,
-                    precision=cand.precision,
-                    signature=cand.signature,
-                    accuracy=cand.accuracy,
-                    latency_ms_p50=cand.latency_ms_p50,
-                    raw_bytes=cand.raw_bytes,
-                    zstd_bytes=cand.zstd_bytes,
-                    sha256=cand.sha256,
+            entries = {
+                cand.name: _add_variant(
+                    repo, tx, index, model, version, cand, build.files[cand.name]
                 )
-                path = variant_path(model, version, cand.name)
-                tx.add_target(path, data, custom=tuf_custom(info))
-                kept = _patches(repo, tx, index, model, version, cand.name, data)
-                patches += [p.path for p in kept]
-                entries[cand.name] = VariantEntry(
-                    path=path,
-                    precision=cand.precision,
-                    bytes=len(data),
-                    accuracy=cand.accuracy,
-                    latency_ms_p50=cand.latency_ms_p50,
-                    sha256=cand.sha256,
-                    patches=kept,
-                )
+                for cand in build.report.candidates
+            }
+            patches = [p.path for entry in entries.values() for p in entry.patches]
             refs = add_release_files(tx, model, version, files, index)
             release = Release(
                 version=version,
@@ -241,7 +220,7 @@ def publish(
                 [*old, release], RolloutState(model=model, rollouts=rollouts), index_keep
             )
             new_index = ReleaseIndex(model=model, signature=signature, releases=kept_list)
-            dropped = _drop_unreferenced(tx, index, new_index)
+            dropped = drop_unreferenced(tx, index, new_index)
             index_bytes = new_index.model_dump_json(indent=1).encode()
             _refuse_oversize(f"{model}/releases.json", len(index_bytes), MAX_INDEX_BYTES)
             tx.add_target(index_path(model), index_bytes)
@@ -271,18 +250,6 @@ def publish(
         compacted=dropped,
         notes=quality.notes if quality else [],
     )
-
-
-def _drop_unreferenced(tx: Transaction, old: ReleaseIndex | None, new: ReleaseIndex) -> list[int]:
-    """Remove from the signed targets what only releases that left the index referred to."""
-    if old is None:
-        return []
-    keep = new.target_paths()
-    gone = [r for r in old.releases if new.release(r.version) is None]
-    for r in gone:
-        for path in r.target_paths() - keep:
-            tx.remove_target(path)
-    return [r.version for r in gone]
 
 
 def _refuse_oversize(name: str, size: int, limit: int) -> None:
@@ -342,6 +309,42 @@ def _check_signature(build: Build, index: ReleaseIndex | None) -> Signature:
             "no variant of this build has the input/output signature of the published model"
         )
     return index.signature
+
+
+def _add_variant(
+    repo: Repository,
+    tx: Transaction,
+    index: ReleaseIndex | None,
+    model: str,
+    version: int,
+    cand: CandidateReport,
+    data: bytes,
+) -> VariantEntry:
+    """Sign one variant's model file (its `VariantInfo` as the target's custom data) and
+    its patches; the variant's index entry."""
+    info = VariantInfo(
+        model=model,
+        version=version,
+        variant=cand.name,
+        precision=cand.precision,
+        signature=cand.signature,
+        accuracy=cand.accuracy,
+        latency_ms_p50=cand.latency_ms_p50,
+        raw_bytes=cand.raw_bytes,
+        zstd_bytes=cand.zstd_bytes,
+        sha256=cand.sha256,
+    )
+    path = variant_path(model, version, cand.name)
+    tx.add_target(path, data, custom=tuf_custom(info))
+    return VariantEntry(
+        path=path,
+        precision=cand.precision,
+        bytes=len(data),
+        accuracy=cand.accuracy,
+        latency_ms_p50=cand.latency_ms_p50,
+        sha256=cand.sha256,
+        patches=_patches(repo, tx, index, model, version, cand.name, data),
+    )
 
 
 def _patches(

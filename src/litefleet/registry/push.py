@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from litefleet.errors import UserError
 from litefleet.nudge import Kind, Nudge, device_topic, model_topic
 from litefleet.registry.keys import write_private_file
+from litefleet.registry.pushlog import LOG_FILE, PushLog, PushStatus
 
 log = logging.getLogger("litefleet.push")
 PUSH_FILE = "push.json"
@@ -115,16 +116,19 @@ class Publisher:
 
 def notify(repo, model: str, kind: Kind, version: int | None) -> bool:
     """Nudge the devices of `model` after a signed change; True when the broker took it.
+    The outcome goes to `KEYS/push-log.json` (`pushlog.py`: the console shows it).
 
     Never raises: the change is signed already and every device still polls."""
+    nudge, error = None, ""
     try:
+        nudge = Nudge.of(model, kind, version)
         settings = PushSettings.load(repo.keys.path)
         if settings is None:
             return False
         with Publisher(settings) as pub:
-            pub.send(Nudge.of(model, kind, version))
-        return True
+            pub.send(nudge)
     except Exception as exc:  # a down broker must never undo or fail a signed change
+        error = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         log.warning(
             "push: could not nudge %s (%s %s): %s; devices learn it at their next poll",
             model,
@@ -132,4 +136,19 @@ def notify(repo, model: str, kind: Kind, version: int | None) -> bool:
             version,
             exc,
         )
-        return False
+    try:
+        if nudge is not None:
+            PushLog(repo.keys.path).record(nudge, delivered=not error, error=error)
+    except Exception as exc:  # the log is for people; the nudge went (or not) regardless
+        log.warning("push: could not record the nudge in %s: %s", LOG_FILE, exc)
+    return not error
+
+
+def push_status(keys_dir: Path) -> PushStatus:
+    """Broker URL (never the password) and the recent nudges, for the console; never
+    raises (a broken `push.json` is shown as the problem)."""
+    try:
+        settings = PushSettings.load(keys_dir)
+        return PushStatus(settings.broker if settings else None, PushLog(keys_dir).recent())
+    except (UserError, OSError) as exc:
+        return PushStatus(None, problem=str(exc).splitlines()[0][:300])

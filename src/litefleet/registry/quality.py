@@ -20,6 +20,13 @@ A refusal is one line naming the figure; `--allow-regression` publishes anyway a
 release records it (`QualityRecord.allowed_regression`). The default `min_accuracy` a
 device requires is `max(floor, chance bound, worst golden accuracy - tolerance)`: a
 chance-level release forced through is still refused by every device.
+
+Outputs that are not class scores (a detector's boxes, a segmenter's mask, a regression)
+have no labels to judge by: for each of them, and each variant, the same run measures its
+closeness to the previous good release on that release's golden inputs (the share of
+elements within the release's own tolerance for that output, `litefleet.tolerance`), and
+the record signs it (`QualityRecord.closeness_to_previous`): the band a device re-measures
+before it installs the variant (`device/agent.py`).
 """
 
 from __future__ import annotations
@@ -36,16 +43,27 @@ from pydantic import BaseModel, ConfigDict, Field
 from litefleet.errors import UserError
 from litefleet.fsutil import atomic_write_json, read_json
 from litefleet.golden import GoldenSet, golden_file_bytes, load_golden_files
-from litefleet.goldeneval import class_answers_isolated, golden_arrays
+from litefleet.goldeneval import class_answers_isolated, golden_arrays, output_closeness_isolated
 from litefleet.registry.buildfolder import Build
 from litefleet.registry.repository import Repository
-from litefleet.release import QualityRecord, ReleaseIndex, RolloutState
+from litefleet.release import (
+    QualityRecord,
+    ReleaseIndex,
+    RolloutState,
+    closeness_key,
+    closeness_keys_clash,
+)
+from litefleet.tolerance import output_checks
 
 DEFAULT_TOLERANCE = 0.03
 """How far below the previous good release a new one may fall on its golden set (absolute
 accuracy): a 200-sample golden set moves by 0.005 per sample, quantization by ~0.01."""
 CHANCE_SIGMAS = 3.0
 """Standard errors above chance a variant's golden accuracy must be (one-sided ~0.13 %)."""
+MAX_CLOSENESS_FIGURES = 24
+"""Closeness figures one release signs (variants x non-class outputs, ~35 bytes each: the
+index entry stays within its few KB); past it, each variant keeps its first outputs', in
+output order. A detector's 3-4 outputs in 6 variants fit."""
 
 
 class QualityPolicy(BaseModel):
@@ -130,8 +148,8 @@ def assess(
     tolerance: float | None = None,
 ) -> Assessment:
     """Apply the three rules (module doc) to `build` on `golden_set` (the golden samples
-    the release will sign); raise a one-line `UserError` on a refusal unless
-    `allow_regression`."""
+    the release will sign) and measure its non-class outputs' closeness to the previous
+    good release; raise a one-line `UserError` on a refusal unless `allow_regression`."""
     policy = read_policy(repo, model)
     tol = policy.tolerance if tolerance is None else tolerance
     with tempfile.TemporaryDirectory(prefix="litefleet-quality-") as tmp:
@@ -139,13 +157,15 @@ def assess(
         golden = work / "golden.npz"
         golden.write_bytes(golden_file_bytes(golden_set))
         inputs, labels, _ = golden_arrays(golden)
-        if labels is None or build.report.num_classes < 2 or len(inputs) != 1:
-            return Assessment(record=None, min_accuracy=None)  # not a one-input classifier
         models = {}
         for cand in build.report.candidates:
             models[cand.name] = work / f"{cand.name}.tflite"
             models[cand.name].write_bytes(build.files[cand.name])
         previous = _previous_good(index, rollout)
+        closeness = _closeness(build, models, repo, previous, work)
+        if labels is None or build.report.num_classes < 2 or len(inputs) != 1:
+            # not a one-input classifier: no labels to judge by, only the previous release
+            return Assessment(record=_closeness_record(previous, closeness), min_accuracy=None)
         before = _previous_golden(repo, previous, work) if previous is not None else None
         goldens = [golden] if before is None else [golden, before[0]]
         answers = _answers(list(models.values()), goldens)
@@ -206,7 +226,10 @@ def assess(
         previous=previous.version if previous is not None else None,
         previous_accuracy=round(prev[2], 4) if prev else None,
         accuracy_on_previous={k: round(v, 4) for k, v in prev[0].items()} if prev else {},
-        agreement_with_previous={k: round(v, 4) for k, v in prev[1].items()} if prev else {},
+        agreement_with_previous={
+            **({k: round(v, 4) for k, v in prev[1].items()} if prev else {}),
+            **closeness,
+        },
         allowed_regression=bool(refusals),
         refusals=refusals,
     )
@@ -258,14 +281,16 @@ def _answers(models: list[Path], goldens: list[Path]) -> list[list[np.ndarray]]:
     return [[np.asarray(a, dtype=np.int64) for a in per] for per in outcome.value]
 
 
-def _previous_golden(repo: Repository, previous, work: Path):
-    """(path, labels, reference answers) of the previous release's golden set (its two
-    signed files as one); None when they are gone or have no labels or reference."""
+def _previous_golden_file(repo: Repository, previous, work: Path) -> Path | None:
+    """The previous release's golden set (its two signed files as one), or None when they
+    are gone or unreadable."""
+    golden = work / "previous-golden.npz"
+    if golden.is_file():
+        return golden
     inputs = repo.read_target(previous.golden_inputs.path)
     reference = repo.read_target(previous.golden_reference.path)
     if inputs is None or reference is None:
         return None
-    golden = work / "previous-golden.npz"
     (work / "previous-inputs.npz").write_bytes(inputs)
     (work / "previous-reference.npz").write_bytes(reference)
     try:
@@ -275,10 +300,51 @@ def _previous_golden(repo: Repository, previous, work: Path):
     except UserError:
         return None
     golden.write_bytes(golden_file_bytes(GoldenSet(ins, labels, outs)))
+    return golden
+
+
+def _previous_golden(repo: Repository, previous, work: Path):
+    """(path, labels, reference answers) of the previous release's golden set; None when
+    it is gone or has no labels or reference."""
+    golden = _previous_golden_file(repo, previous, work)
+    if golden is None:
+        return None
     _, labels, answers = golden_arrays(golden)
     if labels is None or answers is None:
         return None
     return golden, labels, answers
+
+
+def _closeness(
+    build: Build, models: dict[str, Path], repo: Repository, previous, work: Path
+) -> dict[str, float]:
+    """Each variant's closeness to the previous good release on its golden inputs, per
+    non-class output (keys `closeness_key`): the release's own tolerance for that output
+    (`tolerance.output_checks`, what its gate applies), the previous release's reference."""
+    checks = {
+        k: check for k, check in enumerate(output_checks(build.report)) if check.kind == "close"
+    }
+    if previous is None or not checks or closeness_keys_clash(list(models)):
+        return {}
+    golden = _previous_golden_file(repo, previous, work)
+    if golden is None:
+        return {}
+    outcome = output_closeness_isolated(list(models.values()), golden, checks)
+    if not outcome.ok:
+        raise UserError(f"the build's models do not run on the golden sets: {outcome.reason}")
+    per_variant = MAX_CLOSENESS_FIGURES // len(models)
+    figures: dict[str, float] = {}
+    for name, shares in zip(models, outcome.value, strict=True):
+        for key in sorted(shares, key=int)[:per_variant]:
+            figures[closeness_key(name, int(key))] = round(float(shares[key]), 4)
+    return figures
+
+
+def _closeness_record(previous, closeness: dict[str, float]) -> QualityRecord | None:
+    """The record of a release without labels: only its closeness to the previous."""
+    if not closeness:
+        return None
+    return QualityRecord(previous=previous.version, agreement_with_previous=closeness)
 
 
 def _now() -> str:

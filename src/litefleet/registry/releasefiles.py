@@ -106,18 +106,8 @@ def add_release_files(
 
 
 def card_of(build: Build) -> ModelCard:
-    r = build.report
-    return ModelCard(
-        task=r.task,
-        dataset=r.dataset,
-        num_classes=r.num_classes,
-        class_names=r.class_names,
-        input_shape=r.input_shape,
-        model_kind=r.model_kind,
-        keras_accuracy=r.keras_accuracy,
-        preprocessing=r.preprocessing,
-        environment=r.environment,
-    )
+    """The card: the build report's fields of the same names (every card field is one)."""
+    return ModelCard.model_validate(build.report, from_attributes=True)
 
 
 def _drift(build: Build) -> bytes | None:

@@ -56,6 +56,7 @@ from litefleet.registry.alerts import AlertBook, AlertLoop, Alerts
 from litefleet.registry.console import queries as console_queries
 from litefleet.registry.console.auth import OperatorAuth
 from litefleet.registry.console.routes import Console, install_console
+from litefleet.registry.console.throttle import LoginLimits, LoginThrottle
 from litefleet.registry.db import check_database
 from litefleet.registry.fleet import FleetReport, fleet_report
 from litefleet.registry.halt import HaltKeeper, HaltRule, RolloutView
@@ -108,6 +109,11 @@ class ServerSettings:
     """Seconds between samples of the adoption plot."""
     silent_after_s: float = 3 * 3600.0
     """A device whose last report is older than this shows as `silent` in the console."""
+    login_failures: int = 5
+    """Wrong operator secrets per account within `login_window_s`, then 429 (`throttle.py`)."""
+    login_address_failures: int = 20
+    """Wrong operator secrets per client address within `login_window_s`, then 429."""
+    login_window_s: float = 900.0
 
     def to_env(self) -> str:
         """JSON for `SETTINGS_ENV`: how `serve --workers N` hands settings to each worker."""
@@ -153,14 +159,20 @@ def create_app(settings: ServerSettings) -> FastAPI:
     promoter = Promoter(keeper, view)
     scrape, events_total, rejected_total = _metrics(repo, store, keeper)
     worker = str(os.getpid())
-    auth = OperatorAuth(OperatorBook(keys.path), Sessions(store.engine))
+    audit = AuditLog(store.engine)
+    limits = LoginLimits(
+        settings.login_failures, settings.login_address_failures, settings.login_window_s
+    )
+    auth = OperatorAuth(
+        OperatorBook(keys.path), Sessions(store.engine), LoginThrottle(store.engine, limits, audit)
+    )
     alerts = Alerts(AlertBook(keys.path), store.engine)
     console = Console(
         repo=repo,
         store=store,
         keeper=keeper,
         auth=auth,
-        audit=AuditLog(store.engine),
+        audit=audit,
         alerts=alerts,
         devices=tokens.tokens,
         silent_after_s=settings.silent_after_s,

@@ -39,6 +39,25 @@ class DeviceRow:
 
 
 @dataclass(frozen=True)
+class DeviceFilter:
+    """What the device list is narrowed to: the console page and the API read the same
+    query parameters into it (a FastAPI dependency), and the page's links write them back."""
+
+    q: str = ""
+    tag: str = ""
+    model: str = ""
+    status: str = ""
+    version: int | None = None
+
+    def params(self, **changes: object) -> dict[str, str]:
+        """The filters as query parameters (for links), with `changes` on top."""
+        out = {"q": self.q, "tag": self.tag, "model": self.model, "status": self.status}
+        if self.version is not None:
+            out["version"] = str(self.version)
+        return {**out, **{k: str(v) for k, v in changes.items()}}
+
+
+@dataclass(frozen=True)
 class DevicePage:
     rows: list[DeviceRow]
     total: int
@@ -56,12 +75,8 @@ def _status(silent_before: float):
 
 def list_devices(
     engine: Engine,
+    filters: DeviceFilter = DeviceFilter(),
     *,
-    q: str = "",
-    tag: str = "",
-    model: str = "",
-    status: str = "",
-    version: int | None = None,
     page: int = 1,
     silent_after_s: float = 3 * 3600,
     per_page: int = PAGE_SIZE,
@@ -69,18 +84,18 @@ def list_devices(
     """One page of (device, model) rows, filtered and counted in SQL."""
     silent_before = time.time() - silent_after_s
     st = _status(silent_before)
-    where = []
-    if q:
-        where.append(devices.c.device_id.contains(q, autoescape=True))
-    if tag:
-        members = select(device_tags.c.device_id).where(device_tags.c.tag == tag)
+    f, where = filters, []
+    if f.q:
+        where.append(devices.c.device_id.contains(f.q, autoescape=True))
+    if f.tag:
+        members = select(device_tags.c.device_id).where(device_tags.c.tag == f.tag)
         where.append(devices.c.device_id.in_(members))
-    if model:
-        where.append(devices.c.model == model)
-    if version is not None:
-        where.append(devices.c.version == version)
-    if status in STATUSES:
-        where.append(st == status)
+    if f.model:
+        where.append(devices.c.model == f.model)
+    if f.version is not None:
+        where.append(devices.c.version == f.version)
+    if f.status in STATUSES:
+        where.append(st == f.status)
     cond = and_(*where) if where else literal(True)
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(devices).where(cond)).scalar_one()

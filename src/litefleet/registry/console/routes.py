@@ -8,6 +8,7 @@
     GET  /console/devices/{id}    one device: versions, tags, pins, event timeline
     POST /console/actions/{rollout,pin,tags}   steer (operator role + CSRF token)
     GET  /v1/operator/devices, /v1/operator/audit, /v1/operator/alerts   the same, as JSON
+    GET  /v1/operator/push        push: broker URL, the last nudges and the broker's answer
     POST /v1/operator/{rollout,pin,tags}       the same actions, bearer token or session+CSRF
 
 Every action is signed with the online rollout key, exactly as `litefleet rollout` does
@@ -21,10 +22,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -34,17 +35,27 @@ from pydantic import BaseModel, Field
 from litefleet.errors import UserError
 from litefleet.registry.alerts import Alerts
 from litefleet.registry.console import queries
-from litefleet.registry.console.auth import SESSION_COOKIE, Caller, LoginRedirect, OperatorAuth
+from litefleet.registry.console.auth import (
+    SESSION_COOKIE,
+    Caller,
+    LoginRedirect,
+    OperatorAuth,
+    Throttled,
+    client_address,
+)
 from litefleet.registry.console.chart import adoption_svg
 from litefleet.registry.fleet import fleet_report
 from litefleet.registry.halt import HaltKeeper
 from litefleet.registry.operators import SESSION_S, AuditLog
+from litefleet.registry.push import push_status
 from litefleet.registry.repository import Repository
 from litefleet.registry.rollout import change_rollout, read_rollout, refresh_groups, set_pin
 from litefleet.registry.telemetry import TelemetryStore
 from litefleet.registry.tokens import DeviceTokens
 
 HERE = Path(__file__).parent
+Filters = Annotated[queries.DeviceFilter, Depends()]
+"""The device list's query parameters (q, tag, model, status, version), page and API alike."""
 LOGIN_COOKIE = "lf_login"
 
 
@@ -134,14 +145,20 @@ def install_console(app: FastAPI, console: Console) -> None:
     def root() -> RedirectResponse:
         return RedirectResponse("/console", status_code=303)
 
-    @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
-    def login_form(request: Request, next: str = "/console", error: str = "") -> HTMLResponse:
+    def login_page(request: Request, nxt: str, error: str, status: int = 200) -> HTMLResponse:
         token = secrets.token_urlsafe(24)
         resp = templates.TemplateResponse(
-            request, "login.html", {"csrf": token, "next": _safe_next(next), "error": error}
+            request,
+            "login.html",
+            {"csrf": token, "next": _safe_next(nxt), "error": error},
+            status_code=status,
         )
         _cookie(resp, request, LOGIN_COOKIE, token, 600)
         return resp
+
+    @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_form(request: Request, next: str = "/console", error: str = "") -> HTMLResponse:
+        return login_page(request, next, error)
 
     @router.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
@@ -150,8 +167,14 @@ def install_console(app: FastAPI, console: Console) -> None:
         nxt = _safe_next(str(form.get("next", "/console")))
         if not expected or not secrets.compare_digest(sent.encode(), expected.encode()):
             raise HTTPException(403, "missing or wrong CSRF token (reload the login page)")
-        op = await run_in_threadpool(console.auth.book.verify, str(form.get("secret", "")))
-        if op is None or op.name != str(form.get("name", "")):
+        name, secret = str(form.get("name", ""))[:64], str(form.get("secret", ""))[:200]
+        try:
+            op = await run_in_threadpool(auth.check_secret, name, secret, client_address(request))
+        except Throttled as exc:
+            resp = login_page(request, nxt, exc.detail, 429)
+            resp.headers.update(exc.headers)
+            return resp
+        if op is None:
             query = urlencode({"next": nxt, "error": "wrong name or secret"})
             return RedirectResponse(f"/login?{query}", status_code=303)
         secret, _ = console.auth.sessions.create(op.name)
@@ -175,6 +198,12 @@ def install_console(app: FastAPI, console: Console) -> None:
         return resp
 
     # ------------------------------------------------------------------ pages
+
+    def device_list(filters: queries.DeviceFilter, page_no: int) -> queries.DevicePage:
+        console.sync_tags()
+        return queries.list_devices(
+            console.store.engine, filters, page=page_no, silent_after_s=console.silent_after_s
+        )
 
     @router.get("/console", response_class=HTMLResponse, include_in_schema=False)
     def overview(request: Request, tag: str = "") -> HTMLResponse:
@@ -213,40 +242,19 @@ def install_console(app: FastAPI, console: Console) -> None:
             audit=console.audit.recent(20),
             hooks=console.alerts.book.hooks(),
             deliveries=console.alerts.recent(10),
+            push=push_status(console.repo.keys.path),
         )
 
     @router.get("/console/devices", response_class=HTMLResponse, include_in_schema=False)
-    def devices_page(
-        request: Request,
-        q: str = "",
-        tag: str = "",
-        model: str = "",
-        status: str = "",
-        version: int | None = None,
-        page_no: int = 1,
-    ) -> HTMLResponse:
+    def devices_page(request: Request, filters: Filters, page_no: int = 1) -> HTMLResponse:
         caller = auth.require(request, page=True)
-        console.sync_tags()
-        listing = queries.list_devices(
-            console.store.engine,
-            q=q,
-            tag=tag,
-            model=model,
-            status=status,
-            version=version,
-            page=page_no,
-            silent_after_s=console.silent_after_s,
-        )
-        filters = {"q": q, "tag": tag, "model": model, "status": status}
-        if version is not None:
-            filters["version"] = str(version)
         return page(
             request,
             "devices.html",
             caller,
-            listing=listing,
+            listing=device_list(filters, page_no),
             filters=filters,
-            query=lambda **kw: urlencode({**filters, **kw}),
+            query=lambda **kw: urlencode(filters.params(**kw)),
             statuses=queries.STATUSES,
         )
 
@@ -282,26 +290,22 @@ def install_console(app: FastAPI, console: Console) -> None:
 
     # ------------------------------------------------------------------ actions
 
-    async def act(request: Request, caller: Caller, change: BaseModel) -> dict:
-        who = caller.operator.name
-        try:
-            if isinstance(change, RolloutChange):
-                return await run_in_threadpool(_rollout, console, who, change)
-            if isinstance(change, PinChange):
-                return await run_in_threadpool(_pin, console, who, change)
-            assert isinstance(change, TagsChange)
-            return await run_in_threadpool(_tags, console, who, change)
-        except UserError as exc:
-            raise HTTPException(400, str(exc)) from None
+    def add_action(kind: str, action: Action) -> None:
+        """One action, two doors: the console's form (redirects back with `done` or `error`)
+        and the JSON API (`/v1/operator/KIND`, the body validated as `action.change`)."""
 
-    def form_action(kind: str, parse: Callable[[Any], BaseModel]):
-        async def handler(request: Request) -> Response:
+        async def act(caller: Caller, change: BaseModel) -> dict:
+            try:
+                return await run_in_threadpool(action.apply, console, caller.operator.name, change)
+            except UserError as exc:
+                raise HTTPException(400, str(exc)) from None
+
+        async def from_form(request: Request) -> Response:
             caller = await auth.require_change(request)
             form = await request.form()
             back = _safe_next(str(form.get("back", "/console")))
             try:
-                change = parse(form)
-                done = await act(request, caller, change)
+                done = await act(caller, action.parse_form(form))
             except (HTTPException, ValueError) as exc:
                 message = exc.detail if isinstance(exc, HTTPException) else _short(exc)
                 if isinstance(exc, HTTPException) and exc.status_code != 400:
@@ -309,46 +313,22 @@ def install_console(app: FastAPI, console: Console) -> None:
                 return RedirectResponse(_with(back, error=str(message)), status_code=303)
             return RedirectResponse(_with(back, done=done["done"]), status_code=303)
 
+        async def from_api(request: Request, change: BaseModel) -> dict:
+            return await act(await auth.require_change(request), change)
+
+        from_api.__annotations__["change"] = action.change  # what FastAPI validates
         router.add_api_route(
-            f"/console/actions/{kind}", handler, methods=["POST"], include_in_schema=False
+            f"/console/actions/{kind}", from_form, methods=["POST"], include_in_schema=False
         )
+        router.add_api_route(f"/v1/operator/{kind}", from_api, methods=["POST"], name=f"api_{kind}")
 
-    form_action("rollout", _rollout_form)
-    form_action("pin", _pin_form)
-    form_action("tags", _tags_form)
-
-    @router.post("/v1/operator/rollout")
-    async def api_rollout(request: Request, change: RolloutChange) -> dict:
-        return await act(request, await auth.require_change(request), change)
-
-    @router.post("/v1/operator/pin")
-    async def api_pin(request: Request, change: PinChange) -> dict:
-        return await act(request, await auth.require_change(request), change)
-
-    @router.post("/v1/operator/tags")
-    async def api_tags(request: Request, change: TagsChange) -> dict:
-        return await act(request, await auth.require_change(request), change)
+    for kind, action in ACTIONS.items():
+        add_action(kind, action)
 
     @router.get("/v1/operator/devices")
-    def api_devices(
-        request: Request,
-        q: str = "",
-        tag: str = "",
-        model: str = "",
-        status: str = "",
-        page: int = 1,
-    ) -> dict:
+    def api_devices(request: Request, filters: Filters, page: int = 1) -> dict:
         auth.require(request)
-        console.sync_tags()
-        listing = queries.list_devices(
-            console.store.engine,
-            q=q,
-            tag=tag,
-            model=model,
-            status=status,
-            page=page,
-            silent_after_s=console.silent_after_s,
-        )
+        listing = device_list(filters, page)
         return {
             "total": listing.total,
             "page": listing.page,
@@ -366,6 +346,16 @@ def install_console(app: FastAPI, console: Console) -> None:
         auth.require(request)
         hooks = [{"id": h.id, "url": h.url, "on": h.on} for h in console.alerts.book.hooks()]
         return JSONResponse({"hooks": hooks, "recent": console.alerts.recent(50)})
+
+    @router.get("/v1/operator/push")
+    def api_push(request: Request) -> dict:
+        auth.require(request)
+        status = push_status(console.repo.keys.path)
+        return {
+            "broker": status.broker,
+            "problem": status.problem,
+            "nudges": [n.__dict__ for n in status.nudges],
+        }
 
     app.include_router(router)
 
@@ -426,13 +416,12 @@ def _tags(console: Console, who: str, c: TagsChange) -> dict:
 
 def _rollout_form(form) -> RolloutChange:
     percent = str(form.get("percent", "")).strip()
-    tags = str(form.get("tags", "")).strip()
     return RolloutChange(
         model=str(form.get("model", "")),
         version=int(str(form.get("version", "0")) or 0),
         action=str(form.get("action", "")),
         percent=float(percent) if percent else None,
-        tags=[t.strip() for t in tags.split(",") if t.strip()] if "tags" in form else None,
+        tags=_split_tags(form) if "tags" in form else None,
         reason=str(form.get("reason", "")),
     )
 
@@ -448,12 +437,33 @@ def _pin_form(form) -> PinChange:
 
 
 def _tags_form(form) -> TagsChange:
-    tags = str(form.get("tags", ""))
     return TagsChange(
         device_id=str(form.get("device_id", "")),
-        tags=[t.strip() for t in tags.split(",") if t.strip()],
+        tags=_split_tags(form),
         reason=str(form.get("reason", "")),
     )
+
+
+def _split_tags(form) -> list[str]:
+    """The form's comma-separated `tags` field."""
+    return [t.strip() for t in str(form.get("tags", "")).split(",") if t.strip()]
+
+
+@dataclass(frozen=True)
+class Action:
+    """A steering action: its request body, what it does (in a thread, signed and
+    audited) and how the console's form becomes that body."""
+
+    change: type[BaseModel]
+    apply: Callable[[Console, str, Any], dict]
+    parse_form: Callable[[Any], BaseModel]
+
+
+ACTIONS = {
+    "rollout": Action(RolloutChange, _rollout, _rollout_form),
+    "pin": Action(PinChange, _pin, _pin_form),
+    "tags": Action(TagsChange, _tags, _tags_form),
+}
 
 
 # ---------------------------------------------------------------------- helpers
