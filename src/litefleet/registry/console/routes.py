@@ -211,7 +211,9 @@ def install_console(app: FastAPI, console: Console) -> None:
         console.sync_tags()
         engine = console.store.engine
         decisions = console.keeper.sync_all()
-        report = fleet_report(console.repo, console.store, decisions, tag or None)
+        report = fleet_report(
+            console.repo, console.store, decisions, tag or None, console.keeper.judge
+        )
         models: dict[str, list] = {}
         for row in report.releases:
             models.setdefault(row.model, []).append(row)
