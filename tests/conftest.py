@@ -37,6 +37,30 @@ def quick_recipe(**overrides: object):
     return recipe.with_overrides(dict(overrides))
 
 
+LONG_FILES = (
+    "tests/demo/test_demo.py",
+    "tests/pipeline/test_model_kinds.py",
+    "tests/device/test_device_only_install.py",
+    "tests/test_any_model.py",
+    "tests/reliability/test_faults.py",
+    "tests/pipeline/test_cli_build.py",
+    "tests/console/test_browser.py",
+    "tests/device/test_push.py",
+    "tests/sim/test_freshness.py",
+    "tests/pipeline/test_quiet_cli.py",
+)
+"""The files that take longest (measured with `--durations`), longest first."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the longest files first. pytest-xdist runs with `--dist loadfile
+    --no-loadscope-reorder` (pyproject.toml), which hands whole files to the workers in this
+    order; its default order (files with the most tests first) started the demo last, so one
+    worker ran it alone at the end while the other sat idle."""
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 @pytest.fixture(scope="session")
 def build_factory(tmp_path_factory: pytest.TempPathFactory) -> BuildFactory:
     """Make (or reuse) a build folder.
@@ -99,25 +123,32 @@ def shapes_as_is(tmp_path_factory: pytest.TempPathFactory):
 
     from litefleet.pipeline.build import build
     from litefleet.pipeline.data import load_dataset
+    from litefleet.release import BuildReport
     from tests.pipeline.shapes import shapes_folder, train_keras3_cnn
 
-    root = tmp_path_factory.mktemp("shapes")
-    folder = shapes_folder(root / "shapes", per_class=120)
-    data = load_dataset(folder, seed=0)
-    model = train_keras3_cnn(data, root / "shapes_cnn.keras")
-    recipe = quick_recipe(
-        **{
-            "data.path": str(folder),
-            "model.path": str(model),
-            "model.as_is": True,
-            "train.epochs": 0,
-            "prune.epochs": 3,
-            "prune.frequency": 2,  # ~9 steps an epoch here: the default 10 would never prune
-            "distill.epochs": 60,
-            "distill.patience": 10,
-            "evaluate.latency_runs": 10,
-        }
-    )
+    root = shared_dir(tmp_path_factory, "shapes")  # made once per run, whichever worker asks
     out = root / "build"
-    report = build(recipe, out)
+    with once_across_workers(out):
+        folder = root / "shapes"
+        if not folder.exists():
+            shapes_folder(folder, per_class=120)
+        data = load_dataset(folder, seed=0)
+        model = root / "shapes_cnn.keras"
+        if not (out / "report.json").exists():
+            train_keras3_cnn(data, model)
+            recipe = quick_recipe(
+                **{
+                    "data.path": str(folder),
+                    "model.path": str(model),
+                    "model.as_is": True,
+                    "train.epochs": 0,
+                    "prune.epochs": 3,
+                    "prune.frequency": 2,  # ~9 steps an epoch here: the default 10 never prunes
+                    "distill.epochs": 60,
+                    "distill.patience": 10,
+                    "evaluate.latency_runs": 10,
+                }
+            )
+            build(recipe, out)
+    report = BuildReport.model_validate_json((out / "report.json").read_text())
     return SimpleNamespace(folder=folder, data=data, model=model, out=out, report=report)

@@ -117,14 +117,4 @@ def test_custom_layer_names_the_remedy(tmp_path):
     assert not TF_LOG_LINE.search(result.stderr.replace(line, ""))
 
 
-@pytest.mark.slow
-def test_a_whole_build_prints_no_tensorflow_lines(tmp_path):
-    """Import, training, conversion, the quantizer and LiteRT all ran; none of them spoke."""
-    from . import kinds
-
-    (tmp_path / "tiny.toml").write_text(kinds.TINY_RECIPE)
-    result = run_build("--recipe", "tiny.toml", "--out", "out", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == "", result.stderr
-    assert "baseline-int4" in result.stdout
-    assert not TF_LOG_LINE.search(result.stdout.replace("tensorflow", "")), result.stdout
+# A whole build's silence: tests/pipeline/test_cli_build.py (one default build for both).

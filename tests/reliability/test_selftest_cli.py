@@ -19,12 +19,14 @@ def test_selftest_command_prints_the_table(tmp_path):
     def _other() -> None:  # two commands, so typer keeps the subcommand name
         pass
 
-    r = CliRunner().invoke(app, ["selftest", "--only", "attacks", "--workdir", str(tmp_path)])
+    # the cheapest scenario (the scenarios themselves: test_faults.py, and all of them in a
+    # device-only install: tests/device/test_device_only_install.py)
+    r = CliRunner().invoke(app, ["selftest", "--only", "crash-loop", "--workdir", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    assert "| attacks through the proxy |" in r.output
-    r = CliRunner().invoke(app, ["selftest", "--only", "bad-releases", "--json"])
+    assert "| crash loop |" in r.output
+    r = CliRunner().invoke(app, ["selftest", "--only", "crash-loop", "--json"])
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
-    assert data["bad releases"]["failures"] == [] and data["bad releases"]["trials"] >= 8
+    assert data["crash loop"]["failures"] == [] and data["crash loop"]["trials"] >= 1
     r = CliRunner().invoke(app, ["selftest", "--only", "nope"])
     assert r.exit_code != 0

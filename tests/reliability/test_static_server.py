@@ -93,7 +93,9 @@ def test_telemetry_sink_checks_the_token_and_the_body(static_lab):
 
 
 def test_selftest_runs_with_the_server_packages_unimportable(tmp_path):
-    """What a device-only install does: the lab falls back to the static server by itself."""
+    """What a device-only install does: the lab falls back to the static server by itself.
+    (The scenarios themselves run on it in a real device-only venv:
+    tests/device/test_device_only_install.py::test_selftest_runs_in_the_device_only_venv.)"""
     code = textwrap.dedent(
         f"""
         import importlib.abc, json, sys
@@ -108,18 +110,15 @@ def test_selftest_runs_with_the_server_packages_unimportable(tmp_path):
                 return None
 
         sys.meta_path.insert(0, _NoServer())
-        from litefleet.selftest.runner import run_selftest
         from litefleet.testing.lab import Lab
         with Lab({str(tmp_path / "probe")!r}) as lab:
             kind = type(lab.server).__name__
-        report = run_selftest(["attacks", "network"], workdir={str(tmp_path)!r})
+            lab.publish("v1", 1)
         blocked = [m for m in sys.modules if m.split(".")[0] in _NoServer.BLOCKED]
-        print(json.dumps({{"server": kind, "report": report.to_json(), "loaded": blocked}}))
+        print(json.dumps({{"server": kind, "loaded": blocked}}))
         """
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     data = json.loads(out.stdout.strip().splitlines()[-1])
     assert data["server"] == "StaticRepoServer" and data["loaded"] == []
-    for name, tally in data["report"].items():
-        assert tally["failures"] == [] and tally["trials"] >= 9, (name, tally)
