@@ -45,11 +45,17 @@ import psutil
 
 from litefleet.nudge import model_topic, mqtt_password
 from litefleet.registry.deploy import NginxSite, write_nginx
-from litefleet.registry.mosquitto import MosquittoSite, write_mosquitto
+from litefleet.registry.mosquitto import write_mosquitto
 from litefleet.registry.rollout import change_rollout
 from litefleet.registry.tokens import DeviceTokens
 from litefleet.testing.lab import MODEL, Lab
-from litefleet.testing.services import MosquittoServer, NginxServer, free_port, wait_for_port
+from litefleet.testing.services import (
+    MosquittoServer,
+    NginxServer,
+    free_port,
+    mosquitto_site,
+    wait_for_port,
+)
 
 
 class Operator:
@@ -305,12 +311,7 @@ def main() -> None:
             ids = [f"dev-{i:05d}" for i in range(args.devices)]
             tokens = DeviceTokens(lab.repo.keys.path).issue_many(ids, "bench")
             port = free_port()
-            site = MosquittoSite(
-                keys_dir=lab.repo.keys.path,
-                out=tmp / "mosquitto",
-                listen=f"127.0.0.1:{port}",
-                user="root" if os.geteuid() == 0 else None,
-            )
+            site = mosquitto_site(lab.repo.keys.path, tmp / "mosquitto", port)
             http_port = free_port()
             serve = [sys.executable, "-m", "litefleet", "serve", str(lab.repo.path)]
             server = subprocess.Popen(

@@ -26,7 +26,7 @@ from litefleet.registry.repository import Repository
 from litefleet.registry.server import WORKER_HEADER, ServerSettings, ServerThread, create_app
 from litefleet.testing.lab import Lab
 from litefleet.testing.operators import operator_token
-from litefleet.testing.services import free_port, wait_for_port
+from litefleet.testing.services import free_port, stop_process, wait_for_port
 
 WINDOW_S = 60.0
 LIMITS = {"login_failures": 3, "login_address_failures": 6, "login_window_s": WINDOW_S}
@@ -182,8 +182,4 @@ def test_serve_with_two_workers_counts_once(tmp_path: Path):
                 assert {r.status_code for r in pool.map(halts, [right] * 16)} == {429}
             assert halts(other).status_code == 200, "another account is not locked"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)

@@ -8,17 +8,15 @@ publisher's password.
 
 from __future__ import annotations
 
-import os
-
 import httpx
 import pytest
 
-from litefleet.registry.mosquitto import MosquittoSite, write_mosquitto
+from litefleet.registry.mosquitto import write_mosquitto
 from litefleet.registry.push import PushSettings
 from litefleet.registry.pushlog import KEEP, PushLog
 from litefleet.testing.lab import MODEL, Lab
 from litefleet.testing.operators import operator_headers
-from litefleet.testing.services import MosquittoServer, free_port
+from litefleet.testing.services import MosquittoServer, free_port, mosquitto_site
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +69,7 @@ def test_a_nudge_the_broker_did_not_take_shows_its_error(lab):
 
 def test_nudges_a_real_broker_acknowledged(lab, tmp_path):
     port = free_port()
-    site = MosquittoSite(
-        keys_dir=lab.repo.keys.path,
-        out=tmp_path / "mosquitto",
-        listen=f"127.0.0.1:{port}",
-        user="root" if os.geteuid() == 0 else None,
-    )
+    site = mosquitto_site(lab.repo.keys.path, tmp_path / "mosquitto", port)
     with MosquittoServer(write_mosquitto(site), port) as broker:  # writes KEYS/push.json
         steer(lab, "pause")
         steer(lab, "abort")

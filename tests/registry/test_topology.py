@@ -42,6 +42,7 @@ from litefleet.testing.services import (
     PostgresServer,
     free_port,
     missing,
+    stop_process,
     wait_for_port,
 )
 
@@ -91,11 +92,7 @@ def topology(tmp_path: Path):
             with NginxServer(conf, web_port) as web:
                 yield lab, pg, web, f"http://127.0.0.1:{ops_port}"
         finally:
-            api.terminate()
-            try:
-                api.wait(30)
-            except subprocess.TimeoutExpired:
-                api.kill()
+            stop_process(api)
 
 
 def _workers_answering(

@@ -181,12 +181,30 @@ class NginxServer:
 
     def __exit__(self, *exc: object) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: nginx's fast shutdown
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            stop_process(self.proc, grace=15)  # SIGTERM: nginx's fast shutdown
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL if it is still there after `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def mosquitto_site(keys_dir: Path, out: Path, port: int):
+    """A `MosquittoSite` on 127.0.0.1:`port` for the repository keys in `keys_dir` (run as
+    root when the tests are: Debian's mosquitto drops to its own user otherwise)."""
+    from litefleet.registry.mosquitto import MosquittoSite
+
+    return MosquittoSite(
+        keys_dir=keys_dir,
+        out=out,
+        listen=f"127.0.0.1:{port}",
+        user="root" if os.geteuid() == 0 else None,
+    )
 
 
 def mosquitto_binary() -> str | None:
