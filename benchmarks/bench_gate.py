@@ -1,5 +1,7 @@
 """What isolation costs: the health gate and the publish-time model check run in a child
-process with limits (`litefleet.sandbox`), against the same work in-process; prints JSON.
+process with limits (`litefleet.sandbox`), against the same work in-process, and against
+the sandbox's old way of starting each child (a fresh interpreter instead of a fork of the
+preloaded zygote, `litefleet.zygote`), all in the same run; prints JSON.
 
 Models and golden set: the selftest's embedded tiny models (no TensorFlow needed).
 
@@ -8,11 +10,13 @@ Models and golden set: the selftest's embedded tiny models (no TensorFlow needed
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +29,21 @@ def timed(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+@contextlib.contextmanager
+def fresh_interpreters() -> Iterator[None]:
+    """The sandbox as it was: no zygote, so every child is a fresh `python -m` process."""
+    from litefleet import zygote
+
+    def unavailable(env: dict[str, str]) -> zygote.Zygote:
+        raise OSError("zygote off for the comparison")
+
+    shared, zygote.shared = zygote.shared, unavailable
+    try:
+        yield
+    finally:
+        zygote.shared = shared
 
 
 def main() -> None:
@@ -48,6 +67,11 @@ def main() -> None:
         gate_iso = timed(lambda: isolated_health_check(model, golden, limits=limits, **kw), repeats)
         check_in = timed(lambda: probe(str(model)), repeats)
         check_iso = timed(lambda: check_model_isolated(model), repeats)
+        with fresh_interpreters():
+            gate_fresh = timed(
+                lambda: isolated_health_check(model, golden, limits=limits, **kw), repeats
+            )
+            check_fresh = timed(lambda: check_model_isolated(model), repeats)
     result = {
         "gate": {
             "in_process_s": round(gate_in, 4),
@@ -55,11 +79,15 @@ def main() -> None:
             "isolated_vs_in_process": round(gate_iso / gate_in, 2),
             "isolation_overhead_s": round(gate_iso - gate_in, 4),
             "default_deadline_s": round(limits.wall_s, 2),
+            "fresh_interpreter_s": round(gate_fresh, 4),
+            "fresh_vs_zygote": round(gate_fresh / gate_iso, 2),
         },
         "publish_check": {
             "in_process_s": round(check_in, 4),
             "isolated_s": round(check_iso, 4),
             "isolated_vs_in_process": round(check_iso / check_in, 2),
+            "fresh_interpreter_s": round(check_fresh, 4),
+            "fresh_vs_zygote": round(check_fresh / check_iso, 2),
         },
         "repeats": repeats,
         "golden_samples": 200,

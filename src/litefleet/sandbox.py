@@ -83,36 +83,8 @@ def run_isolated(task: str, kwargs: dict[str, Any], limits: Limits | None = None
                 }
             )
         )
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH", "")) if p
-            ),
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            "OMP_NUM_THREADS": "1",
-        }
-        env.pop("LITEFLEET_CRASH_AT", None)  # crash points are for the agent, not its child
-        with (Path(tmp) / "stderr").open("w+b") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "litefleet.sandbox", str(job)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                env=env,
-                start_new_session=True,  # a Ctrl-C for the caller is the caller's to handle
-            )
-            try:
-                code = proc.wait(timeout=max(0.1, limits.wall_s))
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                _kill(proc)
-                code, timed_out = proc.wait(), True
-            except BaseException:
-                _kill(proc)
-                proc.wait()
-                raise
-            err.seek(0)
-            tail = err.read()[-2000:].decode(errors="replace")
+        code, timed_out = _run_child(job, Path(tmp) / "stderr", limits)
+        tail = _tail(Path(tmp) / "stderr")
         seconds = round(time.monotonic() - t0, 3)
         if timed_out:
             reason = f"timed out after {limits.wall_s:g} s (wall-clock deadline)"
@@ -128,6 +100,74 @@ def run_isolated(task: str, kwargs: dict[str, Any], limits: Limits | None = None
     if data.get("ok"):
         return Outcome(True, value=data.get("value"), seconds=seconds, stderr=tail)
     return Outcome(False, reason=str(data.get("error", "failed")), seconds=seconds, stderr=tail)
+
+
+def _child_env() -> dict[str, str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH", "")) if p
+        ),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "OMP_NUM_THREADS": "1",
+    }
+    env.pop("LITEFLEET_CRASH_AT", None)  # crash points are for the agent, not its child
+    return env
+
+
+def _run_child(job: Path, stderr: Path, limits: Limits) -> tuple[int, bool]:
+    """(exit code, timed out): forked by this process's zygote (`litefleet.zygote`), or a
+    fresh interpreter where the zygote cannot run."""
+    from litefleet import zygote
+
+    try:
+        forker = zygote.shared(_child_env())
+    except OSError:
+        forker = None
+    if forker is not None:
+        try:
+            code = forker.spawn(job, limits.wall_s, _kill_group)
+        except OSError:
+            code = _fresh_child(job, stderr, limits)
+        else:
+            return (-int(signal.SIGKILL), True) if code is None else (code, False)
+    return _fresh_child(job, stderr, limits)
+
+
+def _fresh_child(job: Path, stderr: Path, limits: Limits) -> tuple[int, bool]:
+    with stderr.open("w+b") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "litefleet.sandbox", str(job)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=_child_env(),
+            start_new_session=True,  # a Ctrl-C for the caller is the caller's to handle
+        )
+        try:
+            return proc.wait(timeout=max(0.1, limits.wall_s)), False
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            return proc.wait(), True
+        except BaseException:
+            _kill(proc)
+            proc.wait()
+            raise
+
+
+def _tail(stderr: Path) -> str:
+    try:
+        return stderr.read_bytes()[-2000:].decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -196,6 +236,23 @@ def _child_main(job_path: str) -> int:
         out = {"ok": False, "error": f"{type(exc).__name__}: {text}"}
     result.write_text(json.dumps(out))
     return 0
+
+
+def forked_child_main(job_path: str) -> int:
+    """The child as the zygote forks it: its own session, stdout gone, stderr to the job's
+    folder, the sandbox's environment, then the same steps as a fresh child."""
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    err = os.open(Path(job_path).parent / "stderr", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(err, 2)
+    os.close(null)
+    os.close(err)
+    os.environ.pop("LITEFLEET_CRASH_AT", None)
+    if os.getppid() == 1:  # the zygote died while forking: nobody waits for this child
+        return 1
+    return _child_main(job_path)
 
 
 if __name__ == "__main__":

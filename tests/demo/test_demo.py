@@ -70,15 +70,44 @@ def test_demo_runs_the_whole_story(tmp_path):
     assert leftover.stdout.strip() == "", leftover.stdout
 
 
+PREBUILT_DEMO = """
+import shutil
+import sys
+from pathlib import Path
+
+from litefleet.demo import story
+
+PREBUILT = Path(sys.argv.pop(1))
+
+
+def prebuilt(run, name, **overrides):
+    out = run.workdir / "builds" / name
+    shutil.copytree(PREBUILT, out)
+    run.builds[name] = out
+    return out
+
+
+story.step_build = prebuilt
+from litefleet.cli import main
+
+main()
+"""
+"""`litefleet demo` whose build step copies a finished build: the interrupt is the subject, and
+the whole story (its real builds included) runs in `test_demo_runs_the_whole_story`."""
+
+
 @pytest.mark.slow
-def test_ctrl_c_stops_every_process_the_demo_started(tmp_path):
+def test_ctrl_c_stops_every_process_the_demo_started(tmp_path, build_factory):
     """SIGINT while the agents run: the demo stops the server, the agents and the app."""
     import signal
     import time
 
     work = tmp_path / "w"
+    launcher = tmp_path / "prebuilt_demo.py"
+    launcher.write_text(PREBUILT_DEMO)
+    prebuilt = str(build_factory("v1"))
     demo = subprocess.Popen(
-        [sys.executable, "-m", "litefleet", "demo", "--quick", "--workdir", str(work)],
+        [sys.executable, str(launcher), prebuilt, "demo", "--quick", "--workdir", str(work)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

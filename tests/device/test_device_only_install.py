@@ -48,6 +48,7 @@ def device_venv(request, tmp_path_factory) -> Path:
         if deps.returncode != 0:
             pytest.fail(f"pip install '{ROOT}[device]' failed:\n{deps.stderr[-3000:]}")
         (venv / "ready").write_text("ok")
+        return venv  # just installed from this checkout
     # this checkout's code, not a stale copy: reinstall litefleet itself (no deps)
     again = _run(py, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", ROOT)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -36,9 +37,10 @@ EXPECTED = {
     "custom-op": "custom op",
     "huge-tensor": "memory limit",
     "truncated": "Flatbuffer",
-    "huge-loop": "timed out",
+    "huge-loop": "timed out|CPU-time limit",
 }
-"""Each class and a word its refusal must name."""
+"""Each class and the words its refusal must name (a pattern: a loop meets the CPU limit or
+the deadline, whichever comes first on a busy machine; both are set to the same seconds)."""
 
 
 def agent_cli(*args, **kw) -> subprocess.CompletedProcess:
@@ -98,7 +100,7 @@ def test_publish_refuses_each_hostile_class(name, registry, models_dir, hostile_
     assert r.returncode == 2, (r.returncode, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
-    assert EXPECTED[name].lower() in lines[0].lower(), lines[0]
+    assert re.search(EXPECTED[name], lines[0], re.IGNORECASE), lines[0]
     assert read_index(registry.repo(), "blobs") is None, "nothing was signed"
 
 
@@ -138,7 +140,7 @@ def test_device_refuses_every_class_while_its_app_keeps_answering(
                 version,
                 1,
             ), (name, result)
-            assert EXPECTED[name].lower() in result["reason"].lower(), (name, result["reason"])
+            assert re.search(EXPECTED[name], result["reason"], re.IGNORECASE), (name, result)
             again = json.loads(agent_cli("check", "--home", home, "--json").stdout)
             # an idle check moves the timestamp only (counted), never a model
             assert again["action"] == "none" and again["model_bytes"] == 0, (name, again)
@@ -148,7 +150,8 @@ def test_device_refuses_every_class_while_its_app_keeps_answering(
             sha = sha256_file(hostile_models[name])
             assert sha in st.refused_sha256, name
             rejected = [reason for t, reason in events(registry, version) if t == "rejected"]
-            assert rejected and EXPECTED[name].lower() in rejected[0].lower(), (name, rejected)
+            refusal = rejected[0] if rejected else ""
+            assert re.search(EXPECTED[name], refusal, re.IGNORECASE), (name, rejected)
     finally:
         stop.set()
         thread.join()

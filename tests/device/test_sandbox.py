@@ -50,3 +50,48 @@ def test_isolated_gate_matches_the_in_process_gate(models_dir, tmp_path, data):
         models_dir / "bad-float32.tflite", tmp_path / "golden.npz", expected=None, min_accuracy=0.9
     )
     assert not bad.ok and "golden accuracy" in bad.reason, bad
+
+
+CALLER = """
+import sys
+from litefleet.sandbox import Limits, run_isolated
+
+run_isolated("litefleet.testing.sandboxtasks:sleep_with_mark",
+             {"seconds": 600, "mark": sys.argv[1]}, Limits(wall_s=600))
+"""
+
+
+def test_a_killed_caller_leaves_no_child_running(tmp_path):
+    """SECURITY.md: the child is killed with its parent. SIGKILL the caller while its child
+    runs a model-sized task; the child (forked by the caller's zygote) must go too."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    mark = tmp_path / "child.pid"
+    caller = subprocess.Popen([sys.executable, "-c", CALLER, str(mark)])
+    try:
+        deadline = time.monotonic() + 60
+        while not mark.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mark.exists(), "the sandboxed child never started"
+        child = int(mark.read_text())
+        os.kill(caller.pid, signal.SIGKILL)
+        caller.wait(10)
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "the sandboxed child outlived its caller"
+    finally:
+        caller.kill()
+        caller.wait()
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

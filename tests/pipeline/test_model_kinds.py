@@ -123,12 +123,37 @@ def test_keras3_cnn_on_images_transfers_to_tf_keras(tmp_path):
     assert "BatchNormalization" in skipped["qat"]
 
 
-def test_keras3_h5(tmp_path):
-    model = kinds.keras3_mlp(tmp_path / "mlp.h5")
-    report = litefleet_build(tmp_path, "--model", str(model))
-    assert report.model_kind == "keras3"
-    assert names(report) >= KERAS_ALL - DISTILLED
-    student_made_or_reported(report)
+def test_keras3_h5_becomes_the_same_baseline_as_dot_keras(tmp_path):
+    """The same Keras 3 model saved as `.h5` and as `.keras` becomes the same tf_keras
+    baseline, ready for tfmot: from there the build is the one that
+    `test_keras3_mlp_dot_keras_builds_everything_and_installs` runs through every candidate."""
+    import numpy as np
+
+    from litefleet.pipeline.build import _keras3_baseline
+    from litefleet.pipeline.data import dataset_of
+    from litefleet.pipeline.detect import detect_model
+    from litefleet.pipeline.recipe import Recipe
+
+    k = kinds.keras3()
+    model = kinds.keras3_mlp(tmp_path / "mlp.keras")
+    k.models.load_model(model).save(tmp_path / "mlp.h5")  # the same weights, in HDF5
+    assert detect_model(tmp_path / "mlp.h5").kind == "keras3"
+    data = dataset_of(Recipe())
+    made = {}
+    for name in ("mlp.keras", "mlp.h5"):
+        recipe = Recipe().with_overrides({"model.path": str(tmp_path / name)})
+        baseline, tfmot_ready, why = _keras3_baseline(recipe, data)
+        assert tfmot_ready and why == "", name
+        made[name] = baseline
+    keras_model, h5_model = made["mlp.keras"], made["mlp.h5"]
+    assert [type(layer) for layer in h5_model.layers] == [
+        type(layer) for layer in keras_model.layers
+    ]
+    for mine, theirs in zip(h5_model.get_weights(), keras_model.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    np.testing.assert_array_equal(
+        h5_model.predict(data.x_test, verbose=0), keras_model.predict(data.x_test, verbose=0)
+    )
 
 
 def test_keras3_branching_model_skips_tfmot_with_the_reason(tmp_path):

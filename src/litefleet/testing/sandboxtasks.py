@@ -30,3 +30,12 @@ def spin() -> None:
 def allocate(mb: int) -> int:
     block = bytearray(mb << 20)
     return len(block)
+
+
+def sleep_with_mark(seconds: float, mark: str) -> None:
+    """Write this child's pid to `mark` (atomically), then sleep: a test kills the caller."""
+    tmp = f"{mark}.tmp"
+    with open(tmp, "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(tmp, mark)
+    time.sleep(seconds)
