@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -35,7 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MEMORY_ENV = "LITEFLEET_SANDBOX_MEMORY_MB"
+from litefleet.sandbox_child import MEMORY_ENV
+
+__all__ = ["MEMORY_ENV", "Limits", "Outcome", "run_isolated"]
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
@@ -191,69 +191,7 @@ def _signal_reason(signum: int, limits: Limits) -> str:
     return reason
 
 
-# --------------------------------------------------------------------------- the child
+if __name__ == "__main__":  # the fresh-interpreter child
+    from litefleet.sandbox_child import child_main
 
-
-def _apply_limits(cpu_s: float, memory_mb: int) -> None:
-    cpu = max(1, math.ceil(cpu_s))
-    mem = int(memory_mb) << 20
-    for limit, value in (
-        (resource.RLIMIT_CPU, (cpu, cpu + 1)),
-        (resource.RLIMIT_AS, (mem, mem)),  # macOS refuses RLIMIT_AS: the deadline remains
-        (resource.RLIMIT_CORE, (0, 0)),  # a crash must not fill the disk
-    ):
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(limit, value)
-
-
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this child when its parent dies (an agent killed mid-gate must not
-    leave a model running); elsewhere the CPU limit ends it."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _child_main(job_path: str) -> int:
-    _die_with_parent()
-    job = json.loads(Path(job_path).read_text())
-    _apply_limits(job["cpu_s"], job["memory_mb"])
-    os.environ[MEMORY_ENV] = str(job["memory_mb"])  # tasks may name it in their refusals
-    result = Path(job["result"])
-    try:
-        import importlib
-
-        module, func = job["task"].split(":")
-        value = getattr(importlib.import_module(module), func)(**job["kwargs"])
-        out = {"ok": True, "value": value}
-    except MemoryError:
-        out = {"ok": False, "error": f"memory limit of {job['memory_mb']} MB hit"}
-    except Exception as exc:  # the task's own refusal: report it, the caller decides
-        text = str(exc).strip() or f"no message (memory limit {job['memory_mb']} MB likely hit)"
-        out = {"ok": False, "error": f"{type(exc).__name__}: {text}"}
-    result.write_text(json.dumps(out))
-    return 0
-
-
-def forked_child_main(job_path: str) -> int:
-    """The child as the zygote forks it: its own session, stdout gone, stderr to the job's
-    folder, the sandbox's environment, then the same steps as a fresh child."""
-    os.setsid()
-    null = os.open(os.devnull, os.O_RDWR)
-    err = os.open(Path(job_path).parent / "stderr", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.dup2(null, 0)
-    os.dup2(null, 1)
-    os.dup2(err, 2)
-    os.close(null)
-    os.close(err)
-    os.environ.pop("LITEFLEET_CRASH_AT", None)
-    if os.getppid() == 1:  # the zygote died while forking: nobody waits for this child
-        return 1
-    return _child_main(job_path)
-
-
-if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1]))
+    sys.exit(child_main(sys.argv[1]))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import selectors
 import signal
@@ -30,22 +31,24 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-PRELOAD = (
-    "numpy",
-    "ai_edge_litert.interpreter",
-    "litefleet.litert",
-    "litefleet.modelcheck",
-    "litefleet.goldeneval",
-    "litefleet.device.health",
-)
-"""What every sandbox task imports; a module missing from this install is skipped."""
+PRELOAD = ("numpy", "ai_edge_litert.interpreter")
+"""What every sandbox task imports (a module missing from this install is skipped). Each
+task's own module is imported by the zygote before its first fork, then shared by every
+later child: a one-shot command pays what one fresh interpreter would, a long-running agent
+or server pays it once."""
+
+SOCKET_PATH_MAX = 100
+"""AF_UNIX paths end at 107 bytes; a deep `$TMPDIR` (a test's) falls back to /tmp."""
 
 
 class Zygote:
     """The caller's handle: `start` once, then `spawn` per task from any thread."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self._dir = tempfile.mkdtemp(prefix="litefleet-zygote-")
+        self._dir = tempfile.mkdtemp(prefix="litefleet-zygote-")  # mode 0700: the owner's
+        if len(self._dir) + len("/socket") > SOCKET_PATH_MAX:
+            os.rmdir(self._dir)
+            self._dir = tempfile.mkdtemp(prefix="lfz-", dir="/tmp")
         self.socket_path = os.path.join(self._dir, "socket")
         self.owner = os.getpid()
         self.proc = subprocess.Popen(
@@ -173,6 +176,7 @@ def _serve(socket_path: str, run_child: Callable[[str], int]) -> None:
             except (OSError, UnicodeDecodeError):
                 conn.close()
                 continue
+            _import_task_module(job)
             pid = os.fork()
             if pid == 0:  # the child: never returns into this loop
                 code = 1
@@ -207,11 +211,23 @@ def _reap(children: dict[int, socket.socket]) -> None:
             conn.close()
 
 
+def _import_task_module(job: str) -> None:
+    """Import the job's `litefleet.` task module here, once, so every later child has it;
+    a module that fails to import is left for the child to report."""
+    try:
+        task = json.loads(Path(job).read_text())["task"]
+        module = task.split(":", 1)[0]
+        if module.startswith("litefleet.") and module not in sys.modules:
+            importlib.import_module(module)
+    except Exception:
+        pass
+
+
 def main(socket_path: str) -> int:
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    from litefleet.sandbox import forked_child_main
+    from litefleet.sandbox_child import forked_child_main
 
     _serve(socket_path, forked_child_main)
     return 0
