@@ -16,7 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ def fresh_interpreters() -> Iterator[None]:
     """The sandbox as it was: no zygote, so every child is a fresh `python -m` process."""
     from litefleet import zygote
 
-    def unavailable(env: dict[str, str]) -> zygote.Zygote:
+    def unavailable(env: Callable[[], dict[str, str]]) -> zygote.Zygote:
         raise OSError("zygote off for the comparison")
 
     shared, zygote.shared = zygote.shared, unavailable

@@ -121,17 +121,10 @@ def _run_child(job: Path, stderr: Path, limits: Limits) -> tuple[int, bool]:
     from litefleet import zygote
 
     try:
-        forker = zygote.shared(_child_env())
-    except OSError:
-        forker = None
-    if forker is not None:
-        try:
-            code = forker.spawn(job, limits.wall_s, _kill_group)
-        except OSError:
-            code = _fresh_child(job, stderr, limits)
-        else:
-            return (-int(signal.SIGKILL), True) if code is None else (code, False)
-    return _fresh_child(job, stderr, limits)
+        code = zygote.shared(_child_env).spawn(job, limits.wall_s, _kill_group)
+    except OSError:  # no zygote here, or it broke: a fresh interpreter
+        return _fresh_child(job, stderr, limits)
+    return (-int(signal.SIGKILL), True) if code is None else (code, False)
 
 
 def _fresh_child(job: Path, stderr: Path, limits: Limits) -> tuple[int, bool]:
@@ -147,10 +140,10 @@ def _fresh_child(job: Path, stderr: Path, limits: Limits) -> tuple[int, bool]:
         try:
             return proc.wait(timeout=max(0.1, limits.wall_s)), False
         except subprocess.TimeoutExpired:
-            _kill(proc)
+            _kill_group(proc.pid)
             return proc.wait(), True
         except BaseException:
-            _kill(proc)
+            _kill_group(proc.pid)
             proc.wait()
             raise
 
@@ -168,13 +161,6 @@ def _kill_group(pid: int) -> None:
     except (ProcessLookupError, PermissionError):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
 
 
 def _signal_reason(signum: int, limits: Limits) -> str:

@@ -64,8 +64,8 @@ def child_main(job_path: str) -> int:
 
 
 def forked_child_main(job_path: str) -> int:
-    """The child as the zygote forks it: its own session, stdout gone, stderr to the job's
-    folder, the sandbox's environment, then the same steps as a fresh child."""
+    """The child as the zygote forks it (the zygote already has the sandbox's environment):
+    its own session, stdout gone, stderr to the job's folder, then a fresh child's steps."""
     os.setsid()
     null = os.open(os.devnull, os.O_RDWR)
     err = os.open(Path(job_path).parent / "stderr", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -74,7 +74,6 @@ def forked_child_main(job_path: str) -> int:
     os.dup2(err, 2)
     os.close(null)
     os.close(err)
-    os.environ.pop("LITEFLEET_CRASH_AT", None)
     if os.getppid() == 1:  # the zygote died while forking: nobody waits for this child
         return 1
     return child_main(job_path)

@@ -45,6 +45,7 @@ class Zygote:
     """The caller's handle: `start` once, then `spawn` per task from any thread."""
 
     def __init__(self, env: dict[str, str]) -> None:
+        """Start the zygote process with `env` (the sandbox's environment for its children)."""
         self._dir = tempfile.mkdtemp(prefix="litefleet-zygote-")  # mode 0700: the owner's
         if len(self._dir) + len("/socket") > SOCKET_PATH_MAX:
             os.rmdir(self._dir)
@@ -128,15 +129,15 @@ _lock = threading.Lock()
 _zygote: Zygote | None = None
 
 
-def shared(env: dict[str, str]) -> Zygote:
-    """This process's zygote, started (or restarted after a crash, or after a fork of the
-    caller) on first use."""
+def shared(env: Callable[[], dict[str, str]]) -> Zygote:
+    """This process's zygote, started with `env()` (or restarted after a crash, or after a
+    fork of the caller) on first use."""
     global _zygote
     with _lock:
         if _zygote is None or not _zygote.alive():
             if _zygote is not None and _zygote.owner == os.getpid():
                 _zygote.close()
-            _zygote = Zygote(env)
+            _zygote = Zygote(env())
         return _zygote
 
 
