@@ -230,7 +230,13 @@ def main(socket_path: str) -> int:
             importlib.import_module(name)
     from litefleet.sandbox_child import forked_child_main
 
-    _serve(socket_path, forked_child_main)
+    try:
+        _serve(socket_path, forked_child_main)
+    finally:  # the caller usually just exits: its folder is the zygote's to remove
+        with contextlib.suppress(OSError):
+            os.unlink(socket_path)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(socket_path))
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -67,7 +68,6 @@ def test_a_killed_caller_leaves_no_child_running(tmp_path):
     import os
     import subprocess
     import sys
-    import time
 
     mark = tmp_path / "child.pid"
     caller = subprocess.Popen([sys.executable, "-c", CALLER, str(mark)])
@@ -95,3 +95,25 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_caller_that_exits_leaves_no_zygote_folder(tmp_path):
+    """The zygote's socket folder goes with it when the caller simply exits (an agent that
+    restarts all day must not fill its temporary folder)."""
+    import os
+    import subprocess
+    import sys
+
+    one_task = "from litefleet.sandbox import run_isolated\n" + (
+        "assert run_isolated('litefleet.testing.sandboxtasks:echo', {'value': 1}).ok\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", one_task],
+        check=True,
+        timeout=120,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    deadline = time.monotonic() + 10
+    while list(tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp_path.iterdir()) == [], "the zygote left its folder behind"
