@@ -18,6 +18,7 @@ import pytest
 from litefleet.device.agent import Agent
 from litefleet.device.canary import CanaryRules, CanarySummary, canary_verdict
 from litefleet.device.runtime import ModelRuntime
+from litefleet.litert import LoadedModel
 from litefleet.registry.halt import HaltRule
 from litefleet.registry.rollout import read_rollout
 from litefleet.testing import tiny_models
@@ -63,6 +64,29 @@ def test_canary_rule_states_its_threshold():
     assert canary_verdict(few, 0.99, rules) == (False, "")
 
 
+def test_a_burst_right_after_the_start_is_judged_and_the_cpu_share_still_holds(tmp_path):
+    """A millisecond-old worker has, by the ratio alone, already used its share: without a
+    window the first samples of a burst were dropped (seen on a busy machine)."""
+    from litefleet.device.canary import LiveCanary
+
+    previous = tiny_models.model("v1-float32")
+    x = np.random.default_rng(0).normal(size=(400, 8)).astype(np.float32)
+    y = np.asarray(LoadedModel(previous).predict(x))
+    canary = LiveCanary(tmp_path, 2, 1, previous)  # the default share, 0.1
+    for xb, yb in zip(np.array_split(x, 8), np.array_split(y, 8), strict=True):
+        canary.offer(xb, yb)
+    assert canary.drain(120)
+    canary.close()
+    assert (canary.summary.samples, canary.summary.agreed, canary.summary.dropped) == (400, 400, 0)
+    stingy = CanaryRules(cpu_share=1e-6, cpu_window_s=1e-3)
+    canary = LiveCanary(tmp_path, 2, 1, previous, rules=stingy)
+    for xb, yb in zip(np.array_split(x, 8), np.array_split(y, 8), strict=True):
+        canary.offer(xb, yb)
+    assert canary.drain(120)
+    canary.close()
+    assert canary.summary.dropped > 0 and canary.summary.samples < 400, canary.summary
+
+
 def test_bad_on_live_release_rolled_back_by_probation_and_paused_by_the_judge(lab):
     lab.publish(_without_class_2(lab.build("v1", variants=("float32",))), 1, min_accuracy=None)
     probation = {"predictions": 10**6, "seconds": 10**6, "canary": {"cpu_share": 1.0}}
@@ -80,6 +104,7 @@ def test_bad_on_live_release_rolled_back_by_probation_and_paused_by_the_judge(la
             assert rt.canary is not None and rt.canary.summary.previous == 1
             for batch in np.array_split(live, 8):
                 rt.predict(batch)
+            assert rt.canary.drain(120), "the canary never judged what it was offered"
         r = Agent(home).check()
         assert (r.action, r.active_version) == ("rolled_back", 1), r
         assert "live agreement with version 1" in r.reason, r.reason
@@ -109,6 +134,8 @@ def test_a_good_release_passes_the_canary(lab):
     with ModelRuntime(home, feedback_every=0.0) as rt:
         for batch in np.array_split(lab.x[200:600], 8):
             rt.predict(batch)
+        canary = rt.canary  # None when probation (100 predictions) already ended it
+        assert canary is None or canary.drain(120)
     r = Agent(home).check()
     assert r.active_version == 2 and r.action != "rolled_back", r
     summary = Agent(home).telemetry  # the canary summary went to the server

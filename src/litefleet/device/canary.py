@@ -11,7 +11,8 @@ Off the app's latency path and within a budget:
 - `offer()` only copies the arrays into a bounded queue (`put_nowait`): when the worker is
   behind, the sample is dropped, never waited for;
 - the worker measures its own CPU time (`time.thread_time`) and skips samples while it has
-  used more than `cpu_share` of one core since it started (default 0.1);
+  used more than `cpu_share` of one core since it started (default 0.1, taken of at least
+  `cpu_window_s`, 10 s, so a burst right after the start is judged);
 - `sample_rate` (default 1.0) draws which predictions are offered at all;
 - the worker thread runs at the lowest CPU priority (nice 19, Linux), so on a busy device
   it waits for the app rather than the app for it.
@@ -58,6 +59,10 @@ class CanaryRules(BaseModel):
     """Share of live predictions offered to the canary."""
     cpu_share: float = 0.1
     """CPU the worker may use, as a share of one core since it started."""
+    cpu_window_s: float = 10.0
+    """The share is taken of at least this many seconds, so a burst of samples right after
+    the start is judged (at 0.1: up to 1 s of CPU) instead of dropped because a
+    millisecond-old worker has, by the ratio, already used its share."""
     queue_size: int = 64
     min_samples: int = 50
     margin: float = 0.05
@@ -184,6 +189,21 @@ class LiveCanary:
             with self._lock:
                 self.summary.dropped += 1
 
+    def drain(self, timeout: float) -> bool:
+        """Wait until every sample already queued is judged (or dropped by the budget);
+        False when `timeout` passed first. For a caller that wants the verdict on what it
+        offered (an app about to exit, a test on a busy machine): the worker runs at nice 19
+        and may be far behind."""
+        deadline = time.monotonic() + timeout
+        done = self._queue.all_tasks_done
+        with done:
+            while self._queue.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():  # closed: nothing will judge
+                    return False
+                done.wait(min(left, 0.5))
+        return True
+
     def close(self, timeout: float = 5.0) -> None:
         """Stop the worker and write the summary."""
         self._stop.set()
@@ -209,24 +229,35 @@ class LiveCanary:
                 item = self._queue.get(timeout=0.5)
             except queue.Empty:
                 item = ()
-                used = time.thread_time() - started_cpu
-                self._over_budget = used > self.rules.cpu_share * (time.monotonic() - started)
+                self._over_budget = self._over_share(started_cpu, started)
             if item is None:
+                self._queue.task_done()
                 break
             if item:
-                used = time.thread_time() - started_cpu
-                over = used > self.rules.cpu_share * max(1e-3, time.monotonic() - started)
-                self._over_budget = over
-                if over:
-                    with self._lock:
-                        self.summary.dropped += 1  # over budget: skip, never slow the app
-                else:
-                    before = time.thread_time()
-                    self._judge(model, *item)
-                    self.cpu_s += time.thread_time() - before
+                try:
+                    self._take(model, item, started_cpu, started)
+                finally:
+                    self._queue.task_done()
             if time.monotonic() >= next_flush:
                 next_flush = time.monotonic() + self._flush_every
                 self.flush()
+
+    def _take(self, model: LoadedModel, item: tuple, started_cpu: float, started: float) -> None:
+        """Judge one queued sample, or drop it while the worker is over its CPU share."""
+        over = self._over_share(started_cpu, started)
+        self._over_budget = over
+        if over:
+            with self._lock:
+                self.summary.dropped += 1  # over budget: skip, never slow the app
+            return
+        before = time.thread_time()
+        self._judge(model, *item)
+        self.cpu_s += time.thread_time() - before
+
+    def _over_share(self, started_cpu: float, started: float) -> bool:
+        used = time.thread_time() - started_cpu
+        window = max(self.rules.cpu_window_s, time.monotonic() - started)
+        return used > self.rules.cpu_share * window
 
     def _judge(self, model: LoadedModel, x: np.ndarray, y_new: np.ndarray) -> None:
         try:
