@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -246,6 +247,12 @@ class Lab:
         """'' when the store is consistent and its active model predicts; else the reason."""
         try:
             store = ModelStore(home)  # runs recovery, like every agent start
+            deadline = time.monotonic() + 10
+            while _leftovers(home) and time.monotonic() < deadline:
+                # recovery leaves staging files while the staging lock is held: a killed
+                # agent's child forked between fork and exec holds it for a moment
+                time.sleep(0.1)
+                store = ModelStore(home)
             st = store.state()
             if st.active is None:
                 return "no active model"
@@ -256,10 +263,9 @@ class Lab:
             m = store.manifest(st.active)
             if sha256_file(store.model_path(st.active)) != m.sha256:
                 return "active model does not match its manifest"
-            for folder in (home / "versions", home):
-                left = [p.name for p in folder.iterdir() if p.name.startswith(TMP_PREFIX)]
-                if left:
-                    return f"leftovers {left}"
+            left = _leftovers(home)
+            if left:
+                return f"leftovers {left}"
             with ModelRuntime(home) as rt:  # closed: no canary thread outlives the check
                 out = rt.predict(self.x[:50])
             acc = float((out.argmax(1) == self.y[:50]).mean())
@@ -268,6 +274,12 @@ class Lab:
         except Exception as exc:  # any crash here is a failed trial, not a test error
             return f"{type(exc).__name__}: {exc}"
         return ""
+
+
+def _leftovers(home: Path) -> list[str]:
+    """Temporary files recovery should have removed from the store."""
+    folders = (home / "versions", home)
+    return [p.name for f in folders for p in f.iterdir() if p.name.startswith(TMP_PREFIX)]
 
 
 @contextlib.contextmanager
