@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_digits
 
 TINY_RECIPE = """
 [train]
@@ -117,12 +116,16 @@ def tflite_file(path: Path) -> Path:
 
 
 def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
     digits = load_digits()
     return digits.data.astype(np.float32), digits.target.astype(np.int64)
 
 
 def image_npz(path: Path) -> Path:
     """Digits as uint8 8x8x1 images in an npz (for the CNN)."""
+    from sklearn.datasets import load_digits
+
     digits = load_digits()
     images = (digits.images * 255 / 16).astype(np.uint8)[..., np.newaxis]
     np.savez(
@@ -138,6 +141,7 @@ def image_npz(path: Path) -> Path:
 def image_folder(root: Path) -> Path:
     """Digits as PNG files, one sub-folder per class (`root/<digit>/<i>.png`)."""
     from PIL import Image
+    from sklearn.datasets import load_digits
 
     digits = load_digits()
     for i, (image, label) in enumerate(zip(digits.images, digits.target, strict=True)):

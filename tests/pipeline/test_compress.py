@@ -1,17 +1,26 @@
-"""Each compression step really changes the model, and never the baseline it started from."""
+"""Each compression step really changes the model, and never the baseline it started from.
+
+TensorFlow is imported inside the tests (`_tf_pipeline`), not at collection: every
+pytest-xdist worker collects every file, and this import alone cost each one ~8 s."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from litefleet.pipeline import compress, models, train
 from litefleet.pipeline.data import load_dataset
 from litefleet.pipeline.recipe import DistillOptions, PruneOptions, QatOptions, TrainOptions
 
 
+def _tf_pipeline():
+    from litefleet.pipeline import compress, models, train
+
+    return compress, models, train
+
+
 @pytest.fixture(scope="module")
 def trained():
+    _, models, train = _tf_pipeline()
     train.seed_everything(0)
     data = load_dataset(None)
     baseline = models.mlp(data.input_shape, data.num_classes, [64, 32])
@@ -20,6 +29,7 @@ def trained():
 
 
 def test_pruning_reaches_the_schedule_and_leaves_the_baseline_alone(trained):
+    compress, _, _ = _tf_pipeline()
     data, baseline = trained
     before = [w.copy() for w in baseline.get_weights()]
     pruned = compress.prune(
@@ -33,6 +43,7 @@ def test_pruning_reaches_the_schedule_and_leaves_the_baseline_alone(trained):
 
 
 def test_qat_inserts_fake_quantization(trained):
+    compress, _, train = _tf_pipeline()
     data, baseline = trained
     qat = compress.quantization_aware(baseline, data, QatOptions(epochs=1), TrainOptions())
     assert any("quant" in layer.name for layer in qat.layers)
@@ -40,6 +51,7 @@ def test_qat_inserts_fake_quantization(trained):
 
 
 def test_distilled_student_is_smaller_and_learns_from_the_teacher(trained):
+    compress, models, train = _tf_pipeline()
     data, teacher = trained
     teacher_weights = [w.copy() for w in teacher.get_weights()]
     options = DistillOptions(student_hidden=[16, 8], epochs=30, patience=5)
@@ -52,6 +64,7 @@ def test_distilled_student_is_smaller_and_learns_from_the_teacher(trained):
 
 
 def test_same_seed_same_model():
+    _, models, train = _tf_pipeline()
     data = load_dataset(None)
     weights = []
     for _ in range(2):
@@ -66,6 +79,7 @@ def test_same_seed_same_model():
 def test_fine_tune_keeps_the_pruning_mask(trained):
     """A pruned model fine-tuned again keeps its zeros: the next file differs only where
     training changed a weight (small delta patches)."""
+    compress, models, train = _tf_pipeline()
     data, baseline = trained
     pruned = compress.prune(
         baseline, data, PruneOptions(final_sparsity=0.7, epochs=3), TrainOptions()

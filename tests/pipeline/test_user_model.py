@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
-
-from litefleet.pipeline.build import build
-from litefleet.pipeline.tf import keras
 
 from .. import conftest
 
@@ -15,6 +11,8 @@ from .. import conftest
 @pytest.fixture(scope="module")
 def image_npz(tmp_path_factory) -> str:
     """Digits as uint8 images 0..255 shaped (N, 8, 8, 1), like MNIST saved with np.savez."""
+    from sklearn.datasets import load_digits
+
     digits = load_digits()
     images = (digits.images * 255 / 16).astype(np.uint8)[..., np.newaxis]
     path = tmp_path_factory.mktemp("data") / "images.npz"
@@ -28,7 +26,10 @@ def image_npz(tmp_path_factory) -> str:
     return str(path)
 
 
-def conv_net() -> keras.Model:
+def conv_net():
+    """TensorFlow is imported here, not when pytest collects this file (every worker does)."""
+    from litefleet.pipeline.tf import keras
+
     return keras.Sequential(
         [
             keras.Input((8, 8, 1)),
@@ -42,6 +43,8 @@ def conv_net() -> keras.Model:
 
 @pytest.mark.parametrize("form", ["model.keras", "saved_model"])
 def test_build_a_users_conv_model_on_npz_images(tmp_path, image_npz, form):
+    from litefleet.pipeline.build import build
+
     model_path = tmp_path / form
     conv_net().save(model_path)  # a folder without suffix is a SavedModel
     recipe = conftest.quick_recipe(**{"data.path": image_npz, "model.path": str(model_path)})
