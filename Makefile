@@ -16,10 +16,12 @@ setup: $(BIN)/litefleet
 demo: setup
 	$(BIN)/litefleet demo
 
+# Two pytest workers per core: a quarter of the suite waits (bakes, polls, deadlines, pip),
+# so at one worker per core the cores sat idle that long (measured on 2 cores).
 test: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n $$(( 2 * $$(nproc) ))
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py

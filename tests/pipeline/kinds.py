@@ -28,6 +28,7 @@ representative_samples = 30
 [evaluate]
 latency_runs = 10
 throughput_batch = 8
+throughput_seconds = 0.01
 [data]
 golden_size = 50
 """

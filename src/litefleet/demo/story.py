@@ -214,6 +214,7 @@ QUICK: dict[str, object] = {
     "qat.epochs": 1,
     "distill.epochs": 40,
     "evaluate.latency_runs": 50,
+    "evaluate.throughput_seconds": 0.02,
 }
 """`--quick`: fewer epochs (the test suite's pace); every step still runs for real."""
 

@@ -458,6 +458,7 @@ def _measure(
             reference_classes,
             latency_runs=recipe.evaluate.latency_runs,
             throughput_batch=recipe.evaluate.throughput_batch,
+            throughput_seconds=recipe.evaluate.throughput_seconds,
             zstd_level=recipe.evaluate.zstd_level,
         )
         results.append(

@@ -55,6 +55,7 @@ def measure(
     *,
     latency_runs: int,
     throughput_batch: int,
+    throughput_seconds: float,
     zstd_level: int,
 ) -> Measurement:
     raw = path.read_bytes()
@@ -65,7 +66,7 @@ def measure(
 
     predicted = predict_batch(interpreter, x_test).argmax(axis=1)
     p50, p95 = _single_sample_latency(interpreter, x_test, latency_runs)
-    throughput = _throughput(interpreter, x_test, throughput_batch)
+    throughput = _throughput(interpreter, x_test, throughput_batch, throughput_seconds)
     return Measurement(
         accuracy=float((predicted == y_test).mean()),
         agreement=float((predicted == reference_classes).mean()),
@@ -143,7 +144,7 @@ def _single_sample_latency(
     return float(np.median(timings) * 1e3), float(np.percentile(timings, 95) * 1e3)
 
 
-def _throughput(interpreter: Interpreter, x: np.ndarray, batch: int) -> float:
+def _throughput(interpreter: Interpreter, x: np.ndarray, batch: int, seconds: float) -> float:
     """Samples per second of batched invokes (the input resized once, as a server would)."""
     repeats = int(np.ceil(batch / len(x)))
     batch_x = np.concatenate([x] * repeats)[:batch]
@@ -151,7 +152,7 @@ def _throughput(interpreter: Interpreter, x: np.ndarray, batch: int) -> float:
     inp = interpreter.get_input_details()[0]
     quantized = quantize(batch_x, inp)
     rounds, start = 0, time.perf_counter()
-    while rounds < 10 or time.perf_counter() - start < 0.2:  # long enough to time reliably
+    while rounds < 10 or time.perf_counter() - start < seconds:  # long enough to time reliably
         interpreter.set_tensor(inp["index"], quantized)
         interpreter.invoke()
         rounds += 1

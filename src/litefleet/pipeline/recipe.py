@@ -111,6 +111,8 @@ class ConvertOptions(_Section):
 class EvaluateOptions(_Section):
     latency_runs: int = Field(300, ge=10)
     throughput_batch: int = Field(64, ge=1)
+    throughput_seconds: float = Field(0.2, gt=0, le=60)
+    """How long batched invokes are timed per candidate (at least 10 of them)."""
     zstd_level: int = Field(19, ge=1, le=22)
 
 
