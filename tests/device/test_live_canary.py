@@ -4,7 +4,8 @@ A release exact on its golden inputs and wrong elsewhere (it never answers class
 the golden set of both releases lacks) passes publish and every device's gate; on live
 traffic the previous version disagrees on about a third of the inputs, each device's
 probation rolls it back with the figures, and the server's canary judge pauses it
-fleet-wide by itself (the failure-count rule is switched off here to prove the judge).
+fleet-wide by itself. The failure-count rule is set to fire on the same third report: the
+pause must still name the judge (it is asked first), which a broken judge could not do.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def _without_class_2(folder: Path) -> Path:
 
 @pytest.fixture
 def lab(tmp_path):
-    never = HaltRule(threshold=0.99, min_devices=10_000, min_failed=10_000)
-    with Lab(tmp_path / "lab", model="blobs", settings={"halt": never}) as lab:
+    at_three = HaltRule(threshold=0.2, min_devices=3, min_failed=3)  # with the judge's 3
+    with Lab(tmp_path / "lab", model="blobs", settings={"halt": at_three}) as lab:
         yield lab
 
 

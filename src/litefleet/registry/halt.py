@@ -283,14 +283,16 @@ class HaltKeeper:
         ):
             return False  # paused, or another worker is signing the pause right now
         since = record.resumed_at if record else None
+        # the judge first: when the same reports satisfy both (devices roll back because
+        # their canaries failed), its reason names the live agreement, the count does not
+        judgement = self.judgement(model, version, since)
         health = self.health(model, version, since)
-        if self.rule.should_halt(health):
+        if judgement.verdict == "bad":
+            reason = judgement.reason
+        elif self.rule.should_halt(health):
             reason = self.rule.reason(health)
         else:
-            judgement = self.judgement(model, version, since)
-            if judgement.verdict != "bad":
-                return False
-            reason = judgement.reason
+            return False
         generation = self.book.claim(model, version, record, reason)
         if generation is None:
             return False  # another worker is pausing it
