@@ -35,7 +35,7 @@ def prune(
     train_samples = int(len(data.x_train) * (1 - train.validation_split))
     steps_per_epoch = math.ceil(train_samples / train.batch_size)
     end_step = steps_per_epoch * max(options.epochs - 1, 1)
-    schedule = tfmot.sparsity.keras.PolynomialDecay(
+    schedule = tfmot().sparsity.keras.PolynomialDecay(
         initial_sparsity=options.initial_sparsity,
         final_sparsity=options.final_sparsity,
         begin_step=steps_per_epoch * options.begin_epoch,
@@ -43,7 +43,7 @@ def prune(
         power=options.power,
         frequency=options.frequency,
     )
-    wrapped = tfmot.sparsity.keras.prune_low_magnitude(
+    wrapped = tfmot().sparsity.keras.prune_low_magnitude(
         copy_model(baseline), pruning_schedule=schedule
     )
     compile_classifier(wrapped, train.learning_rate)
@@ -53,10 +53,10 @@ def prune(
         train,
         epochs=options.epochs,
         patience=None,  # early stopping would cut the schedule short of its final sparsity
-        callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
+        callbacks=[tfmot().sparsity.keras.UpdatePruningStep()],
         hook=hook,
     )
-    stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
+    stripped = tfmot().sparsity.keras.strip_pruning(wrapped)
     stripped._name = "pruned"
     return stripped
 
@@ -69,7 +69,7 @@ def quantization_aware(
     hook: EpochHook | None = None,
 ) -> keras.Model:
     """Fine-tune a copy of `model` with fake-quantization so int8 conversion loses little."""
-    qat = tfmot.quantization.keras.quantize_model(copy_model(model))
+    qat = tfmot().quantization.keras.quantize_model(copy_model(model))
     compile_classifier(qat, options.learning_rate)
     fit(
         qat,
@@ -92,7 +92,7 @@ def fine_tune_qat(
 ) -> keras.Model:
     """The previous build's QAT model (same architecture, its saved weights and quantizer
     ranges) with only its last layer trained again: a small delta to the previous file."""
-    qat = tfmot.quantization.keras.quantize_model(copy_model(model))
+    qat = tfmot().quantization.keras.quantize_model(copy_model(model))
     qat.load_weights(previous_weights)
     freeze_all_but_last(qat)
     frozen = {layer.name: layer.get_weights() for layer in qat.layers if not layer.trainable}
