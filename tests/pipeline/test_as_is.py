@@ -62,8 +62,8 @@ def test_pruning_and_qat_start_from_the_users_weights(shapes_as_is):
         assert _correlation(p, b) > 0.9  # fine-tuned from the user's kernel ...
         assert abs(_correlation(f, b)) < 0.5  # ... which an unrelated kernel is not
     assert (np.concatenate([k.ravel() for k in _kernels(pruned)]) == 0).mean() > 0.3
-    with tfmot.quantization.keras.quantize_scope():
-        qat = tfmot.quantization.keras.quantize_model(copy_model(baseline))
+    with tfmot().quantization.keras.quantize_scope():
+        qat = tfmot().quantization.keras.quantize_model(copy_model(baseline))
     qat.load_weights(shapes_as_is.out / "qat.weights.h5")
     qat_kernels = [
         w.numpy() for w in qat.weights if w.name.endswith("kernel") or "kernel:" in w.name
