@@ -32,6 +32,10 @@ SHARDS = 3
 DEVICES = 3000
 MIN_DEVICES = 1100
 """More devices than any of the three shards holds: the halt needs several shards' reports."""
+RAY_STEP = {"step_minutes": 15.0}
+"""Runs on Ray step every 15 simulated minutes, not 5: each step is a round trip to every
+shard, which on a busy 2-core machine took most of these tests' minutes. Single-process
+and sharded runs of a test share the step, so they still compare like with like."""
 
 
 def _figures(summary: dict) -> dict:
@@ -96,7 +100,7 @@ def test_one_shard_gives_the_single_process_figures(local_ray):
     strict = {"name": "strict", "strategy": "conditional"}
     strict["policy"] = {"rules": {"escalation": None}}
     over = {"releases.bad_versions": [], "releases.retrain_versions": [2]}  # a large download
-    cfg = small(devices=600, days=10, runs=[strict], **over)
+    cfg = small(devices=600, days=10, runs=[strict], **over, **RAY_STEP)
     single = run_one(cfg, cfg.runs[0])
     sharded = simulate_sharded(cfg, shards=1).runs["strict"]
     never = single.summary["stragglers"]["releases"]["2"]["groups"]
@@ -109,7 +113,7 @@ def test_one_shard_gives_the_single_process_figures(local_ray):
 def test_one_shard_halts_at_the_same_instant(local_ray):
     from litefleet.sim.shard import simulate_sharded
 
-    cfg = small(devices=600, runs=CONDITIONAL)
+    cfg = small(devices=600, runs=CONDITIONAL, **RAY_STEP)
     single = run_one(cfg, cfg.runs[0]).summary["bad_release"]["halts"]
     sharded = simulate_sharded(cfg, shards=1).runs["conditional"].summary["bad_release"]["halts"]
     assert len(single) == 1
@@ -121,7 +125,9 @@ def across(local_ray):
     """The bad release halted only by reports from several shards; single vs sharded."""
     from litefleet.sim.shard import simulate_sharded
 
-    cfg = small(devices=DEVICES, runs=CONDITIONAL, **{"server.halt_min_devices": MIN_DEVICES})
+    cfg = small(
+        devices=DEVICES, runs=CONDITIONAL, **{"server.halt_min_devices": MIN_DEVICES}, **RAY_STEP
+    )
     single = run_one(cfg, cfg.runs[0])
     result = simulate_sharded(cfg, shards=SHARDS)
     return cfg, single, result
