@@ -101,3 +101,33 @@ def test_the_monitor_keeps_to_its_share_of_the_inference_time():
     for _ in range(WARMUP):
         first.observe(x, None, inference_s=1e-9)
     assert first.skipped == 0
+
+
+def test_one_slow_look_does_not_stop_the_monitor_looking():
+    """A look that took 50 ms (a busy device, a pause) on a model whose inference takes a
+    second: the next input pays it back, every later one is looked at. The credit was capped
+    at 2 ms, below the measured cost, so the monitor skipped every input from then on (seen
+    under load)."""
+    import time
+
+    import numpy as np
+
+    from litefleet.drift import WARMUP, DriftMonitor, reference_stats
+
+    rng = np.random.default_rng(0)
+    train = rng.random((200, 32, 32, 3), dtype=np.float32)
+    x = rng.random((32, 32, 3), dtype=np.float32)
+    monitor = DriftMonitor(reference_stats(train))
+    gather = monitor._gather
+    calls = []
+
+    def slow_once(*args):
+        calls.append(1)
+        if len(calls) == WARMUP + 5:
+            time.sleep(0.05)
+        return gather(*args)
+
+    monitor._gather = slow_once
+    for _ in range(WARMUP + 200):
+        monitor.observe(x, None, inference_s=1.0)
+    assert monitor.skipped <= 1 and len(calls) == WARMUP + 200 - monitor.skipped, monitor.skipped

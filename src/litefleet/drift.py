@@ -232,7 +232,10 @@ class DriftMonitor:
         with self._lock:
             self.predictions += 1
             if inference_s is not None and self.predictions > WARMUP:
-                self._credit = min(self._credit + DRIFT_BUDGET * inference_s, CREDIT_CAP_S)
+                # the bucket always holds one look's cost: one slow look (a busy device, a
+                # pause) must not price every later input out of a cap it can never reach
+                cap = max(CREDIT_CAP_S, self._cost_s)
+                self._credit = min(self._credit + DRIFT_BUDGET * inference_s, cap)
                 if self._credit < self._cost_s:
                     self.skipped += 1
                     return
