@@ -89,7 +89,9 @@ async def _fleet(url, tokens, seconds, stats) -> None:
     sessions = [
         aiohttp.ClientSession(
             base_url=url,
-            connector=aiohttp.TCPConnector(limit=per, limit_per_host=per),
+            # an idle connection is dropped before uvicorn's 5 s keep-alive closes it: a
+            # request on a connection the server is closing fails (seen at load 10)
+            connector=aiohttp.TCPConnector(limit=per, limit_per_host=per, keepalive_timeout=2),
             timeout=aiohttp.ClientTimeout(total=120),
         )
         for _ in range(-(-DEVICES // per))
