@@ -35,7 +35,8 @@ def prune(
     train_samples = int(len(data.x_train) * (1 - train.validation_split))
     steps_per_epoch = math.ceil(train_samples / train.batch_size)
     end_step = steps_per_epoch * max(options.epochs - 1, 1)
-    schedule = tfmot().sparsity.keras.PolynomialDecay(
+    sparsity = tfmot().sparsity.keras
+    schedule = sparsity.PolynomialDecay(
         initial_sparsity=options.initial_sparsity,
         final_sparsity=options.final_sparsity,
         begin_step=steps_per_epoch * options.begin_epoch,
@@ -43,9 +44,7 @@ def prune(
         power=options.power,
         frequency=options.frequency,
     )
-    wrapped = tfmot().sparsity.keras.prune_low_magnitude(
-        copy_model(baseline), pruning_schedule=schedule
-    )
+    wrapped = sparsity.prune_low_magnitude(copy_model(baseline), pruning_schedule=schedule)
     compile_classifier(wrapped, train.learning_rate)
     fit(
         wrapped,
@@ -53,10 +52,10 @@ def prune(
         train,
         epochs=options.epochs,
         patience=None,  # early stopping would cut the schedule short of its final sparsity
-        callbacks=[tfmot().sparsity.keras.UpdatePruningStep()],
+        callbacks=[sparsity.UpdatePruningStep()],
         hook=hook,
     )
-    stripped = tfmot().sparsity.keras.strip_pruning(wrapped)
+    stripped = sparsity.strip_pruning(wrapped)
     stripped._name = "pruned"
     return stripped
 

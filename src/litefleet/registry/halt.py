@@ -286,10 +286,9 @@ class HaltKeeper:
         # the judge first: when the same reports satisfy both (devices roll back because
         # their canaries failed), its reason names the live agreement, the count does not
         judgement = self.judgement(model, version, since)
-        health = self.health(model, version, since)
         if judgement.verdict == "bad":
             reason = judgement.reason
-        elif self.rule.should_halt(health):
+        elif self.rule.should_halt(health := self.health(model, version, since)):
             reason = self.rule.reason(health)
         else:
             return False
