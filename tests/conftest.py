@@ -72,7 +72,8 @@ LONG_FILES = (
     "tests/registry/test_topology.py",
 )
 """The files that take longest, longest first (wall time per file summed from a whole run
-at `-n 6`, 2026-12-07). The rest follow in collection order: each under 30 s."""
+at `-n 6`, 2026-12-07; `tests/timing.py` measures it again). The rest follow in collection
+order: each under 30 s."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
