@@ -1,7 +1,7 @@
 """Where the suite's time goes: a pytest plugin and its summary, to keep `LONG_FILES`
 (tests/conftest.py) measured rather than guessed.
 
-    .venv/bin/pytest -n 4 -p tests.timing --timing-out /tmp/suite
+    .venv/bin/python -m pytest -n 4 -p tests.timing --timing-out /tmp/suite
     .venv/bin/python -m tests.timing /tmp/suite
 
 Each worker appends one line per test to `<out>.<worker>.tsv`: node id, wall seconds, the
