@@ -44,7 +44,10 @@ def test_the_plugin_records_every_test_with_its_cpu(tmp_path, capsys):
         check=True,
         capture_output=True,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={  # an xdist worker's name would name the file: this run is no worker
+            **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")},
+            "PYTHONPATH": str(ROOT),
+        },
     )
     lines = (tmp_path / "times.main.tsv").read_text().splitlines()
     rows = {line.split("\t")[0].split("::")[1]: line.split("\t") for line in lines}
