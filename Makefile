@@ -23,7 +23,12 @@ test: setup
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/pytest -n $$(( 2 * $$(nproc) ))
 
+# The benchmarks drive Debian's nginx, wrk, Mosquitto and chromium (installed when missing).
 bench: setup
+	bash .ci/apt-need nginx nginx
+	bash .ci/apt-need wrk wrk
+	bash .ci/apt-need mosquitto mosquitto
+	bash .ci/apt-need chromium chromium fonts-dejavu-core
 	$(BIN)/python benchmarks/run_all.py
 
 reliability: setup
