@@ -25,10 +25,7 @@ test: setup
 
 # The benchmarks drive Debian's nginx, wrk, Mosquitto and chromium (installed when missing).
 bench: setup
-	bash .ci/apt-need nginx nginx
-	bash .ci/apt-need wrk wrk
-	bash .ci/apt-need mosquitto mosquitto
-	bash .ci/apt-need chromium chromium fonts-dejavu-core
+	bash .ci/apt-need nginx wrk mosquitto chromium=chromium,fonts-dejavu-core
 	$(BIN)/python benchmarks/run_all.py
 
 reliability: setup

@@ -15,7 +15,6 @@ import os
 import resource
 import sys
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,14 +67,11 @@ class FileTime:
 
 def per_file(lines: list[str]) -> list[FileTime]:
     """The tests' lines summed by file, the longest wall time first."""
-    files: dict[str, FileTime] = defaultdict(lambda: FileTime(""))
-    for line in lines:
-        if not line.strip():
-            continue
+    files: dict[str, FileTime] = {}
+    for line in filter(str.strip, lines):
         node, wall, own, children = line.rstrip("\n").split("\t")
         path = node.split("::")[0]
-        entry = files[path]
-        entry.path = path
+        entry = files.setdefault(path, FileTime(path))
         entry.wall += float(wall)
         entry.own_cpu += float(own)
         entry.children_cpu += float(children)
@@ -91,15 +87,15 @@ def main(prefix: str, longest: int = 32) -> None:
     if not lines:
         sys.exit(f"no timing files {prefix}.*.tsv: run pytest with --timing-out {prefix}")
     files = per_file(lines)
+    total = FileTime(
+        "total",
+        sum(f.wall for f in files),
+        sum(f.own_cpu for f in files),
+        sum(f.children_cpu for f in files),
+    )
     print(f"{'file':60s} {'wall':>8s} {'own cpu':>8s} {'children':>8s}")
-    for f in files:
+    for f in [*files, total]:
         print(f"{f.path:60s} {f.wall:8.1f} {f.own_cpu:8.1f} {f.children_cpu:8.1f}")
-    total = FileTime("total")
-    for f in files:
-        total.wall += f.wall
-        total.own_cpu += f.own_cpu
-        total.children_cpu += f.children_cpu
-    print(f"{'total':60s} {total.wall:8.1f} {total.own_cpu:8.1f} {total.children_cpu:8.1f}")
     print("\nLONG_FILES = (")
     for f in files[:longest]:
         print(f'    "{f.path}",')

@@ -7,6 +7,7 @@ model, as a user's file from any framework would arrive. Everything is tiny: 8x8
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -116,18 +117,22 @@ def tflite_file(path: Path) -> Path:
     return path
 
 
-def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+@functools.cache
+def _digits():
+    """scikit-learn's bundled digits, read once (imported here: collection stays light)."""
     from sklearn.datasets import load_digits
 
-    digits = load_digits()
+    return load_digits()
+
+
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    digits = _digits()
     return digits.data.astype(np.float32), digits.target.astype(np.int64)
 
 
 def image_npz(path: Path) -> Path:
     """Digits as uint8 8x8x1 images in an npz (for the CNN)."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
+    digits = _digits()
     images = (digits.images * 255 / 16).astype(np.uint8)[..., np.newaxis]
     np.savez(
         path,
@@ -142,9 +147,8 @@ def image_npz(path: Path) -> Path:
 def image_folder(root: Path) -> Path:
     """Digits as PNG files, one sub-folder per class (`root/<digit>/<i>.png`)."""
     from PIL import Image
-    from sklearn.datasets import load_digits
 
-    digits = load_digits()
+    digits = _digits()
     for i, (image, label) in enumerate(zip(digits.images, digits.target, strict=True)):
         folder = root / f"digit-{label}"
         folder.mkdir(parents=True, exist_ok=True)

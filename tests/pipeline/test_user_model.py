@@ -6,24 +6,13 @@ import numpy as np
 import pytest
 
 from .. import conftest
+from . import kinds
 
 
 @pytest.fixture(scope="module")
 def image_npz(tmp_path_factory) -> str:
     """Digits as uint8 images 0..255 shaped (N, 8, 8, 1), like MNIST saved with np.savez."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = (digits.images * 255 / 16).astype(np.uint8)[..., np.newaxis]
-    path = tmp_path_factory.mktemp("data") / "images.npz"
-    np.savez(
-        path,
-        x_train=images[:1400],
-        y_train=digits.target[:1400],
-        x_test=images[1400:],
-        y_test=digits.target[1400:],
-    )
-    return str(path)
+    return str(kinds.image_npz(tmp_path_factory.mktemp("data") / "images.npz"))
 
 
 def conv_net():

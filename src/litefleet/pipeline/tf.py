@@ -7,6 +7,7 @@ Keras 3 (the `keras` package, for users' Keras 3 models) by `keras3()` only when
 model is loaded: a build that stops at bad input, or converts a finished model, pays neither.
 """
 
+import functools
 import os
 
 from litefleet.pipeline.quiet import (
@@ -29,6 +30,7 @@ quiet_python_loggers()
 tf.get_logger().setLevel("ERROR")
 
 
+@functools.cache
 def tfmot():
     """The TensorFlow Model Optimization Toolkit (pruning, QAT), imported on first use."""
     with held_native_output():
